@@ -198,7 +198,7 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 		bad("admin.listen", "want host:port, got %q", c.Admin.Listen)
-	} else if c.Admin.Listen == c.Server.Listen {
+	} else if c.Admin.Listen == c.Server.Listen && !strings.HasSuffix(c.Admin.Listen, ":0") {
 		bad("admin.listen", "must differ from server.listen: the admin endpoints never share the proxy listener")
 	}
 	switch c.Log.Level {

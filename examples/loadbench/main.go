@@ -1,0 +1,482 @@
+// Command loadbench measures crmgw against a direct connection and plain
+// reverse proxies, in one run, over loopback: throughput and latency
+// percentiles of the same request (a 200-record Salesforce query with masked
+// fields) sent with a fixed concurrency.
+//
+//	go run ./examples/loadbench [-duration 10s] [-concurrency 16] [-records 200]
+//
+// Targets: the sample CRM directly; a bare httputil.ReverseProxy (the floor
+// any Go proxy pays); crmgw with every stage on (OIDC JWT caller, default
+// policies, masking, rate limits, file audit); nginx and caddy as plain
+// proxies when they are installed. The load generator runs in this process
+// and is the same for every target, so the ratios compare like with like.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/crmgw/crmgw/config"
+	"github.com/crmgw/crmgw/examples/samplecrm"
+	"github.com/crmgw/crmgw/identity/oidctest"
+	"github.com/crmgw/crmgw/proxy"
+)
+
+const sfToken = "loadbench-upstream-token"
+
+func main() {
+	duration := flag.Duration("duration", 10*time.Second, "measuring time per target")
+	warmup := flag.Duration("warmup", 2*time.Second, "warm-up time per target")
+	conc := flag.Int("concurrency", 16, "concurrent connections")
+	records := flag.Int("records", 200, "records per query response")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the full-pipeline run")
+	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run")
+	only := flag.String("only", "", "comma-separated targets to run (direct,goproxy,crmgw,nginx,caddy)")
+	flag.Parse()
+	if err := run(*duration, *warmup, *conc, *records, *cpuprofile, *memprofile, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		os.Exit(1)
+	}
+}
+
+type target struct {
+	name string
+	url  string
+	auth string
+}
+
+type result struct {
+	name     string
+	requests int64
+	errors   int64
+	rps      float64
+	p50, p90 time.Duration
+	p99, max time.Duration
+	bytes    int64
+}
+
+func run(duration, warmup time.Duration, conc, records int, cpuprofile, memprofile, only string) error {
+	dir, err := os.MkdirTemp("", "crmgw-loadbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// Upstream: the sample CRM.
+	crm := samplecrm.New(samplecrm.Options{Records: 5000, Seed: 1, SalesforceToken: sfToken})
+	crmURL, stopCRM, err := serve(crm)
+	if err != nil {
+		return err
+	}
+	defer stopCRM()
+	path := "/services/data/v60.0/query?q=" + url.QueryEscape(fmt.Sprintf(
+		"SELECT Id, Name, Email, MobilePhone, Phone, Birthdate, Account.Name, Account.Owner.Email FROM Contact LIMIT %d", records))
+
+	// A bare Go reverse proxy: the floor for any Go proxy.
+	up, _ := url.Parse(crmURL)
+	bare := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(up)
+			pr.Out.Header.Set("Authorization", "Bearer "+sfToken)
+		},
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256},
+	}
+	bareURL, stopBare, err := serve(bare)
+	if err != nil {
+		return err
+	}
+	defer stopBare()
+
+	// crmgw, full pipeline.
+	iss := oidctest.NewIssuer()
+	defer iss.Close()
+	gw, err := startGateway(dir, crmURL, iss.URL())
+	if err != nil {
+		return err
+	}
+	defer gw.Shutdown(context.Background())
+	jwt := iss.Sign(map[string]any{
+		"iss": iss.URL(), "sub": "00u-loadbench", "aud": "crmgw-bench", "email": "rep@example.com",
+		"roles": []string{"sales_rep"}, "amr": []string{"pwd", "mfa"},
+		"exp": time.Now().Add(2 * time.Hour).Unix(), "iat": time.Now().Unix(),
+	})
+
+	targets := []target{
+		{"direct", crmURL, "Bearer " + sfToken},
+		{"goproxy", bareURL, ""},
+		{"crmgw", "http://" + gw.ProxyAddr(), "Bearer " + jwt},
+	}
+	if u, stop, err := startNginx(dir, crmURL); err == nil {
+		defer stop()
+		targets = append(targets, target{"nginx", u, "Bearer " + sfToken})
+	} else {
+		fmt.Fprintln(os.Stderr, "nginx baseline skipped:", err)
+	}
+	if u, stop, err := startCaddy(dir, crmURL); err == nil {
+		defer stop()
+		targets = append(targets, target{"caddy", u, "Bearer " + sfToken})
+	} else {
+		fmt.Fprintln(os.Stderr, "caddy baseline skipped:", err)
+	}
+	if only != "" {
+		keep := targets[:0]
+		for _, t := range targets {
+			if strings.Contains(","+only+",", ","+t.name+",") {
+				keep = append(keep, t)
+			}
+		}
+		targets = keep
+	}
+
+	// Check each target answers the same kind of body first.
+	for _, t := range targets {
+		n, status, err := once(t, path)
+		if err != nil || status != 200 {
+			return fmt.Errorf("%s: status %d, %v", t.name, status, err)
+		}
+		fmt.Fprintf(os.Stderr, "%-8s ok, %d bytes per response\n", t.name, n)
+	}
+
+	var results []result
+	for _, t := range targets {
+		load(t, path, conc, warmup) // warm-up, discarded
+		var stopProfile func()
+		if t.name == "crmgw" && cpuprofile != "" {
+			f, err := os.Create(cpuprofile)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		}
+		r := load(t, path, conc, duration)
+		if stopProfile != nil {
+			stopProfile()
+		}
+		if t.name == "crmgw" && memprofile != "" {
+			f, err := os.Create(memprofile)
+			if err != nil {
+				return err
+			}
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+		results = append(results, r)
+	}
+
+	// Added latency at half of the gateway's saturation throughput.
+	var half []result
+	var gwRPS float64
+	for _, r := range results {
+		if r.name == "crmgw" {
+			gwRPS = r.rps
+		}
+	}
+	if gwRPS > 0 {
+		rate := gwRPS / 2
+		for _, t := range targets {
+			if t.name == "direct" || t.name == "crmgw" {
+				half = append(half, paced(t, path, conc, duration, rate))
+			}
+		}
+	}
+	report(results, half, conc, records, duration)
+	return nil
+}
+
+func serve(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+func startGateway(dir, crmURL, issuer string) (*proxy.Server, error) {
+	_, file, _, _ := runtime.Caller(0)
+	policies := filepath.Join(filepath.Dir(file), "..", "..", "policies")
+	cfg := fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+admin: {listen: "127.0.0.1:0"}
+log: {level: error}
+upstreams:
+  - name: salesforce
+    type: salesforce
+    url: %s
+    auth: {type: static, token: %s}
+identity:
+  oidc:
+    - {issuer: %q, audience: crmgw-bench}
+policy:
+  paths: [%q]
+masking:
+  hmac_key: loadbench
+ratelimit:
+  store: memory
+  limits:
+    - {name: per-subject, key: subject, rate: 1000000, per: 1s, burst: 1000000}
+    - {name: per-ip, key: ip, rate: 1000000, per: 1s, burst: 1000000}
+  quotas:
+    - {name: export-per-day, key: subject, records: 100000000, window: 24h, categories: [export, bulk]}
+audit:
+  sinks:
+    - {type: file, path: %q}
+`, crmURL, sfToken, issuer, policies, filepath.Join(dir, "audit.jsonl"))
+	p := filepath.Join(dir, "crmgw.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	c, err := config.Load(p)
+	if err != nil {
+		return nil, err
+	}
+	s, err := proxy.NewServer(context.Background(), c, zap.NewNop())
+	if err != nil {
+		return nil, err
+	}
+	return s, s.Start()
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func startNginx(dir, crmURL string) (string, func(), error) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		return "", nil, fmt.Errorf("not installed (apt-get install nginx)")
+	}
+	addr, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	nd := filepath.Join(dir, "nginx")
+	_ = os.MkdirAll(nd, 0o755)
+	conf := fmt.Sprintf(`daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s; proxy_temp_path %[1]s; fastcgi_temp_path %[1]s; uwsgi_temp_path %[1]s; scgi_temp_path %[1]s;
+  upstream crm { server %[3]s; keepalive 64; }
+  server {
+    listen %[2]s;
+    location / {
+      proxy_pass http://crm;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`, nd, addr, strings.TrimPrefix(crmURL, "http://"))
+	cp := filepath.Join(nd, "nginx.conf")
+	if err := os.WriteFile(cp, []byte(conf), 0o644); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "-c", cp, "-p", nd)
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	if err := waitListening(addr); err != nil {
+		_ = cmd.Process.Kill()
+		return "", nil, err
+	}
+	return "http://" + addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+}
+
+func startCaddy(dir, crmURL string) (string, func(), error) {
+	bin, err := exec.LookPath("caddy")
+	if err != nil {
+		return "", nil, fmt.Errorf("not installed (apt-get install caddy)")
+	}
+	addr, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	cf := filepath.Join(dir, "Caddyfile")
+	conf := fmt.Sprintf("{\n  admin off\n  auto_https off\n}\nhttp://%s {\n  reverse_proxy %s\n}\n", addr, strings.TrimPrefix(crmURL, "http://"))
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "run", "--config", cf, "--adapter", "caddyfile")
+	cmd.Stderr = io.Discard
+	cmd.Stdout = io.Discard
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	if err := waitListening(addr); err != nil {
+		_ = cmd.Process.Kill()
+		return "", nil, err
+	}
+	return "http://" + addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+}
+
+func waitListening(addr string) error {
+	for i := 0; i < 100; i++ {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not start listening", addr)
+}
+
+var client = &http.Client{
+	Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024, DisableCompression: true},
+	Timeout:   30 * time.Second,
+}
+
+func once(t target, path string) (int64, int, error) {
+	req, _ := http.NewRequest("GET", t.url+path, nil)
+	if t.auth != "" {
+		req.Header.Set("Authorization", t.auth)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	return n, resp.StatusCode, err
+}
+
+// load runs conc closed-loop workers for d.
+func load(t target, path string, conc int, d time.Duration) result {
+	return drive(t, path, conc, d, 0)
+}
+
+// paced sends at a fixed total rate (open loop, spread over conc workers).
+func paced(t target, path string, conc int, d time.Duration, rate float64) result {
+	r := drive(t, path, conc, d, rate)
+	r.name += fmt.Sprintf(" @%.0f/s", rate)
+	return r
+}
+
+func drive(t target, path string, conc int, d time.Duration, rate float64) result {
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		lat     []time.Duration
+		errs    atomic.Int64
+		nbytes  atomic.Int64
+		stop    = time.Now().Add(d)
+		started = time.Now()
+	)
+	var interval time.Duration
+	if rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(conc) / rate)
+	}
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 4096)
+			next := time.Now().Add(time.Duration(w) * interval / time.Duration(conc))
+			for time.Now().Before(stop) {
+				if interval > 0 {
+					if wait := time.Until(next); wait > 0 {
+						time.Sleep(wait)
+					}
+					next = next.Add(interval)
+				}
+				t0 := time.Now()
+				n, status, err := once(t, path)
+				if err != nil || status != 200 {
+					errs.Add(1)
+					continue
+				}
+				local = append(local, time.Since(t0))
+				nbytes.Add(n)
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(started)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	r := result{name: t.name, requests: int64(len(lat)), errors: errs.Load(), bytes: nbytes.Load(),
+		p50: pct(.50), p90: pct(.90), p99: pct(.99)}
+	if len(lat) > 0 {
+		r.max = lat[len(lat)-1]
+	}
+	r.rps = float64(len(lat)) / elapsed.Seconds()
+	return r
+}
+
+func report(results, half []result, conc, records int, d time.Duration) {
+	var direct float64
+	for _, r := range results {
+		if r.name == "direct" {
+			direct = r.rps
+		}
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("\nloadbench: %d-record Salesforce query, concurrency %d, %s per target, GOMAXPROCS %d, %d CPUs (%s, %s/%s)\n\n",
+		records, conc, d, runtime.GOMAXPROCS(0), runtime.NumCPU(), host, runtime.GOOS, runtime.GOARCH)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\treq/s\tvs direct\tp50\tp90\tp99\tmax\terrors\t")
+	for _, r := range results {
+		ratio := "-"
+		if direct > 0 {
+			ratio = fmt.Sprintf("%.2f", r.rps/direct)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, ratio, ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max), r.errors)
+	}
+	tw.Flush()
+	if len(half) > 0 {
+		fmt.Printf("\nAt half of crmgw's saturation throughput (open loop):\n\n")
+		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\terrors\t")
+		for _, r := range half {
+			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, ms(r.p50), ms(r.p90), ms(r.p99), r.errors)
+		}
+		tw.Flush()
+		if len(half) == 2 {
+			fmt.Printf("\nadded p50 %s, added p99 %s\n", ms(half[1].p50-half[0].p50), ms(half[1].p99-half[0].p99))
+		}
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }

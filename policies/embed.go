@@ -1,0 +1,10 @@
+// Package policies holds crmgw's default Rego policies and their data, and
+// embeds them so `crmgw demo` can run without a checkout.
+package policies
+
+import "embed"
+
+// FS holds the default policies, their tests and data files.
+//
+//go:embed *.rego *.json
+var FS embed.FS

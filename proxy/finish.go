@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/crmgw/crmgw/audit"
+	"github.com/crmgw/crmgw/masking"
+)
+
+// complete runs after the response has finished (or was aborted): it hands
+// page tokens back to the classifier, counts records into quotas, writes the
+// audit event and updates metrics. Everything here describes what actually
+// left the gateway.
+func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
+	var st masking.Stats
+	if x.masker != nil {
+		st = x.masker.Stats()
+		if st.Err != nil {
+			x.outcome = outcomeFailed
+			x.err = st.Err
+			x.reason = "upstream response could not be inspected; response cut off"
+			g.log.Warn("response cut off: body could not be masked",
+				zap.String("request_id", x.id), zap.String("upstream", x.up.name), zap.Error(st.Err))
+		}
+	}
+	status := rw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+
+	if x.outcome == outcomeAllowed && x.up != nil && x.subject != nil {
+		x.up.classifier.Observe(subjectKey(x.subject), x.result, x.upstreamStatus, rw.Header(), st.Captured)
+	}
+	if g.limiter != nil && x.outcome == outcomeAllowed && x.rlReq.Subject != "" {
+		// Quota accounting must outlive the request: the caller may have
+		// gone already, the records have left all the same.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
+		if err := g.limiter.Record(ctx, x.rlReq, int64(st.Records)); err != nil {
+			g.log.Warn("quota accounting failed", zap.String("request_id", x.id), zap.Error(err))
+		}
+		cancel()
+	}
+
+	upName, op, cat := "", "unknown", "unknown"
+	if x.up != nil {
+		upName = x.up.name
+	}
+	if x.result.Action.Operation != "" {
+		op, cat = string(x.result.Action.Operation), string(x.result.Action.Category)
+	}
+	if g.metrics != nil {
+		g.metrics.requests.WithLabelValues(upName, op, x.outcome, strconv.Itoa(status)).Inc()
+		g.metrics.latency.WithLabelValues(upName, op).Observe(time.Since(x.start).Seconds())
+		if st.Records > 0 {
+			g.metrics.records.WithLabelValues(upName, cat).Add(float64(st.Records))
+		}
+		for _, f := range st.Masked {
+			g.metrics.masked.WithLabelValues(f).Inc()
+		}
+	}
+	if g.auditor != nil {
+		g.auditor.Record(g.event(r, x, status, rw.bytes, &st), x.usage)
+	}
+	if ce := g.log.Check(zap.DebugLevel, "request"); ce != nil {
+		ce.Write(zap.String("request_id", x.id), zap.String("upstream", upName), zap.String("operation", op),
+			zap.String("outcome", x.outcome), zap.Int("status", status), zap.Int("records", st.Records),
+			zap.Duration("duration", time.Since(x.start)))
+	}
+}
+
+// event builds the audit event (DESIGN.md "Audit event").
+func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, st *masking.Stats) *audit.Event {
+	ev := &audit.Event{
+		Time:      x.start.UTC(),
+		ClassUID:  audit.ClassAPIActivity,
+		RequestID: x.id,
+		Status:    auditStatus(x.outcome),
+		SrcEndpoint: audit.Endpoint{
+			IP: x.ip.String(),
+		},
+		HTTPRequest: audit.HTTPRequest{
+			Method:    r.Method,
+			Path:      r.URL.EscapedPath(),
+			UserAgent: r.UserAgent(),
+		},
+		HTTPResponse: audit.HTTPResponse{Code: status, Bytes: bytes},
+		DurationMS:   float64(time.Since(x.start).Microseconds()) / 1000,
+	}
+	if s := x.subject; s != nil {
+		ev.Actor = audit.Actor{
+			User:     audit.User{UID: s.ID, Email: s.Email, Groups: s.Groups, Roles: s.Roles},
+			ClientID: s.ClientID,
+			MFA:      s.MFA,
+			Kind:     s.Kind,
+			Issuer:   s.Issuer,
+		}
+	}
+	a := x.result.Action
+	ev.CRM = audit.CRM{
+		Operation: string(a.Operation),
+		Category:  string(a.Category),
+		Object:    a.Object,
+		Fields:    a.Fields,
+		Records:   int64(st.Records),
+		Truncated: st.Truncated,
+	}
+	if ev.CRM.Operation == "" {
+		ev.CRM.Operation, ev.CRM.Category = "unknown", "unknown"
+	}
+	if x.up != nil {
+		ev.CRM.Upstream, ev.CRM.Type = x.up.name, x.up.typ
+		ev.CRM.Host = x.up.currentTarget().Host
+	}
+	for _, sub := range x.result.Subrequests {
+		ev.Subrequests = append(ev.Subrequests, audit.CRM{
+			Operation: string(sub.Operation), Category: string(sub.Category),
+			Object: sub.Object, Fields: sub.Fields,
+		})
+	}
+	if x.decided {
+		ev.Decision = audit.Decision{
+			Allow:      x.decision.Allow,
+			Enforced:   x.enforced,
+			Reason:     x.decision.Reason,
+			Masked:     st.Masked,
+			MaxRecords: int64(x.maxRecords),
+		}
+	} else {
+		ev.Decision = audit.Decision{Allow: false, Enforced: true, Reason: x.reason}
+	}
+	ev.Decision.PolicyRevision = g.decider.Revision()
+	if x.outcome != outcomeAllowed && x.reason != "" {
+		ev.Error = x.reason
+	}
+	ev.Classify()
+	return ev
+}
+
+func auditStatus(outcome string) string {
+	switch outcome {
+	case outcomeAllowed:
+		return audit.StatusAllowed
+	case outcomeRateLimited:
+		return audit.StatusRateLimited
+	case outcomeFailed:
+		return audit.StatusFailed
+	default:
+		return audit.StatusDenied
+	}
+}

@@ -1,0 +1,341 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/crmgw/crmgw/identity"
+	"github.com/crmgw/crmgw/masking"
+)
+
+// callerCredentialHeaders are every header a CRM accepts a credential in.
+// The caller's credential is for crmgw only and never reaches the CRM.
+var callerCredentialHeaders = []string{
+	"Authorization", "Proxy-Authorization", "X-Sfdc-Session", "Cookie",
+	"X-Http-Method-Override", "X-Method-Override", "X-Http-Method",
+}
+
+// callerCredentialParams are query parameters that carry credentials
+// (Zoho's legacy authtoken=, OAuth's access_token=).
+var callerCredentialParams = []string{"authtoken", "access_token", "oauth_token"}
+
+// newReverseProxy builds the httputil.ReverseProxy of one upstream. It uses
+// Rewrite, not Director: hop-by-hop headers are removed before Rewrite runs,
+// so nothing can strip what Rewrite sets (golang/go#50580).
+func (g *Gateway) newReverseProxy(u *upstream, transport http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			x := exchangeFrom(pr.In.Context())
+			target := u.currentTarget()
+			out := pr.Out
+			out.URL.Scheme = target.Scheme
+			out.URL.Host = target.Host
+			out.Host = ""
+			// Forward exactly the path that was classified.
+			p := strings.TrimSuffix(target.EscapedPath(), "/") + x.result.Path
+			out.URL.RawPath = p
+			if dec, err := url.PathUnescape(p); err == nil {
+				out.URL.Path = dec
+			}
+			if out.URL.RawPath == out.URL.EscapedPath() {
+				out.URL.RawPath = ""
+			}
+			out.URL.RawQuery = stripParams(x.result.RawQuery, callerCredentialParams)
+			if x.result.Method != "" {
+				out.Method = x.result.Method
+			}
+			for _, h := range callerCredentialHeaders {
+				out.Header.Del(h)
+			}
+			// Let the transport negotiate gzip and decode it, so the
+			// masking stage always reads the plain body.
+			out.Header.Del("Accept-Encoding")
+			out.Header.Del("Te")
+			out.Header.Set("X-Forwarded-For", x.ip.String())
+			out.Header.Set("X-Forwarded-Host", pr.In.Host)
+			if pr.In.TLS != nil {
+				out.Header.Set("X-Forwarded-Proto", "https")
+			} else {
+				out.Header.Set("X-Forwarded-Proto", "http")
+			}
+			out.Header.Set("X-Request-Id", x.id)
+		},
+		Transport:      transport,
+		ModifyResponse: g.modifyResponse,
+		ErrorHandler:   g.upstreamError,
+		BufferPool:     bufferPool{},
+		ErrorLog:       zap.NewStdLog(g.log.Named("reverseproxy")),
+	}
+}
+
+func stripParams(raw string, names []string) string {
+	if raw == "" {
+		return raw
+	}
+	hit := strings.Contains(raw, "%") // an encoded name must be decoded to be seen
+	for _, n := range names {
+		if strings.Contains(strings.ToLower(raw), n) {
+			hit = true
+			break
+		}
+	}
+	if !hit {
+		return raw
+	}
+	parts := strings.Split(raw, "&")
+	kept := parts[:0]
+	for _, kv := range parts {
+		k, _, _ := strings.Cut(kv, "=")
+		if dk, err := url.QueryUnescape(k); err == nil {
+			k = dk
+		}
+		drop := false
+		for _, n := range names {
+			if strings.EqualFold(k, n) {
+				drop = true
+			}
+		}
+		if !drop {
+			kept = append(kept, kv)
+		}
+	}
+	return strings.Join(kept, "&")
+}
+
+// modifyResponse puts the masking stage on the response body. Everything
+// that can fail is decided here, before the first byte goes to the caller.
+func (g *Gateway) modifyResponse(resp *http.Response) error {
+	x := exchangeFrom(resp.Request.Context())
+	x.upstreamStatus = resp.StatusCode
+	h := resp.Header
+	// Upstream session cookies are the CRM's, not the caller's.
+	h.Del("Set-Cookie")
+
+	shape := x.result.Response
+	switch shape.Format {
+	case "json", "csv", "zip_csv":
+	default:
+		return nil
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 || resp.StatusCode == http.StatusNoContent || resp.Request.Method == http.MethodHead {
+		return nil
+	}
+	if !contentTypeMatches(h.Get("Content-Type"), shape.Format) {
+		return &upstreamResponseError{"upstream answered " + mediaType(h.Get("Content-Type")) + " where " + shape.Format + " was expected"}
+	}
+	body, err := masking.DecodeBody(h.Get("Content-Encoding"), resp.Body)
+	if err != nil {
+		return &upstreamResponseError{"upstream response encoding cannot be inspected"}
+	}
+	rules, err := masking.CompileRules(x.decision.Mask)
+	if err != nil {
+		return &upstreamResponseError{"policy returned an invalid mask: " + err.Error()}
+	}
+	if !x.enforced {
+		rules = nil
+	}
+	m := masking.NewReader(body, masking.Options{
+		Format:     shape.Format,
+		Vendor:     shape.Vendor,
+		Kind:       shape.Kind,
+		Object:     shape.Object,
+		Rules:      rules,
+		MaxRecords: x.maxRecords,
+		HMACKey:    g.hmacKey,
+		Detectors:  g.detectors,
+		Capture:    x.result.Capture,
+		SpoolDir:   g.spoolDir,
+		SpoolLimit: g.spoolLimit,
+	})
+	x.masker = m
+	resp.Body = m
+	resp.ContentLength = -1
+	h.Del("Content-Length")
+	h.Del("Content-Encoding")
+	h.Del("Content-Md5")
+	h.Del("Etag")
+	if x.maxRecords > 0 && shape.Format == "csv" {
+		// A capped bulk result is the last page the caller gets.
+		if n, err := strconv.Atoi(h.Get("Sforce-Numberofrecords")); err == nil && n > x.maxRecords {
+			h.Set("Sforce-NumberOfRecords", strconv.Itoa(x.maxRecords))
+			h.Set("Sforce-Locator", "null")
+		}
+	}
+	return nil
+}
+
+type upstreamResponseError struct{ msg string }
+
+func (e *upstreamResponseError) Error() string { return e.msg }
+
+func mediaType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt == "" {
+		return "an unknown content type"
+	}
+	return mt
+}
+
+func contentTypeMatches(ct, format string) bool {
+	mt := mediaType(ct)
+	switch format {
+	case "json":
+		return mt == "application/json" || strings.HasSuffix(mt, "+json")
+	case "csv":
+		return mt == "text/csv" || mt == "application/csv"
+	case "zip_csv":
+		return mt == "application/zip" || mt == "application/x-zip-compressed" || mt == "application/octet-stream"
+	}
+	return false
+}
+
+// upstreamError answers transport failures in the CRM's shape without
+// echoing upstream internals.
+func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	x := exchangeFrom(r.Context())
+	x.outcome = outcomeFailed
+	x.err = err
+	var ure *upstreamResponseError
+	var ce *credentialError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ure):
+		x.errCode, x.reason = codeUpstreamBad, ure.msg
+		writeError(w, x.up.typ, http.StatusBadGateway, codeUpstreamBad, ure.msg, x.id)
+	case errors.As(err, &ce):
+		x.errCode, x.reason = codeUpstreamDown, "the gateway could not obtain its CRM credential"
+		writeError(w, x.up.typ, http.StatusBadGateway, codeUpstreamDown, x.reason, x.id)
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		x.errCode, x.reason = codeUpstreamTimeout, "the CRM did not answer in time"
+		writeError(w, x.up.typ, http.StatusGatewayTimeout, codeUpstreamTimeout, x.reason, x.id)
+	case errors.Is(err, context.Canceled):
+		x.errCode, x.reason = "", "client went away"
+		w.WriteHeader(499)
+	default:
+		x.errCode, x.reason = codeUpstreamDown, "the CRM could not be reached"
+		writeError(w, x.up.typ, http.StatusBadGateway, codeUpstreamDown, x.reason, x.id)
+	}
+}
+
+// credentialError wraps a failure to obtain the upstream token.
+type credentialError struct{ err error }
+
+func (e *credentialError) Error() string { return "upstream credential: " + e.err.Error() }
+func (e *credentialError) Unwrap() error { return e.err }
+
+// credTransport injects the gateway's CRM credential and, when the CRM says
+// the session is invalid (401), refreshes it once and retries idempotent
+// requests once. The credential is injected here rather than in Rewrite so
+// the retry carries the fresh token.
+type credTransport struct {
+	creds identity.Credentials
+	base  http.RoundTripper
+}
+
+func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	callerAuth := ""
+	if x := exchangeFrom(req.Context()); x != nil {
+		callerAuth = x.callerAuth
+	}
+	r := withHeaderCopy(req)
+	if err := t.creds.Apply(req.Context(), r, callerAuth); err != nil {
+		return nil, &credentialError{err}
+	}
+	resp, err := t.base.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	t.creds.Invalidate(tokenOf(r.Header.Get("Authorization")))
+	if !idempotent(req.Method) || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+		return resp, nil
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	r2 := withHeaderCopy(req)
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		b, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		r2.Body = b
+	}
+	if err := t.creds.Apply(req.Context(), r2, callerAuth); err != nil {
+		return nil, &credentialError{err}
+	}
+	return t.base.RoundTrip(r2)
+}
+
+func withHeaderCopy(req *http.Request) *http.Request {
+	r := *req
+	r.Header = req.Header.Clone()
+	return &r
+}
+
+func tokenOf(authz string) string {
+	if _, tok, ok := strings.Cut(authz, " "); ok {
+		return tok
+	}
+	return authz
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// bufferPool shares the 32 KiB copy buffers of every upstream's
+// ReverseProxy.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *(copyBuffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
+
+var _ httputil.BufferPool = bufferPool{}
+
+// responseRecorder remembers the status and counts the bytes written, for
+// audit and metrics. Unwrap lets http.ResponseController reach Flush.
+type responseRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *responseRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *responseRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,480 @@
+// Package proxy is crmgw's request path: it routes a request to its CRM
+// upstream, identifies the caller, classifies the CRM action, applies rate
+// limits and the policy decision, swaps the caller's credential for the
+// gateway's own, and streams the response back through the masking stage,
+// writing one audit event per request when the response has finished.
+//
+// The stages (identity, crm, policy, masking, ratelimit, audit) are
+// libraries; this package composes them and owns nothing but the wiring,
+// the listeners and the HTTP details.
+package proxy
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"go.uber.org/zap"
+
+	"github.com/crmgw/crmgw/crm"
+	"github.com/crmgw/crmgw/identity"
+	"github.com/crmgw/crmgw/masking"
+	"github.com/crmgw/crmgw/policy"
+	"github.com/crmgw/crmgw/ratelimit"
+)
+
+// Gateway is the proxy handler. Build it with New (or NewServer, which also
+// builds the stages from configuration).
+type Gateway struct {
+	log       *zap.Logger
+	auth      Authenticator
+	decider   Decider
+	limiter   Limiter // may be nil: no limits
+	auditor   Auditor // may be nil: no audit (tests only)
+	upstreams []*upstream
+	metrics   *metrics
+
+	maxBody    int64
+	hmacKey    []byte
+	detectors  []string
+	spoolDir   string
+	spoolLimit int64
+}
+
+var _ http.Handler = (*Gateway)(nil)
+
+// Outcomes of a request, as audit and metrics name them.
+const (
+	outcomeAllowed         = "allowed"
+	outcomeDenied          = "denied"
+	outcomeRateLimited     = "rate_limited"
+	outcomeUnauthenticated = "unauthenticated"
+	outcomeRejected        = "rejected"
+	outcomeFailed          = "failed"
+)
+
+// exchange is the state of one request as it moves through the stages.
+type exchange struct {
+	id       string
+	start    time.Time
+	up       *upstream
+	subject  *identity.Subject
+	ip       netip.Addr
+	result   crm.Result
+	classErr error
+
+	decision   policy.Decision
+	decided    bool
+	enforced   bool
+	maxRecords int
+
+	callerAuth string
+	body       []byte
+
+	rlReq   ratelimit.Request
+	usage   ratelimit.Usage
+	limited bool
+
+	masker         *masking.Reader
+	upstreamStatus int
+
+	outcome string
+	errCode string
+	reason  string
+	err     error // internal detail, logged, never shown
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// ServeHTTP runs one request through the stages.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := &exchange{id: ulid.Make().String(), start: time.Now()}
+	w.Header().Set("X-Request-Id", x.id)
+	rw := &responseRecorder{ResponseWriter: w}
+	defer func() {
+		// A failure after the first byte can only abort the connection
+		// (ReverseProxy panics with http.ErrAbortHandler); the event is
+		// still written, then the panic goes on to net/http.
+		p := recover()
+		if p != nil && x.outcome == "" || p != nil && x.outcome == outcomeAllowed {
+			x.outcome = outcomeFailed
+			if x.err == nil {
+				x.err = errAborted
+			}
+		}
+		g.complete(rw, r, x)
+		if p != nil {
+			panic(p)
+		}
+	}()
+
+	up := g.route(r)
+	if up == nil {
+		g.reject(rw, x, "", http.StatusNotFound, outcomeRejected, codeNoRoute, "no CRM upstream is configured for this host and path")
+		return
+	}
+	x.up = up
+
+	// Who is calling?
+	x.ip = g.auth.ClientIP(r)
+	subj, err := g.auth.Authenticate(r)
+	if err != nil {
+		var ae *identity.AuthError
+		status, reason := http.StatusUnauthorized, "missing or invalid credentials"
+		if errors.As(err, &ae) {
+			status, reason = ae.Status, ae.Reason
+		}
+		x.err = err
+		if status == http.StatusUnauthorized {
+			rw.Header().Set("WWW-Authenticate", `Bearer realm="crmgw", error="invalid_token"`)
+			g.reject(rw, x, up.typ, status, outcomeUnauthenticated, codeUnauthenticated, reason)
+			return
+		}
+		g.reject(rw, x, up.typ, http.StatusForbidden, outcomeDenied, codeForbidden, reason)
+		return
+	}
+	x.subject = subj
+	x.callerAuth = r.Header.Get("Authorization")
+
+	// What does the request do? The body is read (bounded) because SOQL,
+	// composite sub-requests and bulk jobs hide in it.
+	if !g.readBody(rw, r, x) {
+		return
+	}
+	path := r.URL.EscapedPath()
+	if up.prefix != "" {
+		path = strings.TrimPrefix(path, up.prefix)
+		if path == "" {
+			path = "/"
+		}
+	}
+	res, err := up.classifier.Classify(r.Context(), crm.Request{
+		Method:   r.Method,
+		Path:     path,
+		RawQuery: r.URL.RawQuery,
+		Header:   r.Header,
+		Body:     x.body,
+		Subject:  subjectKey(subj),
+	})
+	if err != nil {
+		x.classErr = err
+		x.err = err
+		reason := "request cannot be classified safely"
+		if errors.Is(err, crm.ErrRejected) {
+			reason = strings.TrimPrefix(err.Error(), crm.ErrRejected.Error()+": ")
+		}
+		g.reject(rw, x, up.typ, http.StatusBadRequest, outcomeRejected, codeBadRequest, reason)
+		return
+	}
+	x.result = res
+
+	// Rate limits and quotas, before anything reaches the CRM.
+	if g.limiter != nil {
+		x.rlReq = ratelimit.Request{
+			Subject:   subjectKey(subj),
+			Client:    subj.ClientID,
+			IP:        x.ip.String(),
+			Upstream:  up.name,
+			Operation: string(res.Action.Operation),
+			Category:  string(res.Action.Category),
+		}
+		lr, err := g.limiter.Allow(r.Context(), x.rlReq)
+		if err != nil && lr.StoreError == nil {
+			lr.StoreError = err
+		}
+		x.usage = lr.Usage
+		for k, v := range lr.Headers {
+			rw.Header()[k] = v
+		}
+		if !lr.Allowed {
+			x.limited = true
+			x.err = lr.StoreError
+			reason := "rate limit " + lr.Limit + " exceeded"
+			if lr.StoreError != nil && lr.Limit == "" {
+				reason = "rate limit store unavailable"
+			}
+			g.reject(rw, x, up.typ, http.StatusTooManyRequests, outcomeRateLimited, codeRateLimited, reason)
+			return
+		}
+		switch {
+		case lr.RemainingRecords == 0:
+			x.limited = true
+			g.reject(rw, x, up.typ, http.StatusTooManyRequests, outcomeRateLimited, codeRateLimited, "record quota exhausted")
+			return
+		case lr.RemainingRecords > 0:
+			x.maxRecords = int(lr.RemainingRecords) // the policy's cap may lower it
+		}
+	}
+
+	// The policy decides each action (and each sub-request) on its own.
+	if !g.decide(rw, r, x) {
+		return
+	}
+
+	if res.Response.Format == "unsupported" {
+		g.reject(rw, x, up.typ, http.StatusNotAcceptable, outcomeRejected, codeNotAcceptable,
+			"the requested response format cannot be inspected by the gateway; ask for JSON or CSV")
+		return
+	}
+	if isExport(res.Action.Category) && g.auditor != nil && !g.auditor.AcceptingExports() {
+		g.reject(rw, x, up.typ, http.StatusServiceUnavailable, outcomeRejected, codeUnavailable,
+			"exports are paused until the audit trail can be written")
+		return
+	}
+
+	x.outcome = outcomeAllowed
+	g.forward(rw, r, x)
+}
+
+// decide asks the policy about the action and every sub-request. It returns
+// false when the request was answered (denied).
+func (g *Gateway) decide(rw http.ResponseWriter, r *http.Request, x *exchange) bool {
+	in := g.policyInput(r, x)
+	d, err := g.decider.Decide(r.Context(), in)
+	if err != nil {
+		g.log.Warn("policy evaluation failed; denying", zap.String("request_id", x.id), zap.Error(err))
+	}
+	merged := d
+	merged.Mask = copyMask(d.Mask)
+	for i := range x.result.Subrequests {
+		in.Action = actionInput(&x.result.Subrequests[i])
+		sd, err := g.decider.Decide(r.Context(), in)
+		if err != nil {
+			g.log.Warn("policy evaluation failed; denying", zap.String("request_id", x.id), zap.Error(err))
+		}
+		merged = mergeDecision(merged, sd)
+	}
+	x.decision = merged
+	x.decided = true
+	x.enforced = g.decider.Mode() != "monitor"
+	if !x.enforced {
+		// Monitor mode: the decision is computed and audited, never
+		// applied: no denial, no mask, no policy cap. Quota caps stay,
+		// they are rate limits, not policy.
+		return true
+	}
+	if merged.MaxRecords > 0 && (x.maxRecords == 0 || merged.MaxRecords < x.maxRecords) {
+		x.maxRecords = merged.MaxRecords
+	}
+	if !merged.Allow {
+		reason := merged.Reason
+		if reason == "" {
+			reason = "denied by policy"
+		}
+		g.reject(rw, x, x.up.typ, http.StatusForbidden, outcomeDenied, codeForbidden, reason)
+		return false
+	}
+	return true
+}
+
+// readBody reads the request body (bounded) and decodes a compressed one,
+// so the classifier sees what the CRM will see. It returns false when it
+// answered the request.
+func (g *Gateway) readBody(rw http.ResponseWriter, r *http.Request, x *exchange) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
+	if err != nil {
+		x.err = err
+		g.reject(rw, x, x.up.typ, http.StatusBadRequest, outcomeRejected, codeBadRequest, "request body could not be read")
+		return false
+	}
+	if int64(len(body)) > g.maxBody {
+		g.reject(rw, x, x.up.typ, http.StatusRequestEntityTooLarge, outcomeRejected, codeTooLarge, "request body is larger than server.max_request_body")
+		return false
+	}
+	if ce := strings.TrimSpace(strings.ToLower(r.Header.Get("Content-Encoding"))); ce != "" && ce != "identity" {
+		// SOQL can arrive inside gzip: decode it, classify the plain body
+		// and forward the plain body (without Content-Encoding).
+		var zr io.Reader
+		switch ce {
+		case "gzip", "x-gzip":
+			gz, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				g.reject(rw, x, x.up.typ, http.StatusBadRequest, outcomeRejected, codeBadRequest, "request body is not valid gzip")
+				return false
+			}
+			zr = gz
+		case "deflate":
+			zr = flate.NewReader(bytes.NewReader(body))
+		default:
+			g.reject(rw, x, x.up.typ, http.StatusUnsupportedMediaType, outcomeRejected, codeUnsupportedEnc, "request Content-Encoding "+ce+" is not supported")
+			return false
+		}
+		plain, err := io.ReadAll(io.LimitReader(zr, g.maxBody+1))
+		if err != nil {
+			g.reject(rw, x, x.up.typ, http.StatusBadRequest, outcomeRejected, codeBadRequest, "compressed request body could not be decoded")
+			return false
+		}
+		if int64(len(plain)) > g.maxBody {
+			g.reject(rw, x, x.up.typ, http.StatusRequestEntityTooLarge, outcomeRejected, codeTooLarge, "decoded request body is larger than server.max_request_body")
+			return false
+		}
+		body = plain
+		r.Header.Del("Content-Encoding")
+	}
+	x.body = body
+	return true
+}
+
+// forward sends the classified request upstream and streams the answer.
+func (g *Gateway) forward(rw http.ResponseWriter, r *http.Request, x *exchange) {
+	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
+	out := r.WithContext(ctx)
+	if len(x.body) > 0 {
+		out.Body = io.NopCloser(bytes.NewReader(x.body))
+		out.ContentLength = int64(len(x.body))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(x.body)), nil }
+	} else {
+		out.Body = http.NoBody
+		out.ContentLength = 0
+	}
+	x.up.proxy.ServeHTTP(rw, out)
+}
+
+// reject answers the request without forwarding it.
+func (g *Gateway) reject(rw http.ResponseWriter, x *exchange, crmType string, status int, outcome, code, reason string) {
+	x.outcome = outcome
+	x.errCode = code
+	x.reason = reason
+	if status == http.StatusTooManyRequests && rw.Header().Get("Retry-After") == "" {
+		rw.Header().Set("Retry-After", "1")
+	}
+	writeError(rw, crmType, status, code, reason, x.id)
+}
+
+// route picks the upstream: the longest matching path prefix among those
+// whose host matches (or have no host), else the default upstream.
+func (g *Gateway) route(r *http.Request) *upstream {
+	host := r.Host
+	if h, _, ok := strings.Cut(host, ":"); ok {
+		host = h
+	}
+	path := r.URL.EscapedPath()
+	var best *upstream
+	for _, u := range g.upstreams {
+		if u.host != "" && !strings.EqualFold(u.host, host) {
+			continue
+		}
+		if u.prefix != "" && path != u.prefix && !strings.HasPrefix(path, u.prefix+"/") {
+			continue
+		}
+		if best == nil || u.specificity() > best.specificity() {
+			best = u
+		}
+	}
+	return best
+}
+
+func subjectKey(s *identity.Subject) string {
+	if s.Issuer == "" {
+		return s.ID
+	}
+	return s.Issuer + "|" + s.ID
+}
+
+func isExport(c crm.Category) bool { return c == crm.CatExport || c == crm.CatBulk }
+
+var errAborted = errors.New("response aborted after headers were sent")
+
+// copyMask copies a decision's mask so merging never writes into a map the
+// policy engine may share.
+func copyMask(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// strategyRank orders masking strategies from weakest to strongest, so a
+// field masked differently by two sub-request decisions gets the stronger.
+var strategyRank = map[string]int{"partial": 1, "email": 2, "hash": 3, "redact": 4, "null": 5, "remove": 6}
+
+// mergeDecision combines the decisions of a composite request: every part
+// must be allowed, masks are the union (stronger strategy wins), the record
+// cap is the smallest one set.
+func mergeDecision(a, b policy.Decision) policy.Decision {
+	if a.Allow && !b.Allow {
+		a.Reason = b.Reason
+	}
+	a.Allow = a.Allow && b.Allow
+	for k, v := range b.Mask {
+		if a.Mask == nil {
+			a.Mask = map[string]string{}
+		}
+		if old, ok := a.Mask[k]; !ok || strategyRank[v] > strategyRank[old] {
+			a.Mask[k] = v
+		}
+	}
+	if b.MaxRecords > 0 && (a.MaxRecords == 0 || b.MaxRecords < a.MaxRecords) {
+		a.MaxRecords = b.MaxRecords
+	}
+	return a
+}
+
+// upstream is one configured CRM.
+type upstream struct {
+	name, typ  string
+	target     *url.URL
+	prefix     string
+	host       string
+	creds      identity.Credentials
+	useInst    bool
+	classifier *crm.Classifier
+	proxy      *httputil.ReverseProxy
+
+	instMu   sync.Mutex
+	instURL  string
+	instTarg *url.URL
+}
+
+func (u *upstream) specificity() int {
+	s := len(u.prefix)
+	if u.host != "" {
+		s += 1 << 16
+	}
+	return s
+}
+
+// currentTarget is the configured URL, or the instance URL the CRM's token
+// endpoint returned when use_instance_url is set.
+func (u *upstream) currentTarget() *url.URL {
+	if !u.useInst {
+		return u.target
+	}
+	inst := u.creds.InstanceURL()
+	if inst == "" {
+		return u.target
+	}
+	u.instMu.Lock()
+	defer u.instMu.Unlock()
+	if inst != u.instURL {
+		p, err := url.Parse(inst)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return u.target
+		}
+		u.instURL, u.instTarg = inst, p
+	}
+	return u.instTarg
+}

@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/crmgw/crmgw/crm"
+	"github.com/crmgw/crmgw/policy"
+)
+
+// inputHeaders are the request headers policies may see. Credentials and
+// cookies never enter the policy input (nor, therefore, decision logs).
+var inputHeaders = []string{"User-Agent", "Content-Type", "Accept", "Sforce-Call-Options", "Sforce-Query-Options"}
+
+// policyInput builds input for the container action; sub-requests reuse it
+// with their own action.
+func (g *Gateway) policyInput(r *http.Request, x *exchange) *policy.Input {
+	s := x.subject
+	in := &policy.Input{
+		Request: policy.RequestInput{
+			ID:         x.id,
+			Method:     x.result.Method,
+			Path:       x.result.Path,
+			Query:      r.URL.Query(),
+			RemoteAddr: x.ip.String(),
+			Time:       x.start.UTC(),
+			Headers:    map[string]string{},
+		},
+		Subject: policy.SubjectInput{
+			Kind:     s.Kind,
+			ID:       s.ID,
+			Issuer:   s.Issuer,
+			Email:    s.Email,
+			Groups:   s.Groups,
+			Roles:    s.Roles,
+			MFA:      s.MFA,
+			ClientID: s.ClientID,
+			Claims:   s.Claims,
+		},
+		Upstream: policy.UpstreamInput{Name: x.up.name, Type: x.up.typ},
+		Action:   actionInput(&x.result.Action),
+		Usage: policy.UsageInput{
+			Records:  x.usage.Records,
+			Requests: x.usage.Requests,
+		},
+	}
+	for _, h := range inputHeaders {
+		if v := r.Header.Get(h); v != "" {
+			in.Request.Headers[strings.ToLower(h)] = v
+		}
+	}
+	return in
+}
+
+func actionInput(a *crm.Action) policy.ActionInput {
+	out := policy.ActionInput{
+		Operation: string(a.Operation),
+		Category:  string(a.Category),
+		Object:    a.Object,
+		Fields:    a.Fields,
+		AllFields: a.AllFields,
+		RecordID:  a.RecordID,
+		Query:     a.Query,
+	}
+	if a.Parent != nil {
+		p := actionInput(a.Parent)
+		out.Parent = &p
+	}
+	return out
+}

@@ -1,0 +1,317 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/crmgw/crmgw/audit"
+	"github.com/crmgw/crmgw/config"
+	"github.com/crmgw/crmgw/crm"
+	"github.com/crmgw/crmgw/identity"
+	"github.com/crmgw/crmgw/policy"
+	"github.com/crmgw/crmgw/ratelimit"
+)
+
+// Server is a configured gateway with its two listeners.
+type Server struct {
+	cfg      *config.Config
+	log      *zap.Logger
+	Gateway  *Gateway
+	Registry *prometheus.Registry
+
+	engine  *policy.Engine
+	alerts  *policy.Query
+	limiter *ratelimit.Limiter
+	auditor *audit.Auditor
+
+	proxySrv *http.Server
+	adminSrv *http.Server
+	proxyLn  net.Listener
+	adminLn  net.Listener
+}
+
+// NewServer builds every stage from cfg. Nothing listens until Start.
+func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Server, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{cfg: cfg, log: log, Registry: reg}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeStages(context.Background())
+		}
+	}()
+
+	auth, err := identity.NewAuthenticator(ctx, cfg.Identity, log.Named("identity"))
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	s.engine, err = policy.New(ctx, cfg.Policy, log.Named("policy"))
+	if err != nil {
+		return nil, err
+	}
+	s.limiter, err = ratelimit.New(cfg.Ratelimit, reg, log.Named("ratelimit"))
+	if err != nil {
+		return nil, fmt.Errorf("ratelimit: %w", err)
+	}
+	var rules audit.RuleEvaluator
+	if cfg.Alerts.Rules != "" {
+		s.alerts, err = policy.NewQuery(ctx, cfg.Policy.Paths, cfg.Alerts.Rules, log.Named("alerts"))
+		if err != nil {
+			return nil, fmt.Errorf("alerts: %w", err)
+		}
+		rules = s.alerts
+	}
+	s.auditor, err = audit.New(cfg.Audit, cfg.Alerts, rules, reg, log.Named("audit"))
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+
+	g := &Gateway{
+		log:        log,
+		auth:       auth,
+		decider:    s.engine,
+		limiter:    s.limiter,
+		auditor:    s.auditor,
+		metrics:    newMetrics(reg),
+		maxBody:    int64(cfg.Server.MaxRequestBody),
+		hmacKey:    []byte(cfg.Masking.HMACKey),
+		detectors:  cfg.Masking.Detectors,
+		spoolDir:   cfg.Masking.SpoolDir,
+		spoolLimit: int64(cfg.Masking.SpoolLimit),
+	}
+	for _, uc := range cfg.Upstreams {
+		u, err := g.newUpstream(uc)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", uc.Name, err)
+		}
+		g.upstreams = append(g.upstreams, u)
+	}
+	s.Gateway = g
+	ok = true
+	return s, nil
+}
+
+func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
+	target, err := url.Parse(uc.URL)
+	if err != nil {
+		return nil, err
+	}
+	t := uc.Timeouts
+	base := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   t.Dial,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSHandshakeTimeout:   t.TLSHandshake,
+		ResponseHeaderTimeout: t.ResponseHeader,
+		IdleConnTimeout:       t.IdleConn,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	tokenClient := &http.Client{Transport: base, Timeout: 30 * time.Second}
+	creds, err := identity.NewCredentials(uc.Auth, uc.Type, tokenClient, g.log.Named("upstream-auth").With(zap.String("upstream", uc.Name)))
+	if err != nil {
+		return nil, err
+	}
+	u := &upstream{
+		name:    uc.Name,
+		typ:     uc.Type,
+		target:  target,
+		prefix:  uc.Match.PathPrefix,
+		host:    uc.Match.Host,
+		creds:   creds,
+		useInst: uc.Auth.UseInstanceURL,
+	}
+	transport := &credTransport{creds: creds, base: base}
+	u.classifier, err = crm.NewClassifier(uc.Type, crm.Options{
+		LookupJob: func(ctx context.Context, kind, jobID string) (string, error) {
+			return lookupJob(ctx, u, transport, kind, jobID)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	u.proxy = g.newReverseProxy(u, transport)
+	return u, nil
+}
+
+// lookupJob asks the CRM which object a bulk job reads, for jobs the gateway
+// has not seen created (another replica, or before a restart). It uses the
+// gateway's own credential; the caller's policy decision still applies to
+// the object found.
+func lookupJob(ctx context.Context, u *upstream, rt http.RoundTripper, kind, jobID string) (string, error) {
+	if strings.ContainsAny(jobID, "/?#%") {
+		return "", errors.New("invalid job id")
+	}
+	target := u.currentTarget()
+	var p string
+	switch u.typ {
+	case "salesforce":
+		switch kind {
+		case "query", "ingest":
+		default:
+			return "", fmt.Errorf("unknown job kind %q", kind)
+		}
+		p = "/services/data/v60.0/jobs/" + kind + "/" + jobID
+	case "zoho":
+		p = "/crm/bulk/v6/read/" + jobID
+	default:
+		return "", errors.New("job lookup not supported")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(target.String(), "/")+p, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("job lookup: upstream status %d", resp.StatusCode)
+	}
+	var job struct {
+		Object string `json:"object"`
+		Data   []struct {
+			Query struct {
+				Module struct {
+					APIName string `json:"api_name"`
+				} `json:"module"`
+			} `json:"query"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&job); err != nil {
+		return "", fmt.Errorf("job lookup: %w", err)
+	}
+	if job.Object != "" {
+		return job.Object, nil
+	}
+	if len(job.Data) > 0 && job.Data[0].Query.Module.APIName != "" {
+		return job.Data[0].Query.Module.APIName, nil
+	}
+	return "", errors.New("job lookup: no object in the job")
+}
+
+// Start opens both listeners and serves in the background.
+func (s *Server) Start() error {
+	sc := s.cfg.Server
+	var err error
+	s.proxyLn, err = net.Listen("tcp", sc.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	s.adminLn, err = net.Listen("tcp", s.cfg.Admin.Listen)
+	if err != nil {
+		s.proxyLn.Close()
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	errLog := zap.NewStdLog(s.log.Named("http"))
+	s.proxySrv = &http.Server{
+		Handler:           s.Gateway,
+		ReadHeaderTimeout: sc.ReadHeaderTimeout,
+		ReadTimeout:       sc.ReadTimeout,
+		WriteTimeout:      sc.WriteTimeout,
+		IdleTimeout:       sc.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	if t := sc.TLS; t != nil {
+		tc, err := identity.TLSConfig(t.CertFile, t.KeyFile, t.ClientCAFile)
+		if err != nil {
+			s.proxyLn.Close()
+			s.adminLn.Close()
+			return fmt.Errorf("server.tls: %w", err)
+		}
+		s.proxySrv.TLSConfig = tc
+		s.proxyLn = tls.NewListener(s.proxyLn, tc)
+	}
+	s.adminSrv = &http.Server{
+		Handler:           s.Gateway.AdminHandler(s.Registry),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          errLog,
+	}
+	go func() {
+		if err := s.proxySrv.Serve(s.proxyLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("proxy listener stopped", zap.Error(err))
+		}
+	}()
+	go func() {
+		if err := s.adminSrv.Serve(s.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin listener stopped", zap.Error(err))
+		}
+	}()
+	s.log.Info("crmgw listening",
+		zap.String("proxy", s.ProxyAddr()), zap.String("admin", s.AdminAddr()),
+		zap.String("policy_revision", s.engine.Revision()), zap.String("policy_mode", s.engine.Mode()))
+	return nil
+}
+
+// ProxyAddr is the proxy listener's address (useful with port 0).
+func (s *Server) ProxyAddr() string { return s.proxyLn.Addr().String() }
+
+// AdminAddr is the admin listener's address.
+func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
+
+// Reload re-reads what can change safely at run time: the policies.
+func (s *Server) Reload(ctx context.Context) error {
+	err := s.engine.Reload(ctx)
+	if s.alerts != nil {
+		err = errors.Join(err, s.alerts.Reload(ctx))
+	}
+	return err
+}
+
+// Shutdown stops accepting, lets in-flight requests finish (bounded by
+// server.shutdown_timeout), then flushes the audit trail.
+func (s *Server) Shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if s.proxySrv != nil {
+		if err := s.proxySrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("proxy listener: %w", err))
+		}
+	}
+	if s.adminSrv != nil {
+		_ = s.adminSrv.Shutdown(ctx)
+	}
+	errs = append(errs, s.closeStages(ctx))
+	return errors.Join(errs...)
+}
+
+func (s *Server) closeStages(ctx context.Context) error {
+	var errs []error
+	if s.auditor != nil {
+		errs = append(errs, s.auditor.Close(ctx))
+	}
+	if s.limiter != nil {
+		errs = append(errs, s.limiter.Close())
+	}
+	if s.engine != nil {
+		errs = append(errs, s.engine.Close())
+	}
+	if s.alerts != nil {
+		errs = append(errs, s.alerts.Close())
+	}
+	return errors.Join(errs...)
+}

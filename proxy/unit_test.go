@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"net/http/httptest"
+	"reflect"
+	"testing"
+
+	"github.com/crmgw/crmgw/policy"
+)
+
+func TestMergeDecisionTakesTheStricterOfEachPart(t *testing.T) {
+	a := policy.Decision{Allow: true, Reason: "ok", Mask: map[string]string{"Contact.Email": "partial"}, MaxRecords: 500}
+	b := policy.Decision{Allow: false, Reason: "role intern may not read Opportunity", Mask: map[string]string{"Contact.Email": "redact", "*.Phone": "null"}, MaxRecords: 100}
+	got := mergeDecision(a, b)
+	if got.Allow || got.Reason != b.Reason {
+		t.Errorf("one denial must deny the whole request with its reason: %+v", got)
+	}
+	want := map[string]string{"Contact.Email": "redact", "*.Phone": "null"}
+	if !reflect.DeepEqual(got.Mask, want) {
+		t.Errorf("mask %v, want %v", got.Mask, want)
+	}
+	if got.MaxRecords != 100 {
+		t.Errorf("cap %d, want the smaller 100", got.MaxRecords)
+	}
+	if got := mergeDecision(policy.Decision{Allow: true}, policy.Decision{Allow: true, MaxRecords: 7}); got.MaxRecords != 7 {
+		t.Errorf("a cap on one part applies to the whole: %d", got.MaxRecords)
+	}
+}
+
+func TestStripParamsRemovesCredentialParameters(t *testing.T) {
+	cases := map[string]string{
+		"q=SELECT+Id+FROM+Contact":              "q=SELECT+Id+FROM+Contact",
+		"authtoken=abc&q=1":                     "q=1",
+		"q=1&ACCESS_TOKEN=abc":                  "q=1",
+		"q=1&%61uthtoken=abc":                   "q=1",
+		"fields=Email&oauth_token=x&per_page=2": "fields=Email&per_page=2",
+		"q=SELECT+authtoken+FROM+X__c":          "q=SELECT+authtoken+FROM+X__c",
+		"":                                      "",
+	}
+	for in, want := range cases {
+		if got := stripParams(in, callerCredentialParams); got != want {
+			t.Errorf("stripParams(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRouteByHostThenLongestPrefix(t *testing.T) {
+	def := &upstream{name: "default"}
+	zoho := &upstream{name: "zoho", prefix: "/zoho"}
+	zohoEU := &upstream{name: "zoho-eu", prefix: "/zoho/eu"}
+	byHost := &upstream{name: "eu-host", host: "crm-eu.example.com"}
+	g := &Gateway{upstreams: []*upstream{def, zoho, zohoEU, byHost}}
+	cases := []struct{ host, path, want string }{
+		{"gw.example.com", "/services/data/v60.0/query", "default"},
+		{"gw.example.com", "/zoho/crm/v6/Contacts", "zoho"},
+		{"gw.example.com", "/zoho/eu/crm/v6/Contacts", "zoho-eu"},
+		{"gw.example.com", "/zohoX/crm", "default"},
+		{"CRM-EU.example.com:8443", "/anything", "eu-host"},
+	}
+	for _, tc := range cases {
+		r := httptest.NewRequest("GET", "http://"+tc.host+tc.path, nil)
+		if got := g.route(r); got == nil || got.name != tc.want {
+			t.Errorf("%s%s routed to %v, want %s", tc.host, tc.path, got, tc.want)
+		}
+	}
+	g = &Gateway{upstreams: []*upstream{zoho}}
+	if got := g.route(httptest.NewRequest("GET", "http://x/services/data", nil)); got != nil {
+		t.Errorf("no default upstream: want no route, got %s", got.name)
+	}
+}
