@@ -57,6 +57,8 @@ type envOptions struct {
 	mode      string // policy mode
 	limits    string // ratelimit section
 	records   int    // contacts in the sample CRM (default 300)
+	sfAuth    string // the Salesforce upstream's auth mapping; {{CRM}} is the sample CRM's URL
+	crmOpts   func(*samplecrm.Options)
 }
 
 func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -72,7 +74,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.records == 0 {
 		o.records = 300
 	}
-	e.crm = samplecrm.New(samplecrm.Options{Records: o.records, Seed: 7, SalesforceToken: sfToken, ZohoToken: zohoToken})
+	co := samplecrm.Options{Records: o.records, Seed: 7, SalesforceToken: sfToken, ZohoToken: zohoToken}
+	if o.crmOpts != nil {
+		o.crmOpts(&co)
+	}
+	e.crm = samplecrm.New(co)
 	crmSrv := httptest.NewServer(e.crm)
 	t.Cleanup(crmSrv.Close)
 	e.crmURL = crmSrv.URL
@@ -86,6 +92,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if mode == "" {
 		mode = "enforce"
 	}
+	sfAuth := "{type: static, token: " + sfToken + "}"
+	if o.sfAuth != "" {
+		sfAuth = strings.ReplaceAll(o.sfAuth, "{{CRM}}", crmSrv.URL)
+	}
 	limits := o.limits
 	if limits == "" {
 		limits = "ratelimit:\n  store: memory\n"
@@ -98,7 +108,7 @@ upstreams:
   - name: salesforce
     type: salesforce
     url: %s
-    auth: {type: static, token: %s}
+    auth: %s
   - name: zoho
     type: zoho
     url: %s
@@ -121,7 +131,7 @@ masking:
 %saudit:
   sinks:
     - {type: file, path: %s}
-%s`, up, sfToken, crmSrv.URL, zohoToken, e.issuer.URL(), audience,
+%s`, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience,
 		sha(repKey), sha(internKey), sha(managerKey), policiesDir(t), mode, limits,
 		filepath.Join(e.dir, "audit.jsonl"), o.extraYAML)
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
