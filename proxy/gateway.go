@@ -135,18 +135,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.ip = g.auth.ClientIP(r)
 	subj, err := g.auth.Authenticate(r)
 	if err != nil {
-		var ae *identity.AuthError
-		status, reason := http.StatusUnauthorized, "missing or invalid credentials"
-		if errors.As(err, &ae) {
-			status, reason = ae.Status, ae.Reason
-		}
 		x.err = err
-		if status == http.StatusUnauthorized {
-			rw.Header().Set("WWW-Authenticate", `Bearer realm="crmgw", error="invalid_token"`)
-			g.reject(rw, x, up.typ, status, outcomeUnauthenticated, codeUnauthenticated, reason)
-			return
+		ae := &identity.AuthError{Status: http.StatusUnauthorized, Reason: "missing or invalid credentials"}
+		errors.As(err, &ae)
+		switch ae.Status {
+		case http.StatusUnauthorized:
+			// The contract promises error="invalid_token" on every 401,
+			// also when no credential was sent at all.
+			challenge := ae.Challenge()
+			if !strings.Contains(challenge, "error=") {
+				challenge = `Bearer realm="crmgw", error="invalid_token"`
+			}
+			rw.Header().Set("WWW-Authenticate", challenge)
+			g.reject(rw, x, up.typ, http.StatusUnauthorized, outcomeUnauthenticated, codeUnauthenticated, ae.Reason)
+		case http.StatusServiceUnavailable:
+			rw.Header().Set("Retry-After", "5")
+			g.reject(rw, x, up.typ, http.StatusServiceUnavailable, outcomeUnauthenticated, codeUnavailable, ae.Reason)
+		default:
+			g.reject(rw, x, up.typ, http.StatusForbidden, outcomeDenied, codeForbidden, ae.Reason)
 		}
-		g.reject(rw, x, up.typ, http.StatusForbidden, outcomeDenied, codeForbidden, reason)
 		return
 	}
 	x.subject = subj

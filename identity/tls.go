@@ -1,0 +1,51 @@
+package identity
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// ClientCAPool reads a PEM file of CA certificates that sign client
+// certificates.
+func ClientCAPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("identity: reading client CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("identity: client CA file %s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// TLSConfig is the listener's TLS configuration: TLS 1.2 or later with the
+// server certificate from certFile/keyFile and, if clientCAFile is not
+// empty, mutual TLS: every client must present a certificate signed by one
+// of those CAs, or the handshake fails.
+func TLSConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("identity: TLS needs both cert_file and key_file")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("identity: loading server certificate: %w", err)
+	}
+	cfg := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	if clientCAFile != "" {
+		pool, err := ClientCAPool(clientCAFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}
