@@ -1,12 +1,20 @@
 // Package crm turns an HTTP request aimed at a CRM API into the CRM action it
 // performs (operation, category, object, fields, record id, query), and says
 // what shape the response body will have so the masking stage can find the
-// records in it. It knows Salesforce, Zoho CRM and profile-described CRMs.
+// records in it. It knows Salesforce and Zoho CRM; the generic upstream type
+// classifies everything as unknown for now.
 //
 // Classification is deny-biased: a path that cannot be canonicalised is
-// rejected, and anything that cannot be recognised is OperationUnknown,
-// never guessed as harmless.
+// rejected (ErrRejected), and anything that cannot be recognised is
+// OpUnknown, never guessed as harmless.
 package crm
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
 
 // Operation is what a request does, as the policy input contract names it.
 type Operation string
@@ -47,9 +55,15 @@ const (
 type Action struct {
 	Operation Operation `json:"operation"`
 	Category  Category  `json:"category"`
-	Object    string    `json:"object"`
+	// Object is the object (Salesforce sObject, Zoho module) the action is
+	// about. "*" means several or any objects (a search without RETURNING,
+	// a multi-object GraphQL query: see the sub-requests); "" means not
+	// known (only on unknown actions and on metadata).
+	Object string `json:"object"`
 	// Fields are the fields the request names (SOQL select list, ?fields=,
-	// body keys of a write). Relationship paths keep their dots.
+	// body keys of a write). Relationship paths keep their dots; fields of
+	// a child subquery are prefixed with the relationship name
+	// ("Contacts.Email").
 	Fields []string `json:"fields"`
 	// AllFields is true for FIELDS(ALL|STANDARD|CUSTOM), SELECT * style
 	// requests and reads without a field list: every field may come back.
@@ -58,4 +72,192 @@ type Action struct {
 	Query     string `json:"query"`
 	// Parent is set on a sub-request of a composite/batch request.
 	Parent *Action `json:"parent"`
+
+	// IncludeDeleted is true for queryAll (REST, Bulk 2.0 and Bulk 1.0):
+	// deleted and archived rows come back too.
+	IncludeDeleted bool `json:"include_deleted"`
+	// Aggregate is true when the query aggregates (GROUP BY, COUNT(x),
+	// SUM(x), ...): Salesforce answers AggregateResult records whose keys
+	// are aliases, which the response side cannot attribute to a field.
+	Aggregate bool `json:"aggregate"`
+	// Mode refines the operation where the CRM has several flavours:
+	// "queryAll"; a bulk ingest job's operation ("insert", "update",
+	// "upsert", "delete", "hardDelete"); "relationship" for a Salesforce
+	// sObject relationship path; "next_page" for a query continuation.
+	Mode string `json:"mode"`
 }
+
+// Request is what the proxy hands to Classify.
+type Request struct {
+	Method   string      // as received
+	Path     string      // escaped path as received (r.URL.EscapedPath()), after the upstream's path prefix was stripped
+	RawQuery string      // as received
+	Header   http.Header // request headers
+	Body     []byte      // decoded body (Content-Encoding removed), nil when none
+	Subject  string      // stable caller id (issuer|sub or api key id); page tokens and jobs are bound to it
+}
+
+// Result is the classification of one request and what the proxy must do
+// to forward exactly what was classified.
+type Result struct {
+	Action Action
+	// Subrequests holds one action per sub-request of a composite family
+	// request (and one per object of a multi-object search or GraphQL
+	// query), each with Parent pointing at a copy of Action.
+	Subrequests []Action
+	// SubResponses is aligned with Subrequests when the response parts
+	// need a shape of their own (Zoho composite); nil otherwise.
+	SubResponses []ResponseShape
+	Method       string // effective method to forward (after honouring _HttpMethod)
+	Path         string // canonical, escaped path to forward upstream (exactly what was classified)
+	DecodedPath  string // Path with percent-encoding removed (for URL.Path)
+	RawQuery     string // query to forward (_HttpMethod removed when it was honoured)
+	Response     ResponseShape
+	// Capture lists JSON pointers the proxy should capture from the
+	// response body and hand back to Observe (shared slices: read only).
+	Capture []string
+
+	// captureActions maps Capture[i] to the action it continues: -1 is
+	// Action, n >= 0 is Subrequests[n].
+	captureActions []int
+	// jobFormat is a Bulk 1.0 job's content type (CSV, JSON, XML, ...).
+	jobFormat string
+	// subUnsupported is set when a composite sub-request asked for a
+	// format that cannot be masked.
+	subUnsupported bool
+}
+
+// ResponseShape tells the masking stage where the records are.
+type ResponseShape struct {
+	// Format is "json", "csv", "zip_csv", "none" (no body worth reading) or
+	// "unsupported" (a format the gateway cannot mask: the proxy refuses).
+	Format string
+	// Vendor is "salesforce", "zoho" or "generic".
+	Vendor string
+	// Object is the object of records that carry no type of their own
+	// (Zoho module, bulk CSV object, list view object); "" if unknown.
+	Object string
+	// Kind is a hint for the masking stage; see docs/classification.md:
+	// "records", "search", "report", "graphql", "listview", "uiapi",
+	// "composite", "batch", "graph", "result", "job", "metadata",
+	// "bulk_csv", "users", "unknown".
+	Kind string
+	// Columns is reserved for report columns (they are in the body).
+	Columns []string
+}
+
+// ErrRejected is returned (wrapped with the reason) for requests that must
+// not be forwarded at all: paths that cannot be canonicalised, method
+// overrides the gateway cannot vouch for, endpoints never proxied.
+var ErrRejected = errors.New("crm: request rejected")
+
+// Options tune a Classifier.
+type Options struct {
+	// LookupJob asks the upstream for a bulk job's object when the job is
+	// not known (nil: unknown jobs classify as OpUnknown). kind is one of
+	// "bulk2_query", "bulk2_ingest", "bulk1", "zoho_bulk_read".
+	LookupJob func(ctx context.Context, kind, jobID string) (object string, err error)
+	// TokenTTL bounds how long page tokens and job ids are remembered
+	// (default 1h). MaxTokens bounds how many (default 100000).
+	TokenTTL  time.Duration
+	MaxTokens int
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Classifier classifies requests for one upstream. It is safe for
+// concurrent use.
+type Classifier struct {
+	vendor string
+	opts   Options
+	mem    *memory
+}
+
+// NewClassifier returns a classifier for an upstream type: "salesforce",
+// "zoho" or "generic" (every request OpUnknown after normalisation).
+func NewClassifier(upstreamType string, opts Options) (*Classifier, error) {
+	switch upstreamType {
+	case vendorSalesforce, vendorZoho, vendorGeneric:
+	default:
+		return nil, errors.New("crm: unknown upstream type " + upstreamType)
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = time.Hour
+	}
+	if opts.MaxTokens <= 0 {
+		opts.MaxTokens = 100000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Classifier{vendor: upstreamType, opts: opts, mem: newMemory(opts.MaxTokens, opts.TokenTTL, opts.Now)}, nil
+}
+
+const (
+	vendorSalesforce = "salesforce"
+	vendorZoho       = "zoho"
+	vendorGeneric    = "generic"
+)
+
+// Classify classifies one request. The error is non-nil (wrapping
+// ErrRejected) only when the request must not be forwarded at all;
+// everything else that cannot be recognised is OpUnknown.
+func (c *Classifier) Classify(ctx context.Context, req Request) (Result, error) {
+	return c.classify(ctx, req, false)
+}
+
+// classify classifies a request or, with sub set, a sub-request of a
+// composite request (which may not itself be a composite request).
+func (c *Classifier) classify(ctx context.Context, req Request, sub bool) (Result, error) {
+	method, rawQuery, err := effectiveMethod(c.vendor, req)
+	if err != nil {
+		return Result{}, err
+	}
+	canon, decoded, err := normalizePath(req.Path)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Method: method, Path: canon, DecodedPath: decoded, RawQuery: rawQuery}
+	in := input{method: method, path: decoded, rawQuery: rawQuery, header: req.Header, body: req.Body, subject: req.Subject, sub: sub}
+	switch c.vendor {
+	case vendorSalesforce:
+		err = c.classifySalesforce(ctx, &in, &res)
+	case vendorZoho:
+		err = c.classifyZoho(ctx, &in, &res)
+	default:
+		res.Action = unknownAction
+		res.Response = ResponseShape{Format: "json", Vendor: vendorGeneric, Kind: "unknown"}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	for i := range res.Subrequests {
+		if !sub && res.Subrequests[i].Parent == nil {
+			p := res.Action
+			p.Parent = nil
+			res.Subrequests[i].Parent = &p
+		}
+	}
+	return res, nil
+}
+
+// input is a request after normalisation.
+type input struct {
+	method   string
+	path     string // decoded, normalised
+	rawQuery string
+	header   http.Header
+	body     []byte
+	subject  string
+	sub      bool // a sub-request of a composite request
+}
+
+var unknownAction = Action{Operation: OpUnknown, Category: CatUnknown}
+
+// reject builds an ErrRejected error without fmt (hot path).
+func reject(reason string) error { return &rejectError{reason} }
+
+type rejectError struct{ reason string }
+
+func (e *rejectError) Error() string { return ErrRejected.Error() + ": " + e.reason }
+func (e *rejectError) Unwrap() error { return ErrRejected }

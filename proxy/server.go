@@ -163,18 +163,17 @@ func lookupJob(ctx context.Context, u *upstream, rt http.RoundTripper, kind, job
 	}
 	target := u.currentTarget()
 	var p string
-	switch u.typ {
-	case "salesforce":
-		switch kind {
-		case "query", "ingest":
-		default:
-			return "", fmt.Errorf("unknown job kind %q", kind)
-		}
-		p = "/services/data/v60.0/jobs/" + kind + "/" + jobID
-	case "zoho":
+	switch kind {
+	case "bulk2_query":
+		p = "/services/data/v60.0/jobs/query/" + jobID
+	case "bulk2_ingest":
+		p = "/services/data/v60.0/jobs/ingest/" + jobID
+	case "zoho_bulk_read":
 		p = "/crm/bulk/v6/read/" + jobID
 	default:
-		return "", errors.New("job lookup not supported")
+		// Bulk API 1.0 job info is XML unless the job was JSON: not looked
+		// up, so an unknown Bulk 1.0 job stays unknown (denied).
+		return "", fmt.Errorf("job lookup not supported for %q", kind)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

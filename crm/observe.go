@@ -1,0 +1,64 @@
+package crm
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Observe is called by the proxy after the response finished, with the
+// values it captured at the JSON pointers of res.Capture and the response
+// headers. It remembers, bound to subject: Salesforce query locators
+// (nextRecordsUrl), bulk job ids and their objects, Bulk 2.0 result
+// locators (Sforce-Locator), Zoho page tokens and bulk read job ids. Only
+// successful (2xx) responses are remembered.
+func (c *Classifier) Observe(subject string, res Result, status int, header http.Header, captured map[string]string) {
+	if status < 200 || status > 299 {
+		return
+	}
+	a := res.Action
+	// Bulk 2.0 result pages: the next locator is a header.
+	if a.Operation == OpBulkResult && res.Response.Format == "csv" && res.Response.Vendor == vendorSalesforce {
+		if loc := header.Get("Sforce-Locator"); loc != "" && loc != "null" {
+			c.mem.put(memSfLocator, subject, a.RecordID+"|"+loc, memEntry{})
+		}
+	}
+	// Bulk job creation: id -> object (as the upstream states it).
+	if id := captured["/id"]; id != "" && (a.Operation == OpBulkQuery || a.Operation == OpBulkIngest) {
+		kind := memJob2Ingest
+		switch {
+		case strings.Contains(strings.ToLower(res.DecodedPath), "/services/async/"):
+			kind = memJob1
+		case a.Operation == OpBulkQuery:
+			kind = memJob2Query
+		}
+		job := a
+		if obj := captured["/object"]; obj != "" && isObjectName(obj) {
+			job.Object = canonSFObject(obj)
+		}
+		job.RecordID = id
+		c.mem.put(kind, subject, id, memEntry{action: job, format: jobFormat(res)})
+	}
+	for i, p := range res.Capture {
+		v := captured[p]
+		if v == "" || v == "null" || i >= len(res.captureActions) {
+			continue
+		}
+		act := a
+		if j := res.captureActions[i]; j >= 0 && j < len(res.Subrequests) {
+			act = res.Subrequests[j]
+		}
+		switch {
+		case strings.HasSuffix(p, "/nextRecordsUrl"):
+			loc := v[strings.LastIndexByte(v, '/')+1:]
+			c.mem.put(memLocator, subject, locatorCursor(loc), memEntry{action: act})
+		case strings.HasSuffix(p, "/next_page_token"):
+			c.mem.put(memZohoPage, subject, v, memEntry{action: act})
+		case p == captureZohoBulkRead[0] && act.Operation == OpBulkQuery:
+			act.RecordID = v
+			c.mem.put(memZohoBulk, subject, v, memEntry{action: act})
+		}
+	}
+}
+
+// jobFormat is the content type a Bulk 1.0 job was created with.
+func jobFormat(res Result) string { return res.jobFormat }

@@ -1,0 +1,100 @@
+package crm
+
+import (
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
+)
+
+// zohoGraphQL classifies POST /crm/graphql:
+// query { Records { Module(...) { _data { Field { value } Lookup { Field { value } } } _info {...} } } Meta {...} }.
+// Each module is a query action; Meta alone is metadata; mutations and
+// anything else are unknown.
+func zohoGraphQL(in *input, res *Result) {
+	var body struct {
+		Query string `json:"query"`
+	}
+	if !strictObject(in.body, &body, "query", "variables", "operationName") || body.Query == "" {
+		return
+	}
+	doc, err := parseGraphQL(body.Query)
+	if err != nil || len(doc.Operations) == 0 {
+		return
+	}
+	g := gqlWalker{doc: doc}
+	meta := false
+	for _, op := range doc.Operations {
+		if op.Operation != ast.Query {
+			return
+		}
+		for _, f := range g.fields(op.SelectionSet, 0) {
+			switch f.Name {
+			case "Meta":
+				meta = true
+			case "__typename":
+			case "Records":
+				for _, m := range g.fields(f.SelectionSet, 0) {
+					if !isObjectName(m.Name) {
+						return
+					}
+					mod := canonZohoModule(m.Name)
+					a := Action{Operation: OpQuery, Category: CatRead, Object: mod, Query: body.Query}
+					for _, d := range g.fields(m.SelectionSet, 0) {
+						switch d.Name {
+						case "_data":
+							if !g.nodeFields(d.SelectionSet, "", &a, 0) {
+								return
+							}
+						case "_info", "__typename":
+						default:
+							return
+						}
+					}
+					g.objs = append(g.objs, a)
+				}
+			default:
+				return
+			}
+		}
+	}
+	if g.bad {
+		return
+	}
+	switch len(g.objs) {
+	case 0:
+		if meta {
+			res.Action = metaAction("", "")
+			res.Response = zohoMetadata
+		}
+	case 1:
+		res.Action = g.objs[0]
+		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Object: g.objs[0].Object, Kind: "graphql"}
+	default:
+		res.Action = Action{Operation: OpQuery, Category: CatRead, Object: "*", Query: body.Query}
+		res.Subrequests = g.objs
+		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: "graphql"}
+	}
+}
+
+// Bounds for GraphQL documents: the parser recurses per nesting level, so
+// depth is checked before parsing (a deep document is unknown, never a
+// stack exhaustion).
+const (
+	maxGraphQLDepth  = 64
+	maxGraphQLTokens = 20000
+)
+
+func parseGraphQL(q string) (*ast.QueryDocument, error) {
+	depth := 0
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case '{', '(', '[':
+			depth++
+			if depth > maxGraphQLDepth {
+				return nil, errSOQL
+			}
+		case '}', ')', ']':
+			depth--
+		}
+	}
+	return parser.ParseQueryWithTokenLimit(&ast.Source{Input: q}, maxGraphQLTokens)
+}
