@@ -1,0 +1,1035 @@
+package masking
+
+import (
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// mode is the response shape family the JSON rewriter navigates.
+type mode uint8
+
+const (
+	modeSalesforce mode = iota // records carry attributes.type (query, retrieve, collections, search, composite)
+	modeGraphQL                // data.uiapi.query.{Object}.edges[].node, fields as {value}
+	modeUIAPI                  // apiName + fields.{Name}.value
+	modeListView               // records[].columns[] {fieldNameOrPath, value}
+	modeReport                 // factMap[*].rows[].dataCells[], columns from reportMetadata.detailColumns
+	modeZoho                   // data[] (or a top-level array) of records of Options.Object
+)
+
+func modeFor(o Options) mode {
+	if o.Vendor == "zoho" || o.Vendor == "generic" {
+		if o.Kind == "graphql" {
+			return modeGraphQL // Zoho: data.Records.{Module}._data[]
+		}
+		return modeZoho
+	}
+	switch o.Kind {
+	case "graphql":
+		return modeGraphQL
+	case "uiapi":
+		return modeUIAPI
+	case "listview":
+		return modeListView
+	case "report":
+		return modeReport
+	}
+	return modeSalesforce
+}
+
+// role is what a container means in the shape being rewritten.
+type role uint8
+
+const (
+	rolePlain         role = iota // no masking inside (wrappers, metadata)
+	roleRecord                    // object whose members are fields of typ
+	roleAttributes                // Salesforce attributes object of a record
+	roleList                      // array of top-level records: counted and capped
+	roleRootArray                 // Salesforce top-level array (collections): capped, counted when typed
+	roleFieldArray                // array value of a record field
+	roleWrapper                   // {value, displayValue} of field `field` (GraphQL, UI API)
+	roleUIRecord                  // UI API record: apiName, fields, ...
+	roleUIFields                  // UI API fields object
+	roleGQLPath                   // data / uiapi / query navigation (step counts levels)
+	roleGQLObject                 // query.{Object}
+	roleGQLEdge                   // edges[] element
+	roleDetailColumns             // report detailColumns
+	roleFactMap                   // report factMap and its entries
+	roleReportRow                 // rows[] element
+	roleReportCells               // dataCells
+	roleReportCell                // one cell
+	roleLVRecord                  // list view record
+	roleLVColumns                 // its columns
+	roleLVColumn                  // one {fieldNameOrPath, value}
+	roleInfo                      // Zoho info
+)
+
+// frame is one open container. Frames are reused between records (their
+// byte slices keep their capacity), so steady-state rewriting does not allocate.
+type frame struct {
+	isObj    bool
+	role     role
+	n        int    // members/elements written (for commas)
+	idx      int    // elements started (arrays)
+	key      []byte // current member name, unquoted (aliases rawKey or keyBuf)
+	rawKey   []byte // current member name as in the input
+	keyBuf   []byte // unquoted name when it has escapes
+	hasKey   bool
+	typ      []byte // record type for members
+	typed    bool
+	inRec    bool // inside a record (nested records are not top-level)
+	top      bool // a top-level record: counted once its type is known
+	counted  bool
+	maybeWrp bool   // untyped top-level Salesforce object that may be a result wrapper
+	field    []byte // wrapper / field array / list view column: the field name
+	hasField bool
+	step     int      // GraphQL path depth; report cell column
+	cell     Strategy // report cell rule
+}
+
+// jsonRewriter is the streaming JSON engine: tokens in through a
+// jsontext.Decoder, bytes out through a small hand-written emitter (so
+// members can be dropped, replaced by null or rewritten after their name was read).
+type jsonRewriter struct {
+	dec    *jsontext.Decoder
+	out    *outBuf
+	opts   Options
+	mode   mode
+	rules  *Rules
+	det    uint8
+	m      masker
+	frames []frame
+	rootOK bool
+
+	scratch, val, tmp []byte
+	spans             []span
+	records           int
+	truncated         bool
+	over              bool // upstream totalSize exceeded the cap
+	masked            map[string]struct{}
+	captured          map[string]string
+	capDepth          int
+	columns           [][]byte
+	colRules          []Strategy
+	colsKnown         bool
+
+	// A composite body holding a single record is only known to be a
+	// record once its attributes.type arrives, after "{" was written. While
+	// such a body is undecided and the cap could be reached, its output is
+	// held back from holdMark on, so the record can be replaced by null.
+	holding   bool
+	holdMark  int // offset in out.b where the body value starts
+	holdFrame int // index of the body's frame
+}
+
+// maxHold bounds the output held back for one undecided body; past it the
+// body is released (and counted, but not cut, if it is a record after all).
+const maxHold = 1 << 20
+
+var jsonPool = sync.Pool{New: func() any {
+	return &jsonRewriter{dec: jsontext.NewDecoder(emptyReader{}, jsontext.AllowDuplicateNames(true))}
+}}
+
+func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonRewriter {
+	w := jsonPool.Get().(*jsonRewriter)
+	w.dec.Reset(src, jsontext.AllowDuplicateNames(true))
+	w.out, w.opts, w.mode, w.rules, w.det = out, opts, modeFor(opts), opts.Rules, det
+	w.m = newMasker(opts.HMACKey)
+	w.frames = w.frames[:0]
+	w.rootOK, w.records, w.truncated, w.over = false, 0, false, false
+	w.masked, w.captured = nil, nil
+	w.columns, w.colRules, w.colsKnown = w.columns[:0], w.colRules[:0], false
+	w.capDepth, w.holding = 0, false
+	for _, p := range opts.Capture {
+		d := 0
+		for i := 0; i < len(p); i++ {
+			if p[i] == '/' {
+				d++
+			}
+		}
+		w.capDepth = max(w.capDepth, d)
+	}
+	return w
+}
+
+// emptyReader parks a pooled decoder so it holds no reference to a body.
+type emptyReader struct{}
+
+func (emptyReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+func (w *jsonRewriter) release() {
+	w.dec.Reset(emptyReader{})
+	w.out, w.rules, w.opts = nil, nil, Options{}
+	w.m = masker{}
+	w.masked, w.captured = nil, nil
+	jsonPool.Put(w)
+}
+
+func (w *jsonRewriter) stats(st *Stats) {
+	st.Records, st.Truncated = w.records, w.truncated
+	st.Masked = st.Masked[:0]
+	for k := range w.masked {
+		st.Masked = append(st.Masked, k)
+	}
+	if len(w.captured) > 0 {
+		st.Captured = make(map[string]string, len(w.captured))
+		for k, v := range w.captured {
+			st.Captured[k] = v
+		}
+	}
+}
+
+func (w *jsonRewriter) decodeErr(err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) || err == io.ErrUnexpectedEOF {
+		return malformed(err)
+	}
+	return err // the source's own error (connection reset, ...)
+}
+
+// push opens a new frame, reusing the slot's buffers.
+func (w *jsonRewriter) push(isObj bool, r role) *frame {
+	if len(w.frames) < cap(w.frames) {
+		w.frames = w.frames[:len(w.frames)+1]
+	} else {
+		w.frames = append(w.frames, frame{})
+	}
+	f := &w.frames[len(w.frames)-1]
+	*f = frame{isObj: isObj, role: r, rawKey: f.rawKey[:0], keyBuf: f.keyBuf[:0], typ: f.typ[:0], field: f.field[:0]}
+	return f
+}
+
+func (w *jsonRewriter) top() *frame {
+	if len(w.frames) == 0 {
+		return nil
+	}
+	return &w.frames[len(w.frames)-1]
+}
+
+func (w *jsonRewriter) parent() *frame {
+	if len(w.frames) < 2 {
+		return nil
+	}
+	return &w.frames[len(w.frames)-2]
+}
+
+// sep writes the comma before a member or element of p.
+func (w *jsonRewriter) sep(p *frame) {
+	if p == nil {
+		return
+	}
+	if p.n > 0 {
+		w.out.b = append(w.out.b, ',')
+	}
+	p.n++
+}
+
+func (w *jsonRewriter) writeKey(p *frame) {
+	w.sep(p)
+	w.out.b = append(w.out.b, p.rawKey...)
+	w.out.b = append(w.out.b, ':')
+}
+
+func (w *jsonRewriter) step() error {
+	if w.rootOK {
+		// One value per body: anything but EOF after it is malformed.
+		if _, err := w.dec.ReadToken(); err == io.EOF {
+			return io.EOF
+		} else if err != nil {
+			return w.decodeErr(err)
+		}
+		return malformed(errors.New("data after the top-level value"))
+	}
+	k := w.dec.PeekKind()
+	if k == 0 {
+		_, err := w.dec.ReadToken()
+		if err == io.EOF && len(w.frames) == 0 {
+			return io.EOF // empty body: nothing to rewrite
+		}
+		return w.decodeErr(err)
+	}
+	p := w.top()
+	switch {
+	case p == nil:
+		return w.value(nil, k)
+	case k == '}' || k == ']':
+		if _, err := w.dec.ReadToken(); err != nil {
+			return w.decodeErr(err)
+		}
+		w.closeFrame()
+		return nil
+	case p.isObj && !p.hasKey:
+		v, err := w.dec.ReadValue()
+		if err != nil {
+			return w.decodeErr(err)
+		}
+		p.rawKey = append(p.rawKey[:0], v...)
+		if indexByte(v, '\\') < 0 {
+			p.key = p.rawKey[1 : len(p.rawKey)-1] // no escapes: the name is the raw bytes
+		} else if p.key, err = jsontext.AppendUnquote(p.keyBuf[:0], v); err != nil {
+			return malformed(err)
+		} else {
+			p.keyBuf = p.key
+		}
+		p.hasKey = true
+		return nil
+	case p.isObj:
+		p.hasKey = false
+		return w.value(p, k)
+	default:
+		p.idx++
+		return w.value(p, k)
+	}
+}
+
+func appendUnquoted(dst []byte, raw []byte) ([]byte, error) {
+	if len(raw) >= 2 && indexByte(raw, '\\') < 0 {
+		return append(dst, raw[1:len(raw)-1]...), nil
+	}
+	return jsontext.AppendUnquote(dst, raw)
+}
+
+func (w *jsonRewriter) closeFrame() {
+	f := w.top()
+	if f.isObj {
+		w.out.b = append(w.out.b, '}')
+	} else {
+		w.out.b = append(w.out.b, ']')
+	}
+	if f.role == roleDetailColumns {
+		w.compileColumns()
+	}
+	if w.holding && len(w.frames)-1 == w.holdFrame {
+		w.holding = false
+	}
+	w.frames = w.frames[:len(w.frames)-1]
+	if len(w.frames) == 0 {
+		w.rootOK = true
+	}
+}
+
+// value handles the value at the current position: p's current member, p's
+// next element, or the root (p == nil).
+func (w *jsonRewriter) value(p *frame, k jsontext.Kind) error {
+	container := k == '{' || k == '['
+
+	// Top-level record lists: count, and cut at the cap.
+	if p != nil && !p.isObj && (p.role == roleList || p.role == roleRootArray) {
+		if w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords {
+			w.truncated = true
+			if err := w.dec.SkipValue(); err != nil {
+				return w.decodeErr(err)
+			}
+			return nil
+		}
+	}
+
+	var s Strategy
+	if p != nil {
+		s = w.ruleAt(p, k)
+	}
+	if s != StrategyNone {
+		return w.maskValue(p, k, s)
+	}
+	if container {
+		return w.open(p, k == '{')
+	}
+	v, err := w.dec.ReadValue()
+	if err != nil {
+		return w.decodeErr(err)
+	}
+	return w.scalar(p, v)
+}
+
+// ruleAt decides the masking strategy for the value at p's current position.
+func (w *jsonRewriter) ruleAt(p *frame, k jsontext.Kind) Strategy {
+	if w.rules.Empty() {
+		return StrategyNone
+	}
+	if !p.isObj {
+		if p.role == roleReportCells {
+			return StrategyNone // decided per cell member
+		}
+		return StrategyNone // array fields were decided at their member name
+	}
+	switch p.role {
+	case roleRecord:
+		if w.mode == modeSalesforce && equalFold(p.key, "attributes") {
+			return StrategyNone
+		}
+		if p.maybeWrp && isWrapperKey(p.key) {
+			return StrategyNone // decided in open/scalar: the object is a result wrapper
+		}
+		s := w.rules.fieldRule(&w.scratch, p.typ, p.typed, p.key)
+		if w.mode == modeGraphQL && k == '{' && s != StrategyRemove {
+			return StrategyNone // keep {value: ...}; the wrapper masks inside
+		}
+		return s
+	case roleUIFields:
+		s := w.rules.fieldRule(&w.scratch, p.typ, p.typed, p.key)
+		if k == '{' && s != StrategyRemove {
+			return StrategyNone
+		}
+		return s
+	case roleWrapper:
+		if equalFold(p.key, "value") || equalFold(p.key, "displayValue") {
+			return w.rules.fieldRule(&w.scratch, p.typ, p.typed, p.field)
+		}
+		if k == '{' {
+			return StrategyNone // nested reference of unknown type: a wrapper of its own
+		}
+		return w.rules.fieldRule(&w.scratch, nil, false, p.key)
+	case roleReportCell:
+		return p.cell
+	case roleLVColumn:
+		if equalFold(p.key, "value") {
+			if !p.hasField {
+				return StrategyRedact // column not named yet: assume the worst
+			}
+			return w.columnRule(p.field)
+		}
+	}
+	return StrategyNone
+}
+
+// columnRule is the rule for a column named by a path (CSV header, list view
+// fieldNameOrPath, report column) whose object is Options.Object for plain
+// names and unknown for relationship paths.
+func (w *jsonRewriter) columnRule(col []byte) Strategy {
+	return columnRule(w.rules, &w.scratch, w.opts.Object, col)
+}
+
+func columnRule(r *Rules, scratch *[]byte, object string, col []byte) Strategy {
+	if r.Empty() {
+		return StrategyNone
+	}
+	obj := []byte(object) // object strings are short; escape analysis keeps this on the stack
+	return r.fieldRule(scratch, obj, object != "", col)
+}
+
+func isWrapperKey(k []byte) bool {
+	for _, s := range [...]string{"totalSize", "done", "nextRecordsUrl", "records", "searchRecords",
+		"compositeResponse", "results", "hasErrors", "graphs", "queryLocator"} {
+		if equalFold(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// maskValue replaces the value at p's current member by strategy s.
+func (w *jsonRewriter) maskValue(p *frame, k jsontext.Kind, s Strategy) error {
+	var v jsontext.Value
+	var err error
+	if k == '{' || k == '[' {
+		err = w.dec.SkipValue()
+	} else {
+		v, err = w.dec.ReadValue()
+	}
+	if err != nil {
+		return w.decodeErr(err)
+	}
+	// Masked values are never captured: Stats must not carry them.
+	if s == StrategyRemove {
+		w.noteMasked(p)
+		return nil
+	}
+	if p.isObj {
+		w.writeKey(p)
+	} else {
+		w.sep(p)
+	}
+	switch {
+	case k == 'n':
+		w.out.b = append(w.out.b, "null"...)
+		return nil
+	case s == StrategyNull || k == '{' || k == '[' || k == 't' || k == 'f':
+		w.out.b = append(w.out.b, "null"...)
+	case k == '"':
+		w.val, err = appendUnquoted(w.val[:0], v)
+		if err != nil {
+			return malformed(err)
+		}
+		w.tmp = w.m.apply(w.tmp[:0], s, w.val)
+		w.out.b, _ = jsontext.AppendQuote(w.out.b, w.tmp)
+	default: // number: masked numbers become strings
+		w.tmp = w.m.apply(w.tmp[:0], s, v)
+		w.out.b, _ = jsontext.AppendQuote(w.out.b, w.tmp)
+	}
+	w.noteMasked(p)
+	return nil
+}
+
+// noteMasked records "Object.Field" for the member being masked.
+func (w *jsonRewriter) noteMasked(p *frame) {
+	b := w.scratch[:0]
+	field := p.key
+	switch p.role {
+	case roleWrapper:
+		if equalFold(p.key, "value") || equalFold(p.key, "displayValue") {
+			field = p.field
+		}
+	case roleLVColumn:
+		field = p.field
+	case roleReportCell:
+		if p.step < len(w.columns) {
+			field = w.columns[p.step]
+		} else {
+			field = []byte("?")
+		}
+	}
+	switch {
+	case p.role == roleReportCell:
+		b = append(b, "Report"...)
+	case p.role == roleLVColumn && w.opts.Object != "":
+		b = append(b, w.opts.Object...)
+	case p.typed:
+		b = append(b, p.typ...)
+	default:
+		b = append(b, '*')
+	}
+	b = append(b, '.')
+	b = append(b, field...)
+	w.scratch = b
+	if _, ok := w.masked[string(b)]; !ok {
+		if w.masked == nil {
+			w.masked = make(map[string]struct{})
+		}
+		w.masked[string(b)] = struct{}{}
+	}
+}
+
+// open starts a container at p's current position, choosing its role.
+func (w *jsonRewriter) open(p *frame, isObj bool) error {
+	if _, err := w.dec.ReadToken(); err != nil {
+		return w.decodeErr(err)
+	}
+	if p != nil && p.isObj {
+		if p.maybeWrp && isWrapperKey(p.key) {
+			p.role, p.maybeWrp, p.top = rolePlain, false, false
+			w.releaseIf(p)
+		}
+		if p.role == roleRecord && w.mode == modeSalesforce && isObj && equalFold(p.key, "attributes") {
+			// handled below as roleAttributes
+		} else if p.role == rolePlain && w.mode == modeSalesforce && isObj && equalFold(p.key, "attributes") {
+			// An object outside the known record positions that turns out to
+			// be a record: mask it from here on.
+			p.role = roleRecord
+			p.top = !p.inRec
+		}
+		w.writeKey(p)
+	} else {
+		w.sep(p)
+	}
+	if isObj {
+		w.out.b = append(w.out.b, '{')
+	} else {
+		w.out.b = append(w.out.b, '[')
+	}
+	// Copy what the child needs from p before push (push may move frames).
+	var (
+		pRole    role
+		pTyp     []byte
+		pTyped   bool
+		pInRec   bool
+		pKey     []byte
+		pField   []byte
+		pStep    int
+		pObj     bool
+		pHasFld  bool
+		hasParen = p != nil
+	)
+	if p != nil {
+		pRole, pTyped, pInRec, pObj, pStep, pHasFld = p.role, p.typed, p.inRec, p.isObj, p.step, p.hasField
+		pTyp, pKey, pField = p.typ, p.key, p.field
+	}
+	c := w.push(isObj, rolePlain)
+	// pTyp/pKey/pField alias the parent's buffers, which push never touches.
+	isRec := pRole == roleRecord || pRole == roleWrapper || pRole == roleUIRecord || pRole == roleUIFields ||
+		pRole == roleFieldArray || pRole == roleLVRecord || pRole == roleReportRow
+	c.inRec = pInRec || isRec
+	setTyp := func(t []byte, known bool) {
+		c.typ = append(c.typ[:0], t...)
+		c.typed = known
+	}
+
+	if !hasParen {
+		switch w.mode {
+		case modeSalesforce:
+			if isObj {
+				c.role, c.top, c.maybeWrp = roleRecord, true, true
+			} else {
+				c.role = roleRootArray
+			}
+		case modeZoho:
+			if !isObj {
+				c.role = roleList
+			}
+		case modeGraphQL:
+			c.role = roleGQLPath
+		case modeUIAPI:
+			if isObj {
+				c.role, c.top, c.maybeWrp = roleUIRecord, true, true
+			}
+		}
+		return nil
+	}
+
+	switch pRole {
+	case rolePlain:
+		switch {
+		case w.mode == modeSalesforce && !isObj && (equalFold(pKey, "records") || equalFold(pKey, "searchRecords")):
+			c.role = roleList
+		case w.mode == modeSalesforce && isObj && pObj && (equalFold(pKey, "body") || equalFold(pKey, "result")):
+			c.role, c.top, c.maybeWrp = roleRecord, !c.inRec, !c.inRec
+			if c.top && w.opts.MaxRecords > 0 && !w.holding {
+				w.holding, w.holdMark, w.holdFrame = true, len(w.out.b)-1, len(w.frames)-1
+			}
+		case w.mode == modeZoho && !isObj && pObj && equalFold(pKey, "data") && (len(w.frames) == 2 || w.opts.Kind == "composite"):
+			// Zoho composite: __composite_requests[].details.response.body.data[]
+			c.role = roleList
+		case w.mode == modeZoho && isObj && pObj && equalFold(pKey, "info") && len(w.frames) == 2:
+			c.role = roleInfo
+		case w.mode == modeUIAPI && !isObj && equalFold(pKey, "records"):
+			c.role = roleList
+		case w.mode == modeListView && !isObj && equalFold(pKey, "records") && len(w.frames) == 2:
+			c.role = roleList
+		case w.mode == modeReport && !isObj && equalFold(pKey, "detailColumns"):
+			c.role = roleDetailColumns
+			w.columns, w.colsKnown = w.columns[:0], false
+		case w.mode == modeReport && isObj && equalFold(pKey, "factMap"):
+			c.role = roleFactMap
+		}
+	case roleRootArray:
+		if isObj {
+			c.role, c.top = roleRecord, true
+		}
+	case roleList:
+		if !isObj {
+			break
+		}
+		w.records++
+		c.counted = true
+		switch w.mode {
+		case modeSalesforce:
+			c.role, c.top = roleRecord, true
+		case modeZoho:
+			// Sub-requests of a composite each have their own module: unknown.
+			c.role = roleRecord
+			c.typ, c.typed = append(c.typ[:0], w.opts.Object...), w.opts.Object != "" && w.opts.Kind != "composite"
+		case modeGraphQL:
+			c.role = roleGQLEdge
+			if w.zohoGQL() {
+				c.role = roleRecord // Zoho _data[] elements are the records
+			}
+			setTyp(pTyp, pTyped)
+		case modeUIAPI:
+			c.role, c.top = roleUIRecord, true
+		case modeListView:
+			c.role = roleLVRecord
+		case modeReport:
+			c.role = roleReportRow
+		}
+	case roleRecord:
+		switch {
+		case w.mode == modeSalesforce && isObj && equalFold(pKey, "attributes"):
+			c.role = roleAttributes
+		case w.mode == modeGraphQL && isObj:
+			c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pKey...), true
+			setTyp(pTyp, pTyped)
+		case isObj:
+			c.role = roleRecord // a related record, compound field or child result: type unknown until attributes
+			if w.mode == modeZoho && isUserLookup(pKey) {
+				c.typ, c.typed = append(c.typ[:0], "users"...), true
+			}
+		default:
+			c.role = roleFieldArray
+			c.field, c.hasField = append(c.field[:0], pKey...), true
+		}
+	case roleFieldArray:
+		if isObj {
+			c.role = roleRecord
+			if w.mode == modeGraphQL {
+				c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pField...), true
+			}
+		} else {
+			c.role = roleFieldArray
+			c.field, c.hasField = append(c.field[:0], pField...), pHasFld
+		}
+	case roleWrapper:
+		switch {
+		case !isObj:
+			c.role = roleFieldArray
+			c.field, c.hasField = append(c.field[:0], pKey...), true
+		case w.mode == modeUIAPI && equalFold(pKey, "value"):
+			c.role = roleUIRecord
+		default: // a GraphQL reference record of unknown type: each key is a field
+			c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pKey...), true
+		}
+	case roleGQLPath:
+		if isObj {
+			switch {
+			case w.zohoGQL() && pStep == 0 && equalFold(pKey, "data"):
+				c.role, c.step = roleGQLPath, 1
+			case w.zohoGQL() && pStep == 1 && equalFold(pKey, "Records"):
+				c.role, c.step = roleGQLPath, 3 // data.Records.{Module}
+			case !w.zohoGQL() && (pStep == 0 && equalFold(pKey, "data") || pStep == 1 && equalFold(pKey, "uiapi") || pStep == 2 && equalFold(pKey, "query")):
+				c.role, c.step = roleGQLPath, pStep+1
+			case pStep == 3:
+				c.role = roleGQLObject
+				setTyp(pKey, true)
+			}
+		}
+	case roleGQLObject:
+		if !isObj && (equalFold(pKey, "edges") || w.zohoGQL() && equalFold(pKey, "_data")) {
+			c.role = roleList
+			setTyp(pTyp, pTyped)
+		}
+	case roleGQLEdge:
+		if isObj && equalFold(pKey, "node") {
+			c.role = roleRecord
+			setTyp(pTyp, pTyped)
+		}
+	case roleUIRecord:
+		switch {
+		case isObj && equalFold(pKey, "fields"):
+			c.role = roleUIFields
+			setTyp(pTyp, pTyped)
+		case isObj:
+			c.role = roleUIRecord
+		default:
+			c.role = roleFieldArray // childRelationships lists and the like
+		}
+		if p := w.parent(); p != nil && p.maybeWrp && equalFold(pKey, "records") && !isObj {
+			p.role, p.maybeWrp, p.top = rolePlain, false, false
+			c.role = roleList
+			c.inRec = false
+		}
+	case roleUIFields:
+		if isObj {
+			c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pKey...), true
+			setTyp(pTyp, pTyped)
+		}
+	case roleFactMap:
+		if isObj {
+			c.role = roleFactMap
+		} else if equalFold(pKey, "rows") {
+			c.role = roleList
+		}
+	case roleReportRow:
+		if !isObj && equalFold(pKey, "dataCells") {
+			c.role = roleReportCells
+		}
+	case roleReportCells:
+		if isObj {
+			c.role = roleReportCell
+			c.step = w.parent().idx - 1
+			c.cell = w.cellRule(c.step)
+		}
+	case roleLVRecord:
+		if !isObj && equalFold(pKey, "columns") {
+			c.role = roleLVColumns
+		}
+	case roleLVColumns:
+		if isObj {
+			c.role = roleLVColumn
+		}
+	}
+	if c.role == roleUIRecord || (w.mode == modeUIAPI && c.role == roleFieldArray) {
+		// UI API nested containers: records wherever an apiName shows up.
+		c.inRec = c.inRec || pRole != rolePlain
+	}
+	return nil
+}
+
+// releaseIf ends the hold when f, the held body, turned out to be a wrapper.
+func (w *jsonRewriter) releaseIf(f *frame) {
+	if w.holding && &w.frames[w.holdFrame] == f {
+		w.holding = false
+	}
+}
+
+func (w *jsonRewriter) zohoGQL() bool { return w.opts.Vendor == "zoho" || w.opts.Vendor == "generic" }
+
+func isUserLookup(k []byte) bool {
+	return equalFold(k, "Owner") || equalFold(k, "Created_By") || equalFold(k, "Modified_By")
+}
+
+// cellRule is the rule for report column i; unknown columns (factMap before
+// reportMetadata, or more cells than columns) are redacted when any rule exists.
+func (w *jsonRewriter) cellRule(i int) Strategy {
+	if w.rules.Empty() {
+		return StrategyNone
+	}
+	if !w.colsKnown || i >= len(w.colRules) {
+		return StrategyRedact
+	}
+	return w.colRules[i]
+}
+
+func (w *jsonRewriter) compileColumns() {
+	w.colsKnown = true
+	w.colRules = w.colRules[:0]
+	for _, c := range w.columns {
+		s := StrategyNone
+		if !w.rules.Empty() {
+			s = w.rules.lookup(&w.scratch, []byte("Report"), true, c)
+			s = stricter(s, w.rules.fieldRule(&w.scratch, nil, false, c))
+			if dot := lastIndexByte(c, '.'); dot >= 0 {
+				s = stricter(s, w.rules.lookup(&w.scratch, nil, false, c[dot+1:]))
+			}
+		}
+		w.colRules = append(w.colRules, s)
+	}
+}
+
+// scalar writes a string/number/literal value that no rule masks, applying
+// the shape's bookkeeping (types, caps, captures) and detectors.
+func (w *jsonRewriter) scalar(p *frame, v jsontext.Value) error {
+	w.capture(p, v)
+	if p == nil {
+		w.out.b = append(w.out.b, v...) // a scalar body
+		w.rootOK = true
+		return nil
+	}
+	if p.isObj {
+		switch p.role {
+		case roleAttributes:
+			if equalFold(p.key, "type") && v.Kind() == '"' {
+				if cut, err := w.setType(w.parent(), v); cut || err != nil {
+					return err
+				}
+			}
+		case roleUIRecord:
+			if equalFold(p.key, "apiName") && v.Kind() == '"' {
+				if _, err := w.setType(p, v); err != nil {
+					return err
+				}
+			}
+		case roleLVColumn:
+			if equalFold(p.key, "fieldNameOrPath") && v.Kind() == '"' {
+				p.field, _ = appendUnquoted(p.field[:0], v)
+				p.hasField = true
+			}
+		case roleRecord:
+			if p.maybeWrp && isWrapperKey(p.key) {
+				p.role, p.maybeWrp, p.top = rolePlain, false, false
+				w.releaseIf(p)
+			}
+		}
+		if p.role == rolePlain && w.opts.MaxRecords > 0 && !p.inRec {
+			if drop, repl := w.capRewrite(p, v); drop {
+				return nil
+			} else if repl != "" {
+				w.writeKey(p)
+				w.out.b = append(w.out.b, repl...)
+				return nil
+			}
+		}
+		if p.role == roleInfo && w.truncated {
+			switch {
+			case equalFold(p.key, "more_records"):
+				w.writeKey(p)
+				w.out.b = append(w.out.b, "false"...)
+				return nil
+			case equalFold(p.key, "next_page_token"):
+				return nil
+			}
+		}
+		w.writeKey(p)
+	} else {
+		if p.role == roleDetailColumns && v.Kind() == '"' {
+			c, _ := appendUnquoted(nil, v)
+			w.columns = append(w.columns, c)
+		}
+		w.sep(p)
+	}
+	if w.det != 0 && v.Kind() != 'n' && v.Kind() != 't' && v.Kind() != 'f' && w.detectable(p) {
+		return w.detectValue(p, v)
+	}
+	w.out.b = append(w.out.b, v...)
+	return nil
+}
+
+// capRewrite adjusts Salesforce result wrappers when a cap is set: totalSize
+// above the cap is rewritten to the cap (known before any record streams),
+// done becomes true and nextRecordsUrl disappears once the cap applies.
+func (w *jsonRewriter) capRewrite(p *frame, v jsontext.Value) (drop bool, repl string) {
+	if w.mode != modeSalesforce {
+		return false, ""
+	}
+	switch {
+	case equalFold(p.key, "totalSize") && v.Kind() == '0':
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err == nil && n > int64(w.opts.MaxRecords) {
+			w.over = true
+			return false, strconv.Itoa(w.opts.MaxRecords)
+		}
+	case equalFold(p.key, "done") && (w.over || w.truncated):
+		return false, "true"
+	case equalFold(p.key, "nextRecordsUrl") && (w.over || w.truncated):
+		return true, ""
+	}
+	return false, ""
+}
+
+// setType gives record f its type (from attributes.type or apiName) and
+// counts it if it is a top-level record not counted yet.
+func (w *jsonRewriter) setType(f *frame, v jsontext.Value) (cut bool, err error) {
+	if f == nil {
+		return false, nil
+	}
+	t, err := appendUnquoted(f.typ[:0], v)
+	if err != nil {
+		return false, malformed(err)
+	}
+	// AggregateResult rows (GROUP BY) mix fields of several objects under
+	// their own names: mask them as records of unknown type (strictest rule).
+	f.typ, f.typed = t, !equalFold(t, "AggregateResult")
+	if f.role == rolePlain {
+		f.role = roleRecord
+	}
+	f.maybeWrp = false
+	held := w.holding && &w.frames[w.holdFrame] == f
+	if held {
+		w.holding = false
+	}
+	if f.top && !f.counted && !f.inRec {
+		if held && w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords {
+			return true, w.cutHeld()
+		}
+		f.counted = true
+		w.records++
+	}
+	return false, nil
+}
+
+// cutHeld replaces the held body (a record beyond the cap) by null and
+// consumes the rest of it from the decoder.
+func (w *jsonRewriter) cutHeld() error {
+	w.truncated = true
+	w.out.b = append(w.out.b[:w.holdMark], "null"...)
+	for w.dec.StackDepth() > w.holdFrame {
+		var err error
+		if k := w.dec.PeekKind(); k == '}' || k == ']' {
+			_, err = w.dec.ReadToken()
+		} else {
+			err = w.dec.SkipValue()
+		}
+		if err != nil {
+			return w.decodeErr(err)
+		}
+	}
+	w.frames = w.frames[:w.holdFrame]
+	return nil
+}
+
+// avail is how much of out.b may be handed to the caller.
+func (w *jsonRewriter) avail() int {
+	if w.holding {
+		if len(w.out.b)-w.holdMark <= maxHold {
+			return w.holdMark
+		}
+		w.holding = false
+	}
+	return len(w.out.b)
+}
+
+// shift tells the engine the caller consumed n bytes from the front of out.b.
+func (w *jsonRewriter) shift(n int) { w.holdMark -= n }
+
+// detectable reports whether detectors run on the value at p's position:
+// record data only, never ids.
+func (w *jsonRewriter) detectable(p *frame) bool {
+	switch p.role {
+	case roleRecord, roleWrapper, roleUIFields, roleReportCell, roleLVColumn, roleFieldArray:
+	default:
+		return false
+	}
+	if p.role == roleLVColumn {
+		return equalFold(p.key, "value") && !(p.hasField && idLike(p.field))
+	}
+	if p.role == roleRecord && w.mode == modeSalesforce && p.maybeWrp {
+		return true
+	}
+	if p.isObj && idLike(p.key) {
+		return false
+	}
+	if (p.role == roleFieldArray || p.role == roleWrapper) && p.hasField && idLike(p.field) {
+		return false
+	}
+	return true
+}
+
+func (w *jsonRewriter) detectValue(p *frame, v jsontext.Value) error {
+	text := v
+	if v.Kind() == '"' {
+		var err error
+		w.val, err = appendUnquoted(w.val[:0], v)
+		if err != nil {
+			return malformed(err)
+		}
+		text = w.val
+	}
+	w.spans = detect(w.spans[:0], text, w.det)
+	if len(w.spans) == 0 {
+		w.out.b = append(w.out.b, v...)
+		return nil
+	}
+	w.tmp = appendDetected(w.tmp[:0], text, w.spans)
+	w.out.b, _ = jsontext.AppendQuote(w.out.b, w.tmp)
+	if p.isObj {
+		w.noteMasked(p)
+	}
+	return nil
+}
+
+// capture records the value at the current position when its JSON pointer
+// is one of Options.Capture.
+func (w *jsonRewriter) capture(p *frame, v jsontext.Value) {
+	if w.capDepth == 0 || len(w.frames) > w.capDepth || v == nil {
+		return
+	}
+	b := w.scratch[:0]
+	for i := range w.frames {
+		f := &w.frames[i]
+		b = append(b, '/')
+		if f.isObj {
+			for _, c := range f.key {
+				switch c {
+				case '~':
+					b = append(b, "~0"...)
+				case '/':
+					b = append(b, "~1"...)
+				default:
+					b = append(b, c)
+				}
+			}
+		} else {
+			b = strconv.AppendInt(b, int64(f.idx-1), 10)
+		}
+	}
+	w.scratch = b
+	for _, c := range w.opts.Capture {
+		if c == string(b) {
+			if w.captured == nil {
+				w.captured = make(map[string]string)
+			}
+			if v.Kind() == '"' {
+				s, err := appendUnquoted(nil, v)
+				if err == nil {
+					w.captured[c] = string(s)
+				}
+			} else {
+				w.captured[c] = string(v)
+			}
+		}
+	}
+}

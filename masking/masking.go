@@ -1,0 +1,278 @@
+// Package masking rewrites CRM response bodies while they stream: it masks
+// fields by "Object.Field" rules (the object being the type of the record a
+// field sits in, at any depth), runs optional content detectors on free text,
+// counts the records that leave, cuts the body at a record boundary when a
+// cap is reached, and captures page tokens for the proxy. JSON (Salesforce
+// and Zoho shapes), CSV (Bulk API results) and ZIP-wrapped CSV (Zoho bulk
+// read) are rewritten without holding the body in memory; the output is
+// always complete, valid JSON/CSV, or cut off with an error (never unmasked).
+package masking
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// Errors a Reader or DecodeBody may return; match them with errors.Is.
+var (
+	// ErrUnsupportedEncoding is returned by DecodeBody/EncodeBody for a
+	// content encoding they cannot handle (br, zstd, unknown or stacked unknown).
+	ErrUnsupportedEncoding = errors.New("masking: unsupported content encoding")
+	// ErrMalformed means the upstream body is not valid JSON/CSV/ZIP; the
+	// output stops before the bad part.
+	ErrMalformed = errors.New("masking: malformed upstream body")
+	// ErrTooLarge means a ZIP body exceeded Options.SpoolLimit.
+	ErrTooLarge = errors.New("masking: body exceeds spool limit")
+	// ErrUnsupportedFormat means the body (or a ZIP entry) is in a format
+	// the rewriter cannot mask; it is refused, never passed through.
+	ErrUnsupportedFormat = errors.New("masking: unsupported body format")
+)
+
+// DefaultSpoolLimit caps the temporary file a ZIP body is spooled to.
+const DefaultSpoolLimit = 1 << 30
+
+// Options say what a body is and how to rewrite it.
+type Options struct {
+	// Format is "json" (default), "csv" or "zip_csv".
+	Format string
+	// Vendor is "salesforce", "zoho" or "generic" (treated like zoho: records
+	// under data[] or a top-level array).
+	Vendor string
+	// Kind is the classification's hint about the response shape: "records"
+	// (default: query, retrieve, collections, search, composite),
+	// "composite" (same as records), "report", "graphql", "uiapi", "listview".
+	Kind string
+	// Object is the object of records that carry no type of their own (Zoho
+	// module, CSV object, list view object).
+	Object string
+	// Rules are the compiled mask rules; nil masks nothing.
+	Rules *Rules
+	// MaxRecords caps the top-level records in the output; 0 = no cap.
+	MaxRecords int
+	// HMACKey keys the hash strategy; without it hash redacts.
+	HMACKey []byte
+	// Detectors enables content detectors: "email", "mobile_cn", "e164",
+	// "cn_id", "bank_card". Unknown names make the Reader fail at once.
+	Detectors []string
+	// Capture lists JSON pointers ("/nextRecordsUrl", "/info/next_page_token")
+	// whose scalar values are recorded in Stats.Captured.
+	Capture []string
+	// SpoolDir is where a zip_csv body is spooled ("" = os.TempDir()).
+	SpoolDir string
+	// SpoolLimit caps the spooled ZIP (default DefaultSpoolLimit).
+	SpoolLimit int64
+}
+
+// Stats describe what a Reader did. They are complete once Read returned
+// io.EOF or an error, or after Close.
+type Stats struct {
+	// Records is the number of top-level records written to the output:
+	// records of a query/search/collection/composite body, GraphQL edges,
+	// report rows, CSV data rows. Nested relationship and child records are
+	// not counted separately.
+	Records int
+	// Truncated is true when MaxRecords cut records off.
+	Truncated bool
+	// Masked lists "Object.Field" names actually masked (rule or detector),
+	// sorted and unique; "*" stands for a record whose type was unknown.
+	Masked []string
+	// Captured maps each Options.Capture pointer found to its value.
+	Captured map[string]string
+	// BytesIn counts bytes read from the source (after content decoding);
+	// BytesOut counts bytes returned to the caller.
+	BytesIn, BytesOut int64
+	// Err is the error that ended the stream early (nil on success).
+	Err error
+}
+
+// outBuf is the rewritten bytes waiting for the caller.
+type outBuf struct{ b []byte }
+
+func (o *outBuf) Write(p []byte) (int, error) { o.b = append(o.b, p...); return len(p), nil }
+
+// engine produces rewritten output step by step into its outBuf; step
+// returns io.EOF when the body is complete.
+type engine interface {
+	step() error
+	stats(*Stats)
+	release()
+}
+
+// holder is an engine that may hold back the tail of its output until it
+// knows whether that part may leave (see jsonRewriter.avail).
+type holder interface {
+	avail() int
+	shift(n int)
+}
+
+// outPool recycles output buffers between Readers.
+var outPool = sync.Pool{New: func() any { return &outBuf{b: make([]byte, 0, 2*chunk)} }}
+
+// chunk is how much output a Read prepares before returning.
+const chunk = 32 << 10
+
+// Reader is an io.ReadCloser producing the rewritten body. It pulls from the
+// source only as fast as the caller reads (no goroutine), so memory stays
+// bounded by one chunk plus the largest single JSON token or CSV row.
+type Reader struct {
+	src    *countingReader
+	closer io.Closer
+	eng    engine
+	out    *outBuf
+	off    int
+	err    error
+	st     Stats
+	final  bool
+}
+
+var _ io.ReadCloser = (*Reader)(nil)
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// NewReader wraps src (already content-decoded, see DecodeBody) in a
+// rewriter described by opts. Configuration problems (unknown format or
+// detector) surface as the first Read's error.
+func NewReader(src io.ReadCloser, opts Options) *Reader {
+	r := &Reader{src: &countingReader{r: src}, closer: src, out: outPool.Get().(*outBuf)}
+	det, err := parseDetectors(opts.Detectors)
+	if err != nil {
+		r.fail(err)
+		return r
+	}
+	switch opts.Format {
+	case "", "json":
+		r.eng = newJSONRewriter(r.src, r.out, opts, det)
+	case "csv":
+		r.eng = newCSVRewriter(r.src, r.out, opts, det)
+	case "zip_csv":
+		r.eng = newZipRewriter(r.src, r.out, opts, det)
+	default:
+		r.fail(fmt.Errorf("%w: %q", ErrUnsupportedFormat, opts.Format))
+	}
+	return r
+}
+
+func (r *Reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+		r.st.Err = err
+	}
+}
+
+// Read returns rewritten bytes.
+func (r *Reader) Read(p []byte) (int, error) {
+	for r.off >= r.avail() {
+		if r.err != nil {
+			r.finish()
+			return 0, r.err
+		}
+		if r.off > 0 {
+			// Keep held-back bytes (if any), drop what was read.
+			n := copy(r.out.b, r.out.b[r.off:])
+			r.out.b = r.out.b[:n]
+			if h, ok := r.eng.(holder); ok {
+				h.shift(r.off)
+			}
+			r.off = 0
+		}
+		for r.avail() < chunk {
+			if err := r.eng.step(); err != nil {
+				if err == io.EOF {
+					r.err = io.EOF
+				} else {
+					r.fail(err)
+				}
+				break
+			}
+		}
+	}
+	n := copy(p, r.out.b[r.off:r.avail()])
+	r.off += n
+	r.st.BytesOut += int64(n)
+	return n, nil
+}
+
+// avail is how much of the output buffer may be read: all of it once the
+// stream ended (on an error, held bytes are complete masked data too).
+func (r *Reader) avail() int {
+	if r.err == nil && r.eng != nil {
+		if h, ok := r.eng.(holder); ok {
+			return h.avail()
+		}
+	}
+	return len(r.out.b)
+}
+
+// finish gathers the stats once and releases pooled state.
+func (r *Reader) finish() {
+	if r.final {
+		return
+	}
+	r.final = true
+	if r.eng != nil {
+		r.eng.stats(&r.st)
+		r.eng.release()
+		r.eng = nil
+	}
+	r.st.BytesIn = r.src.n
+	sort.Strings(r.st.Masked)
+	r.st.Masked = slices.Compact(r.st.Masked)
+}
+
+// Close closes the source and releases the rewriter; Stats are final after it.
+func (r *Reader) Close() error {
+	if r.err == nil {
+		r.err = errors.New("masking: reader closed")
+	}
+	r.finish()
+	if r.out != nil {
+		if cap(r.out.b) <= 4*chunk {
+			r.out.b = r.out.b[:0]
+			outPool.Put(r.out)
+		}
+		r.out, r.off = &outBuf{}, 0
+	}
+	return r.closer.Close()
+}
+
+// Stats returns what the Reader did so far; complete after io.EOF, an error
+// or Close.
+func (r *Reader) Stats() Stats {
+	st := r.st
+	if !r.final && r.eng != nil {
+		r.eng.stats(&st)
+		st.BytesIn = r.src.n
+		sort.Strings(st.Masked)
+		st.Masked = slices.Compact(st.Masked)
+	}
+	return st
+}
+
+// malformed wraps a syntax or I/O problem of the upstream body.
+func malformed(err error) error {
+	if errors.Is(err, ErrMalformed) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrMalformed, err)
+}
+
+// Compile-time interface guards.
+var (
+	_ engine    = (*jsonRewriter)(nil)
+	_ engine    = (*csvRewriter)(nil)
+	_ engine    = (*zipRewriter)(nil)
+	_ io.Writer = (*outBuf)(nil)
+)
