@@ -571,3 +571,6 @@ func (z *zipRewriter) stats(st *Stats) {
 		st.Masked = append(st.Masked, cs.Masked...)
 	}
 }
+
+// drained reports whether every byte read from the source was consumed.
+func (c *csvRewriter) drained() bool { return c.r >= c.w && !c.eof }

@@ -1033,3 +1033,6 @@ func (w *jsonRewriter) capture(p *frame, v jsontext.Value) {
 		}
 	}
 }
+
+// drained reports whether every byte read from the source was consumed.
+func (j *jsonRewriter) drained() bool { return len(j.dec.UnreadBuffer()) == 0 }

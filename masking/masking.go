@@ -109,6 +109,10 @@ type holder interface {
 	shift(n int)
 }
 
+// drainer is an engine that can tell whether its next step would have to
+// read from the source.
+type drainer interface{ drained() bool }
+
 // outPool recycles output buffers between Readers.
 var outPool = sync.Pool{New: func() any { return &outBuf{b: make([]byte, 0, 2*chunk)} }}
 
@@ -189,6 +193,14 @@ func (r *Reader) Read(p []byte) (int, error) {
 			r.off = 0
 		}
 		for r.avail() < chunk {
+			// Hand over what is ready before the engine would block on
+			// the source: a slow upstream's records reach the caller as
+			// they arrive instead of waiting for a full chunk.
+			if r.avail() > r.off {
+				if d, ok := r.eng.(drainer); ok && d.drained() {
+					break
+				}
+			}
 			if err := r.eng.step(); err != nil {
 				if err == io.EOF {
 					r.err = io.EOF
