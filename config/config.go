@@ -300,8 +300,15 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&a.TokenFile)
 		abs(&c.Upstreams[i].Profile)
 	}
-	for i := range c.Audit.Sinks {
-		abs(&c.Audit.Sinks[i].Path)
+	for _, sinks := range [][]audit.SinkConfig{c.Audit.Sinks, c.Alerts.Sinks} {
+		for i := range sinks {
+			abs(&sinks[i].Path)
+			if t := sinks[i].TLS; t != nil {
+				abs(&t.CAFile)
+				abs(&t.CertFile)
+				abs(&t.KeyFile)
+			}
+		}
 	}
 	abs(&c.Audit.SpoolDir)
 	abs(&c.Masking.SpoolDir)

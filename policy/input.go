@@ -58,6 +58,13 @@ type ActionInput struct {
 	AllFields bool     `json:"all_fields"`
 	RecordID  string   `json:"record_id"`
 	Query     string   `json:"query"`
+	// IncludeDeleted is true for queryAll (deleted and archived rows too).
+	IncludeDeleted bool `json:"include_deleted"`
+	// Aggregate is true for GROUP BY / aggregate queries (AggregateResult rows).
+	Aggregate bool `json:"aggregate"`
+	// Mode refines the operation: queryAll, next_page, relationship,
+	// external_id:<Field>, or a bulk job's operation (e.g. hardDelete).
+	Mode string `json:"mode"`
 	// Parent is the container's action for a sub-request of a composite request.
 	Parent *ActionInput `json:"parent"`
 }
@@ -79,6 +86,8 @@ var (
 	kName, kType = ast.StringTerm("name"), ast.StringTerm("type")
 
 	kOperation, kCategory, kObject, kFields, kAllFields, kRecordID, kParent = ast.StringTerm("operation"), ast.StringTerm("category"), ast.StringTerm("object"), ast.StringTerm("fields"), ast.StringTerm("all_fields"), ast.StringTerm("record_id"), ast.StringTerm("parent")
+
+	kIncludeDeleted, kAggregate, kMode = ast.StringTerm("include_deleted"), ast.StringTerm("aggregate"), ast.StringTerm("mode")
 
 	kRecords, kRequests = ast.StringTerm("records"), ast.StringTerm("requests")
 )
@@ -184,6 +193,9 @@ func (act *ActionInput) value(a *termArena) ast.Value {
 		ast.Item(kAllFields, ast.InternedTerm(act.AllFields)),
 		ast.Item(kRecordID, a.str(act.RecordID)),
 		ast.Item(kQuery, a.str(act.Query)),
+		ast.Item(kIncludeDeleted, ast.InternedTerm(act.IncludeDeleted)),
+		ast.Item(kAggregate, ast.InternedTerm(act.Aggregate)),
+		ast.Item(kMode, a.str(act.Mode)),
 		ast.Item(kParent, parent),
 	)
 }

@@ -41,7 +41,7 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 		// gone already, the records have left all the same.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
 		if err := g.limiter.Record(ctx, x.rlReq, int64(st.Records)); err != nil {
-			g.log.Warn("quota accounting failed", zap.String("request_id", x.id), zap.Error(err))
+			g.log.Debug("quota accounting failed", zap.String("request_id", x.id), zap.Error(err))
 		}
 		cancel()
 	}
@@ -133,7 +133,10 @@ func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, s
 	} else {
 		ev.Decision = audit.Decision{Allow: false, Enforced: true, Reason: x.reason}
 	}
-	ev.Decision.PolicyRevision = g.decider.Revision()
+	ev.Decision.PolicyRevision = x.decision.Revision // the revision that decided, even across a reload
+	if ev.Decision.PolicyRevision == "" {
+		ev.Decision.PolicyRevision = g.decider.Revision()
+	}
 	if x.outcome != outcomeAllowed && x.reason != "" {
 		ev.Error = x.reason
 	}

@@ -61,6 +61,10 @@ func actionInput(a *crm.Action) policy.ActionInput {
 		AllFields: a.AllFields,
 		RecordID:  a.RecordID,
 		Query:     a.Query,
+
+		IncludeDeleted: a.IncludeDeleted,
+		Aggregate:      a.Aggregate,
+		Mode:           a.Mode,
 	}
 	if a.Parent != nil {
 		p := actionInput(a.Parent)
