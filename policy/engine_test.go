@@ -21,6 +21,11 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 		off := false
 		cfg.Watch = &off
 	}
+	if cfg.Timeout == 0 {
+		// Generous: these tests are about decisions, not speed, and run
+		// under the race detector on a loaded 2-core CI machine.
+		cfg.Timeout = 5 * time.Second
+	}
 	e, err := New(context.Background(), cfg, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)

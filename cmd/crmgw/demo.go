@@ -58,6 +58,7 @@ identity:
     - {id: demo-intern, key_sha256: %[7]s, roles: [intern]}
 policy:
   paths: [policies]
+  timeout: 500ms
 masking:
   hmac_key: "${CRMGW_DEMO_HMAC_KEY}"
 ratelimit:
