@@ -303,3 +303,15 @@ func TestAuditChainOfARealRunVerifies(t *testing.T) {
 		t.Fatalf("chain: %+v %v", rep, err)
 	}
 }
+
+func TestCompressionNoneAsksTheCRMForIdentity(t *testing.T) {
+	e := newEnv(t, envOptions{sfAuth: "{type: static, token: " + sfToken + "}\n    compression: none"})
+	resp := e.do("GET", contactQuery, bearer(internKey), nil, "Accept-Encoding", "gzip")
+	body := readAll(t, resp)
+	if resp.StatusCode != 200 || !json.Valid(body) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if ae := e.crm.Requests()[0].Header.Get("Accept-Encoding"); ae != "identity" {
+		t.Fatalf("upstream Accept-Encoding = %q, want identity", ae)
+	}
+}

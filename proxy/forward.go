@@ -61,6 +61,9 @@ func (g *Gateway) newReverseProxy(u *upstream, transport http.RoundTripper) *htt
 			// Let the transport negotiate gzip and decode it, so the
 			// masking stage always reads the plain body.
 			out.Header.Del("Accept-Encoding")
+			if u.noGzip {
+				out.Header.Set("Accept-Encoding", "identity")
+			}
 			out.Header.Del("Te")
 			out.Header.Set("X-Forwarded-For", x.ip.String())
 			out.Header.Set("X-Forwarded-Host", pr.In.Host)

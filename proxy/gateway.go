@@ -448,6 +448,7 @@ type upstream struct {
 	host       string
 	creds      identity.Credentials
 	useInst    bool
+	noGzip     bool // ask the CRM for identity encoding
 	classifier *crm.Classifier
 	proxy      *httputil.ReverseProxy
 

@@ -139,6 +139,7 @@ func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
 		host:    uc.Match.Host,
 		creds:   creds,
 		useInst: uc.Auth.UseInstanceURL,
+		noGzip:  uc.Compression == "none",
 	}
 	transport := &credTransport{creds: creds, base: base}
 	u.classifier, err = crm.NewClassifier(uc.Type, crm.Options{

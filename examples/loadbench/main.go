@@ -225,6 +225,7 @@ upstreams:
   - name: salesforce
     type: salesforce
     url: %s
+    compression: none   # like the direct and plain-proxy runs: no gzip on loopback
     auth: {type: static, token: %s}
 identity:
   oidc:
