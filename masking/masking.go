@@ -126,6 +126,11 @@ type Reader struct {
 	src    *countingReader
 	closer io.Closer
 	eng    engine
+	// The engine's optional faces, asserted once: Read consults them per
+	// token, and an interface assertion per token showed in profiles.
+	holder  holder
+	drainer drainer
+	idle    bool // the last Read stopped because the next step needs input
 	out    *outBuf
 	off    int
 	err    error
@@ -166,6 +171,8 @@ func NewReader(src io.ReadCloser, opts Options) *Reader {
 	default:
 		r.fail(fmt.Errorf("%w: %q", ErrUnsupportedFormat, opts.Format))
 	}
+	r.holder, _ = r.eng.(holder)
+	r.drainer, _ = r.eng.(drainer)
 	return r
 }
 
@@ -187,17 +194,19 @@ func (r *Reader) Read(p []byte) (int, error) {
 			// Keep held-back bytes (if any), drop what was read.
 			n := copy(r.out.b, r.out.b[r.off:])
 			r.out.b = r.out.b[:n]
-			if h, ok := r.eng.(holder); ok {
-				h.shift(r.off)
+			if r.holder != nil {
+				r.holder.shift(r.off)
 			}
 			r.off = 0
 		}
+		r.idle = false
 		for r.avail() < chunk {
 			// Hand over what is ready before the engine would block on
 			// the source: a slow upstream's records reach the caller as
 			// they arrive instead of waiting for a full chunk.
 			if r.avail() > r.off {
-				if d, ok := r.eng.(drainer); ok && d.drained() {
+				if r.drainer != nil && r.drainer.drained() {
+					r.idle = true
 					break
 				}
 			}
@@ -220,13 +229,17 @@ func (r *Reader) Read(p []byte) (int, error) {
 // avail is how much of the output buffer may be read: all of it once the
 // stream ended (on an error, held bytes are complete masked data too).
 func (r *Reader) avail() int {
-	if r.err == nil && r.eng != nil {
-		if h, ok := r.eng.(holder); ok {
-			return h.avail()
-		}
+	if r.err == nil && r.holder != nil && r.eng != nil {
+		return r.holder.avail()
 	}
 	return len(r.out.b)
 }
+
+// Idle reports whether the bytes the last Read returned were all the
+// rewriter could produce without reading the source again. A proxy flushes
+// to its client then (the next read may wait on a slow upstream) and may
+// skip flushing otherwise, saving a write system call per chunk.
+func (r *Reader) Idle() bool { return r.idle || r.err != nil }
 
 // finish gathers the stats once and releases pooled state.
 func (r *Reader) finish() {

@@ -315,6 +315,7 @@ var _ httputil.BufferPool = bufferPool{}
 // audit and metrics. Unwrap lets http.ResponseController reach Flush.
 type responseRecorder struct {
 	http.ResponseWriter
+	x      *exchange
 	status int
 	bytes  int64
 }
@@ -336,6 +337,13 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 }
 
 func (w *responseRecorder) Flush() {
+	// ReverseProxy flushes after every write of a body without a length.
+	// While the masking stage still has input in hand, the next write
+	// follows at once: skip the flush (and its system call) until the
+	// stage says it is waiting on the upstream.
+	if w.x != nil && w.x.masker != nil && !w.x.masker.Idle() {
+		return
+	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -106,7 +106,7 @@ func exchangeFrom(ctx context.Context) *exchange {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{id: ulid.Make().String(), start: time.Now()}
 	w.Header().Set("X-Request-Id", x.id)
-	rw := &responseRecorder{ResponseWriter: w}
+	rw := &responseRecorder{ResponseWriter: w, x: x}
 	defer func() {
 		// A failure after the first byte can only abort the connection
 		// (ReverseProxy panics with http.ErrAbortHandler); the event is
