@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
+	"compress/zlib"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -227,6 +228,16 @@ func TestCompressedRequestBodyIsClassified(t *testing.T) {
 	body := readAll(t, resp)
 	if resp.StatusCode != 403 {
 		t.Fatalf("a delete hidden in a gzip body: %d %s", resp.StatusCode, body)
+	}
+	// HTTP's "deflate" is zlib-wrapped.
+	var db bytes.Buffer
+	dw := zlib.NewWriter(&db)
+	fmt.Fprint(dw, `{"compositeRequest":[{"method":"DELETE","url":"/services/data/v60.0/sobjects/Contact/003000000000001AAA","referenceId":"d"}]}`)
+	dw.Close()
+	resp = e.do("POST", "/services/data/v60.0/composite", bearer(internKey), &db, "Content-Type", "application/json", "Content-Encoding", "deflate")
+	body = readAll(t, resp)
+	if resp.StatusCode != 403 {
+		t.Fatalf("a delete hidden in a deflate body: %d %s", resp.StatusCode, body)
 	}
 	resp = e.do("POST", "/services/data/v60.0/composite", bearer(internKey), strings.NewReader("x"), "Content-Encoding", "br")
 	readAll(t, resp)

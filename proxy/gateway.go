@@ -11,8 +11,6 @@ package proxy
 
 import (
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -309,20 +307,16 @@ func (g *Gateway) readBody(rw http.ResponseWriter, r *http.Request, x *exchange)
 	}
 	if ce := strings.TrimSpace(strings.ToLower(r.Header.Get("Content-Encoding"))); ce != "" && ce != "identity" {
 		// SOQL can arrive inside gzip: decode it, classify the plain body
-		// and forward the plain body (without Content-Encoding).
-		var zr io.Reader
-		switch ce {
-		case "gzip", "x-gzip":
-			gz, err := gzip.NewReader(bytes.NewReader(body))
-			if err != nil {
-				g.reject(rw, x, x.up.typ, http.StatusBadRequest, outcomeRejected, codeBadRequest, "request body is not valid gzip")
-				return false
-			}
-			zr = gz
-		case "deflate":
-			zr = flate.NewReader(bytes.NewReader(body))
-		default:
+		// and forward the plain body (without Content-Encoding). The same
+		// decoder as for responses: gzip, and deflate with or without its
+		// zlib wrapper; anything else is refused.
+		zr, err := masking.DecodeBody(ce, io.NopCloser(bytes.NewReader(body)))
+		if errors.Is(err, masking.ErrUnsupportedEncoding) {
 			g.reject(rw, x, x.up.typ, http.StatusUnsupportedMediaType, outcomeRejected, codeUnsupportedEnc, "request Content-Encoding "+ce+" is not supported")
+			return false
+		}
+		if err != nil {
+			g.reject(rw, x, x.up.typ, http.StatusBadRequest, outcomeRejected, codeBadRequest, "request body is not valid "+ce)
 			return false
 		}
 		plain, err := io.ReadAll(io.LimitReader(zr, g.maxBody+1))
