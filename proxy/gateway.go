@@ -64,13 +64,12 @@ const (
 
 // exchange is the state of one request as it moves through the stages.
 type exchange struct {
-	id       string
-	start    time.Time
-	up       *upstream
-	subject  *identity.Subject
-	ip       netip.Addr
-	result   crm.Result
-	classErr error
+	id      string
+	start   time.Time
+	up      *upstream
+	subject *identity.Subject
+	ip      netip.Addr
+	result  crm.Result
 
 	decision   policy.Decision
 	decided    bool
@@ -80,9 +79,8 @@ type exchange struct {
 	callerAuth string
 	body       []byte
 
-	rlReq   ratelimit.Request
-	usage   ratelimit.Usage
-	limited bool
+	rlReq ratelimit.Request
+	usage ratelimit.Usage
 
 	masker         *masking.Reader
 	upstreamStatus int
@@ -110,7 +108,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// (ReverseProxy panics with http.ErrAbortHandler); the event is
 		// still written, then the panic goes on to net/http.
 		p := recover()
-		if p != nil && x.outcome == "" || p != nil && x.outcome == outcomeAllowed {
+		if p != nil && (x.outcome == "" || x.outcome == outcomeAllowed) {
 			x.outcome = outcomeFailed
 			if x.err == nil {
 				x.err = errAborted
@@ -178,7 +176,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Subject:  subjectKey(subj),
 	})
 	if err != nil {
-		x.classErr = err
 		x.err = err
 		reason := "request cannot be classified safely"
 		if errors.Is(err, crm.ErrRejected) {
@@ -208,7 +205,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rw.Header()[k] = v
 		}
 		if !lr.Allowed {
-			x.limited = true
 			x.err = lr.StoreError
 			reason := "rate limit " + lr.Limit + " exceeded"
 			if lr.StoreError != nil && lr.Limit == "" {
@@ -219,7 +215,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case lr.RemainingRecords == 0:
-			x.limited = true
 			g.reject(rw, x, up.typ, http.StatusTooManyRequests, outcomeRateLimited, codeRateLimited, "record quota exhausted")
 			return
 		case lr.RemainingRecords > 0:
