@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -182,12 +183,37 @@ func TestDemoShowsAllowedMaskedDenied(t *testing.T) {
 	if code, body := get("GET", "/zoho/crm/v6/Contacts?fields=Last_Name,Email,Mobile&per_page=2", "Bearer "+demoRepKey); code != 200 {
 		t.Fatalf("zoho read: %d %s", code, body)
 	}
+	// 5. The export by the manager signed in with MFA: a Bulk 2.0 job, then its CSV.
+	req, _ := http.NewRequest("POST", "http://"+r.addr+"/services/data/v60.0/jobs/query",
+		strings.NewReader(`{"operation":"query","query":"SELECT Id, Name, Email FROM Contact"}`))
+	req.Header.Set("Authorization", "Bearer "+r.jwt)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job struct{ ID, Object string }
+	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil || resp.StatusCode != 200 || job.ID == "" {
+		t.Fatalf("bulk job: %d %v %+v", resp.StatusCode, err, job)
+	}
+	resp.Body.Close()
+	code, csvBody := get("GET", "/services/data/v60.0/jobs/query/"+job.ID+"/results", "Bearer "+r.jwt)
+	if code != 200 || !strings.HasPrefix(csvBody, `"Id","Name","Email"`) {
+		t.Fatalf("bulk results: %d %.300s", code, csvBody)
+	}
+	if rows := strings.Count(strings.TrimSpace(csvBody), "\n"); rows < 1 || rows > 2000 {
+		t.Fatalf("export rows %d: want between 1 and the manager's cap of 2000", rows)
+	}
+	// The intern may not export.
+	if code, _ := get("GET", "/services/data/v60.0/jobs/query/"+job.ID+"/results", "Bearer "+demoInternKey); code != 403 {
+		t.Fatalf("intern export: %d", code)
+	}
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatalf("demo exit: %v", err)
 	}
 	out, errOut, err := runCLI(t, nil, "audit", "verify", filepath.Join(r.dir, "audit.jsonl"))
-	if err != nil || !strings.Contains(out, "ok: 5 events") {
+	if err != nil || !strings.Contains(out, "ok: 8 events") {
 		t.Fatalf("audit verify: %v\n%s\n%s", err, out, errOut)
 	}
 }
