@@ -131,11 +131,11 @@ type Reader struct {
 	holder  holder
 	drainer drainer
 	idle    bool // the last Read stopped because the next step needs input
-	out    *outBuf
-	off    int
-	err    error
-	st     Stats
-	final  bool
+	out     *outBuf
+	off     int
+	err     error
+	st      Stats
+	final   bool
 }
 
 var _ io.ReadCloser = (*Reader)(nil)
