@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Errors a Reader or DecodeBody may return; match them with errors.Is.
@@ -130,12 +131,14 @@ type Reader struct {
 	// token, and an interface assertion per token showed in profiles.
 	holder  holder
 	drainer drainer
-	idle    bool // the last Read stopped because the next step needs input
-	out     *outBuf
-	off     int
-	err     error
-	st      Stats
-	final   bool
+	// idle: the last Read stopped because the next step needs input (or
+	// the body ended). Atomic: a proxy may ask from its flush goroutine.
+	idle  atomic.Bool
+	out   *outBuf
+	off   int
+	err   error
+	st    Stats
+	final bool
 }
 
 var _ io.ReadCloser = (*Reader)(nil)
@@ -199,18 +202,19 @@ func (r *Reader) Read(p []byte) (int, error) {
 			}
 			r.off = 0
 		}
-		r.idle = false
+		r.idle.Store(false)
 		for r.avail() < chunk {
 			// Hand over what is ready before the engine would block on
 			// the source: a slow upstream's records reach the caller as
 			// they arrive instead of waiting for a full chunk.
 			if r.avail() > r.off {
 				if r.drainer != nil && r.drainer.drained() {
-					r.idle = true
+					r.idle.Store(true)
 					break
 				}
 			}
 			if err := r.eng.step(); err != nil {
+				r.idle.Store(true)
 				if err == io.EOF {
 					r.err = io.EOF
 				} else {
@@ -239,7 +243,8 @@ func (r *Reader) avail() int {
 // rewriter could produce without reading the source again. A proxy flushes
 // to its client then (the next read may wait on a slow upstream) and may
 // skip flushing otherwise, saving a write system call per chunk.
-func (r *Reader) Idle() bool { return r.idle || r.err != nil }
+// It is safe to call from another goroutine than the one reading.
+func (r *Reader) Idle() bool { return r.idle.Load() }
 
 // finish gathers the stats once and releases pooled state.
 func (r *Reader) finish() {
