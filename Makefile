@@ -21,7 +21,7 @@ test-short:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	SF_TOKEN=lint CRMGW_HMAC_KEY=lint $(GO) run ./cmd/crmgw validate --config examples/quickstart/crmgw.yaml
+	SF_TOKEN=lint CRMGW_HMAC_KEY=lint-hmac-key-0123456 $(GO) run ./cmd/crmgw validate --config examples/quickstart/crmgw.yaml
 
 ## demo: sample CRM + OIDC issuer + gateway on loopback, prints curl lines
 demo:

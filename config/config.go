@@ -21,6 +21,7 @@ import (
 	"github.com/crmgw/crmgw/audit"
 	"github.com/crmgw/crmgw/identity"
 	"github.com/crmgw/crmgw/internal/confkey"
+	"github.com/crmgw/crmgw/masking"
 	"github.com/crmgw/crmgw/policy"
 	"github.com/crmgw/crmgw/ratelimit"
 )
@@ -33,7 +34,7 @@ type Config struct {
 	Upstreams []UpstreamConfig   `yaml:"upstreams"`
 	Identity  identity.Config    `yaml:"identity"`
 	Policy    policy.Config      `yaml:"policy"`
-	Masking   MaskingConfig      `yaml:"masking"`
+	Masking   masking.Config     `yaml:"masking"`
 	Ratelimit ratelimit.Config   `yaml:"ratelimit"`
 	Audit     audit.Config       `yaml:"audit"`
 	Alerts    audit.AlertsConfig `yaml:"alerts"`
@@ -115,18 +116,6 @@ type UpstreamTimeouts struct {
 	IdleConn       time.Duration `yaml:"idle_conn"`       // default 90s
 }
 
-// MaskingConfig holds what the masking stage needs beyond the decision.
-type MaskingConfig struct {
-	// HMACKey keys the hash strategy; required when any policy uses it.
-	HMACKey string `yaml:"hmac_key"`
-	// Detectors are content detectors run on every string of a masked
-	// response: email, mobile_cn, e164, cn_id, bank_card.
-	Detectors []string `yaml:"detectors"`
-	// SpoolDir and SpoolLimit bound ZIP rewriting (Zoho bulk read).
-	SpoolDir   string           `yaml:"spool_dir"`
-	SpoolLimit confkey.ByteSize `yaml:"spool_limit"`
-}
-
 // SetDefaults fills every section's defaults.
 func (c *Config) SetDefaults() {
 	s := &c.Server
@@ -175,9 +164,7 @@ func (c *Config) SetDefaults() {
 			c.Upstreams[i].Compression = "gzip"
 		}
 	}
-	if c.Masking.SpoolLimit == 0 {
-		c.Masking.SpoolLimit = 1 << 30
-	}
+	c.Masking.SetDefaults()
 	c.Identity.SetDefaults()
 	c.Policy.SetDefaults()
 	c.Ratelimit.SetDefaults()
@@ -270,16 +257,10 @@ func (c *Config) Validate() error {
 	if defaults > 1 {
 		bad("upstreams", "%d upstreams have an empty match; at most one may be the default", defaults)
 	}
-	for i, d := range c.Masking.Detectors {
-		switch d {
-		case "email", "mobile_cn", "e164", "cn_id", "bank_card":
-		default:
-			bad("masking.detectors["+strconv.Itoa(i)+"]", "unknown detector %q (want email, mobile_cn, e164, cn_id, bank_card)", d)
-		}
-	}
 
 	errs = append(errs,
 		confkey.Prefix("identity", c.Identity.Validate()),
+		confkey.Prefix("masking", c.Masking.Validate()),
 		confkey.Prefix("policy", c.Policy.Validate()),
 		confkey.Prefix("ratelimit", c.Ratelimit.Validate()),
 		confkey.Prefix("audit", c.Audit.Validate()),

@@ -2,6 +2,7 @@ package masking
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/crmgw/crmgw/internal/confkey"
 )
@@ -35,18 +36,11 @@ func (c *Config) Validate() error {
 	}
 	for i, d := range c.Detectors {
 		if _, ok := detectorNames[d]; !ok {
-			errs = append(errs, confkey.Errorf("detectors["+itoa(i)+"]", "unknown detector %q (known: %v)", d, DetectorNames()))
+			errs = append(errs, confkey.Errorf("detectors["+strconv.Itoa(i)+"]", "unknown detector %q (known: %v)", d, DetectorNames()))
 		}
 	}
 	if c.SpoolLimit < 0 {
 		errs = append(errs, confkey.Errorf("spool_limit", "must not be negative (got %d)", int64(c.SpoolLimit)))
 	}
 	return errors.Join(errs...)
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }

@@ -127,7 +127,7 @@ policy:
   mode: %s
   timeout: 5s
 masking:
-  hmac_key: test-hmac-key
+  hmac_key: test-hmac-key-0123456789
 %saudit:
   sinks:
     - {type: file, path: %s}

@@ -55,7 +55,7 @@ func exitCode(err error) int {
 }
 
 func TestValidateQuickstartConfigRunsPolicyTests(t *testing.T) {
-	out, errOut, err := runCLI(t, map[string]string{"SF_TOKEN": "x", "CRMGW_HMAC_KEY": "k"},
+	out, errOut, err := runCLI(t, map[string]string{"SF_TOKEN": "x", "CRMGW_HMAC_KEY": "k-0123456789abcdef"},
 		"validate", "--config", "../../examples/quickstart/crmgw.yaml")
 	if err != nil {
 		t.Fatalf("validate failed: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
@@ -102,7 +102,7 @@ func TestExampleConfigurationsParse(t *testing.T) {
 		if strings.HasSuffix(k, "SHA256") {
 			return strings.Repeat("ab", 32), true
 		}
-		return "example-value", true
+		return "example-value-0123456789", true
 	}
 	for _, f := range []string{"quickstart", "salesforce", "zoho"} {
 		p := filepath.Join("..", "..", "examples", f, "crmgw.yaml")

@@ -233,7 +233,7 @@ identity:
 policy:
   paths: [%q]
 masking:
-  hmac_key: loadbench
+  hmac_key: loadbench-hmac-key-0123
 ratelimit:
   store: memory
   limits:
