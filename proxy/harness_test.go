@@ -59,6 +59,8 @@ type envOptions struct {
 	records   int    // contacts in the sample CRM (default 300)
 	sfAuth    string // the Salesforce upstream's auth mapping; {{CRM}} is the sample CRM's URL
 	crmOpts   func(*samplecrm.Options)
+	serverTLS string // extra lines under server: (indented two spaces)
+	identity  string // extra lines under identity: (indented two spaces)
 }
 
 func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -102,7 +104,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	cfg := fmt.Sprintf(`server:
   listen: 127.0.0.1:0
-admin:
+%sadmin:
   listen: 127.0.0.1:0
 upstreams:
   - name: salesforce
@@ -122,7 +124,7 @@ identity:
     - {id: rep, key_sha256: %s, roles: [sales_rep]}
     - {id: intern, key_sha256: %s, roles: [intern]}
     - {id: manager, key_sha256: %s, roles: [sales_manager]}
-policy:
+%spolicy:
   paths: [%s]
   mode: %s
   timeout: 5s
@@ -131,8 +133,8 @@ masking:
 %saudit:
   sinks:
     - {type: file, path: %s}
-%s`, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience,
-		sha(repKey), sha(internKey), sha(managerKey), policiesDir(t), mode, limits,
+%s`, o.serverTLS, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience,
+		sha(repKey), sha(internKey), sha(managerKey), o.identity, policiesDir(t), mode, limits,
 		filepath.Join(e.dir, "audit.jsonl"), o.extraYAML)
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
