@@ -87,8 +87,9 @@ func stripParams(raw string, names []string) string {
 		return raw
 	}
 	hit := strings.Contains(raw, "%") // an encoded name must be decoded to be seen
+	lower := strings.ToLower(raw)
 	for _, n := range names {
-		if strings.Contains(strings.ToLower(raw), n) {
+		if strings.Contains(lower, n) {
 			hit = true
 			break
 		}

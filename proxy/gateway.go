@@ -251,7 +251,9 @@ func (g *Gateway) decide(rw http.ResponseWriter, r *http.Request, x *exchange) b
 		g.log.Warn("policy evaluation failed; denying", zap.String("request_id", x.id), zap.Error(err))
 	}
 	merged := d
-	merged.Mask = copyMask(d.Mask)
+	if len(x.result.Subrequests) > 0 {
+		merged.Mask = copyMask(d.Mask) // merging writes into it
+	}
 	for i := range x.result.Subrequests {
 		in.Action = actionInput(&x.result.Subrequests[i])
 		sd, err := g.decider.Decide(r.Context(), in)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -219,9 +218,6 @@ func copyFS(dst string, src fs.FS) error {
 		target := filepath.Join(dst, filepath.FromSlash(p))
 		if d.IsDir() {
 			return os.MkdirAll(target, 0o755)
-		}
-		if strings.HasSuffix(p, ".go") {
-			return nil
 		}
 		b, err := fs.ReadFile(src, p)
 		if err != nil {
