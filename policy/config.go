@@ -36,9 +36,15 @@ type Config struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// Watch reloads the policies when a file under Paths changes (default true).
 	Watch *bool `yaml:"watch"`
+	// CacheSize is how many decisions a policy revision remembers, keyed by
+	// the part of the input its rules read (default 10000; 0 turns the cache
+	// off). Policies that call nondeterministic builtins or read the request
+	// id or time are never cached.
+	CacheSize *int `yaml:"cache_size"`
 }
 
-// SetDefaults fills the keys left empty: decision, mode, timeout and watch.
+// SetDefaults fills the keys left empty: decision, mode, timeout, watch and
+// cache_size.
 // Paths has no default: a gateway without policies must not start.
 func (c *Config) SetDefaults() {
 	if c.Decision == "" {
@@ -53,6 +59,10 @@ func (c *Config) SetDefaults() {
 	if c.Watch == nil {
 		t := true
 		c.Watch = &t
+	}
+	if c.CacheSize == nil {
+		n := DefaultCacheSize
+		c.CacheSize = &n
 	}
 }
 
@@ -81,6 +91,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, confkey.Errorf("timeout", "%s is negative", c.Timeout))
+	}
+	if c.CacheSize != nil && *c.CacheSize < 0 {
+		errs = append(errs, confkey.Errorf("cache_size", "%d is negative (0 turns the cache off)", *c.CacheSize))
 	}
 	return errors.Join(errs...)
 }

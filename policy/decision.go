@@ -1,10 +1,11 @@
 package policy
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // Decision is the policy's answer for one request, parsed from the object
@@ -55,84 +56,128 @@ func deny(reason, revision string) Decision {
 	return Decision{Allow: false, Reason: reason, Revision: revision}
 }
 
-// parseDecision reads the decision value as rego returns it (JSON-like Go
-// values with json.Number numbers). Any type mismatch is an error: a policy
-// that says allow: "yes" must not be read as an allow.
-func parseDecision(v any) (Decision, error) {
-	obj, ok := v.(map[string]any)
+// Result keys, interned: the decision is read on every request.
+var (
+	keyAllow      = ast.StringTerm("allow")
+	keyReason     = ast.StringTerm("reason")
+	keyMask       = ast.StringTerm("mask")
+	keyMaxRecords = ast.StringTerm("max_records")
+)
+
+// parseDecision reads the decision value as OPA produced it, without the
+// conversion to Go maps rego would make. Any type mismatch is an error: a
+// policy that says allow: "yes" must not be read as an allow.
+func parseDecision(v ast.Value) (Decision, error) {
+	obj, ok := v.(ast.Object)
 	if !ok {
 		return Decision{}, fmt.Errorf("%w: got %s, want an object", ErrMalformed, typeName(v))
 	}
 	var d Decision
-	allow, ok := obj["allow"]
-	if !ok {
+	allow := obj.Get(keyAllow)
+	if allow == nil {
 		return Decision{}, fmt.Errorf("%w: no \"allow\" key", ErrMalformed)
 	}
-	if d.Allow, ok = allow.(bool); !ok {
-		return Decision{}, fmt.Errorf("%w: \"allow\" is %s, want a boolean", ErrMalformed, typeName(allow))
+	b, ok := allow.Value.(ast.Boolean)
+	if !ok {
+		return Decision{}, fmt.Errorf("%w: \"allow\" is %s, want a boolean", ErrMalformed, typeName(allow.Value))
 	}
-	for k, v := range obj {
-		switch k {
-		case "allow":
-		case "reason":
-			s, ok := v.(string)
+	d.Allow = bool(b)
+	var err error
+	obj.Foreach(func(k, v *ast.Term) {
+		if err != nil {
+			return
+		}
+		switch {
+		case k.Equal(keyAllow):
+		case k.Equal(keyReason):
+			s, ok := v.Value.(ast.String)
 			if !ok {
-				return Decision{}, fmt.Errorf("%w: \"reason\" is %s, want a string", ErrMalformed, typeName(v))
+				err = fmt.Errorf("%w: \"reason\" is %s, want a string", ErrMalformed, typeName(v.Value))
+				return
 			}
-			d.Reason = s
-		case "mask":
-			m, ok := v.(map[string]any)
+			d.Reason = string(s)
+		case k.Equal(keyMask):
+			m, ok := v.Value.(ast.Object)
 			if !ok {
-				return Decision{}, fmt.Errorf("%w: \"mask\" is %s, want an object", ErrMalformed, typeName(v))
+				err = fmt.Errorf("%w: \"mask\" is %s, want an object", ErrMalformed, typeName(v.Value))
+				return
 			}
-			if len(m) > 0 {
-				d.Mask = make(map[string]string, len(m))
+			if m.Len() > 0 {
+				d.Mask = make(map[string]string, m.Len())
 			}
-			for field, strategy := range m {
-				s, ok := strategy.(string)
-				if !ok {
-					return Decision{}, fmt.Errorf("%w: mask %q is %s, want a strategy name", ErrMalformed, field, typeName(strategy))
+			m.Foreach(func(field, strategy *ast.Term) {
+				if err != nil {
+					return
 				}
-				d.Mask[field] = s
-			}
-		case "max_records":
-			n, ok := v.(json.Number)
+				f, ok := field.Value.(ast.String)
+				if !ok {
+					err = fmt.Errorf("%w: mask key %s is %s, want a field name", ErrMalformed, field, typeName(field.Value))
+					return
+				}
+				s, ok := strategy.Value.(ast.String)
+				if !ok {
+					err = fmt.Errorf("%w: mask %q is %s, want a strategy name", ErrMalformed, string(f), typeName(strategy.Value))
+					return
+				}
+				d.Mask[string(f)] = string(s)
+			})
+		case k.Equal(keyMaxRecords):
+			n, ok := v.Value.(ast.Number)
 			if !ok {
-				return Decision{}, fmt.Errorf("%w: \"max_records\" is %s, want a number", ErrMalformed, typeName(v))
+				err = fmt.Errorf("%w: \"max_records\" is %s, want a number", ErrMalformed, typeName(v.Value))
+				return
 			}
-			i, err := n.Int64()
-			if err != nil || i < 0 || i > math.MaxInt32 {
-				return Decision{}, fmt.Errorf("%w: \"max_records\" is %s, want a whole number from 0 to %d", ErrMalformed, n, math.MaxInt32)
+			i, ok := n.Int64()
+			if !ok || i < 0 || i > math.MaxInt32 {
+				err = fmt.Errorf("%w: \"max_records\" is %s, want a whole number from 0 to %d", ErrMalformed, n, math.MaxInt32)
+				return
 			}
 			d.MaxRecords = int(i)
 		default:
+			key, jerr := ast.JSON(k.Value)
+			val, verr := ast.JSON(v.Value)
+			if jerr != nil || verr != nil {
+				err = fmt.Errorf("%w: key %s cannot be represented in JSON", ErrMalformed, k)
+				return
+			}
+			ks, ok := key.(string)
+			if !ok {
+				err = fmt.Errorf("%w: key %s is not a string", ErrMalformed, k)
+				return
+			}
 			if d.Extra == nil {
 				d.Extra = make(map[string]any)
 			}
-			d.Extra[k] = v
+			d.Extra[ks] = val
 		}
+	})
+	if err != nil {
+		return Decision{}, err
 	}
 	return d, nil
 }
 
-func typeName(v any) string {
+func typeName(v ast.Value) string {
 	switch x := v.(type) {
-	case nil:
+	case ast.Null:
 		return "null"
-	case bool:
+	case ast.Boolean:
 		return "a boolean"
-	case string:
-		if len(x) > 20 {
-			x = x[:20] + "…"
+	case ast.String:
+		s := string(x)
+		if len(s) > 20 {
+			s = s[:20] + "…"
 		}
-		return fmt.Sprintf("a string (%q)", x)
-	case json.Number:
+		return fmt.Sprintf("a string (%q)", s)
+	case ast.Number:
 		return "a number"
-	case []any:
+	case *ast.Array:
 		return "an array"
-	case map[string]any:
+	case ast.Object:
 		return "an object"
+	case ast.Set:
+		return "a set"
 	default:
-		return fmt.Sprintf("%T", v)
+		return ast.ValueName(v)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -30,6 +31,10 @@ type Engine struct {
 	timeout time.Duration
 }
 
+// keepAST hands the decision over as OPA's own value: parseDecision reads
+// it without the intermediate Go maps rego would otherwise build.
+func keepAST(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
 // noMetrics keeps rego from allocating a metrics registry per evaluation.
 var noMetrics = metrics.NoOp()
 
@@ -41,7 +46,7 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("policy: invalid configuration: %w", err)
 	}
-	ev, err := newEvaluator(ctx, cfg.Paths, cfg.Decision, *cfg.Watch, logger)
+	ev, err := newEvaluator(ctx, cfg.Paths, cfg.Decision, *cfg.Watch, *cfg.CacheSize, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +66,13 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return deny(reasonEval, p.revision), fmt.Errorf("%w: %w", ErrEval, err)
 	}
+	value := in.value(p.shape)
+	if p.cache != nil {
+		if d, ok := p.cache.get(value); ok {
+			d.Revision = p.revision
+			return d, nil
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 
@@ -69,9 +81,10 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	c := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, c.Cancel)
 	rs, err := p.query.Eval(ctx,
-		rego.EvalParsedInput(in.Value()),
+		rego.EvalParsedInput(value),
 		rego.EvalMetrics(noMetrics),
-		rego.EvalExternalCancel(c))
+		rego.EvalExternalCancel(c),
+		rego.EvalGenerateJSON(keepAST))
 	stop()
 	if err != nil {
 		switch {
@@ -87,11 +100,18 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	case len(rs) > 1 || len(rs[0].Expressions) != 1:
 		return deny(reasonMultiple, p.revision), fmt.Errorf("%w: %d results for %s", ErrMultiple, len(rs), e.ev.query)
 	}
-	d, err := parseDecision(rs[0].Expressions[0].Value)
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return deny(reasonMalformed, p.revision), fmt.Errorf("%w: result is %T", ErrMalformed, rs[0].Expressions[0].Value)
+	}
+	d, err := parseDecision(t.Value)
 	if err != nil {
 		return deny(reasonMalformed, p.revision), err
 	}
 	d.Revision = p.revision
+	if p.cache != nil {
+		p.cache.put(value, d)
+	}
 	return d, nil
 }
 

@@ -28,28 +28,34 @@ type prepared struct {
 	revision string
 	query    rego.PreparedEvalQuery
 	files    []string
+	// shape is the part of the input the modules and the query read.
+	shape *inputShape
+	// cache remembers decisions by that part of the input; nil when the
+	// policies are not cacheable or the cache is off.
+	cache *decisionCache
 }
 
 // evaluator holds the prepared query for a set of policy paths and reloads
 // it; Engine and Query share it.
 type evaluator struct {
-	paths  []string
-	query  string
-	logger *zap.Logger
+	paths     []string
+	query     string
+	cacheSize int // decisions remembered per revision; 0: none
+	logger    *zap.Logger
 
 	mu      sync.Mutex // one reload at a time
 	cur     atomic.Pointer[prepared]
 	watcher *watcher
 }
 
-func newEvaluator(ctx context.Context, paths []string, query string, watch bool, logger *zap.Logger) (*evaluator, error) {
+func newEvaluator(ctx context.Context, paths []string, query string, watch bool, cacheSize int, logger *zap.Logger) (*evaluator, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
 	if len(paths) == 0 {
 		return nil, errors.New("policy: no policy paths")
 	}
-	ev := &evaluator{paths: append([]string(nil), paths...), query: query, logger: logger}
+	ev := &evaluator{paths: append([]string(nil), paths...), query: query, cacheSize: cacheSize, logger: logger}
 	p, err := ev.prepare(ctx)
 	if err != nil {
 		return nil, err
@@ -104,7 +110,19 @@ func (ev *evaluator) prepare(ctx context.Context) (*prepared, error) {
 				zap.String("query", ev.query), zap.String("revision", b.revision))
 		}
 	}
-	return &prepared{revision: b.revision, query: pq, files: b.files}, nil
+	p := &prepared{revision: b.revision, query: pq, files: b.files, shape: fullShape}
+	if body, err := ast.ParseBody(ev.query); err == nil {
+		p.shape = shapeOf(c.compiler, body)
+	}
+	if ev.cacheSize > 0 {
+		if p.shape.cacheable() {
+			p.cache = newDecisionCache(ev.cacheSize)
+		} else {
+			ev.logger.Info("policy decisions are not cached: the policies read the whole input, the request id or time, or call a nondeterministic builtin",
+				zap.String("revision", b.revision))
+		}
+	}
+	return p, nil
 }
 
 // reload loads the files again and swaps them in if they compile; on error

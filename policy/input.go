@@ -95,21 +95,42 @@ var (
 // Value builds the OPA value of the input directly, without the JSON round
 // trip rego.EvalInput would make (see BenchmarkInputValue). Leaf terms come
 // from one backing array instead of one allocation each.
-func (in *Input) Value() ast.Value {
+func (in *Input) Value() ast.Value { return in.value(fullShape) }
+
+// value builds the parts of the input the shape names (see inputShape).
+func (in *Input) value(s *inputShape) ast.Value {
 	a := termArena{terms: make([]ast.Term, 0, 48+len(in.Action.Fields)+len(in.Subject.Roles)+len(in.Subject.Groups))}
-	return ast.NewObject(
-		ast.Item(kRequest, ast.NewTerm(in.Request.value(&a))),
-		ast.Item(kSubject, ast.NewTerm(in.Subject.value(&a))),
-		ast.Item(kUpstream, ast.ObjectTerm(
-			ast.Item(kName, a.str(in.Upstream.Name)),
-			ast.Item(kType, a.str(in.Upstream.Type)),
-		)),
-		ast.Item(kAction, ast.NewTerm(in.Action.value(&a))),
-		ast.Item(kUsage, ast.ObjectTerm(
-			ast.Item(kRecords, countsTerm(in.Usage.Records)),
-			ast.Item(kRequests, countsTerm(in.Usage.Requests)),
-		)),
-	)
+	items := make([][2]*ast.Term, 0, 5)
+	if f, ok := s.part("request"); ok {
+		items = append(items, ast.Item(kRequest, ast.NewTerm(in.Request.value(&a, f))))
+	}
+	if f, ok := s.part("subject"); ok {
+		items = append(items, ast.Item(kSubject, ast.NewTerm(in.Subject.value(&a, f))))
+	}
+	if f, ok := s.part("upstream"); ok {
+		up := make([][2]*ast.Term, 0, 2)
+		if f.has("name") {
+			up = append(up, ast.Item(kName, a.str(in.Upstream.Name)))
+		}
+		if f.has("type") {
+			up = append(up, ast.Item(kType, a.str(in.Upstream.Type)))
+		}
+		items = append(items, ast.Item(kUpstream, ast.ObjectTerm(up...)))
+	}
+	if f, ok := s.part("action"); ok {
+		items = append(items, ast.Item(kAction, ast.NewTerm(in.Action.value(&a, f))))
+	}
+	if f, ok := s.part("usage"); ok {
+		usage := make([][2]*ast.Term, 0, 2)
+		if f.has("records") {
+			usage = append(usage, ast.Item(kRecords, countsTerm(in.Usage.Records)))
+		}
+		if f.has("requests") {
+			usage = append(usage, ast.Item(kRequests, countsTerm(in.Usage.Requests)))
+		}
+		items = append(items, ast.Item(kUsage, ast.ObjectTerm(usage...)))
+	}
+	return ast.NewObject(items...)
 }
 
 // termArena hands out string terms from chunks of one allocation each.
@@ -137,67 +158,123 @@ func (a *termArena) strings(ss []string) *ast.Term {
 
 var emptyString = ast.StringTerm("")
 
-func (r *RequestInput) value(a *termArena) ast.Value {
-	query := make([][2]*ast.Term, 0, len(r.Query))
-	for k, vs := range r.Query {
-		query = append(query, ast.Item(a.str(k), a.strings(vs)))
+func (r *RequestInput) value(a *termArena, f fieldSet) ast.Value {
+	items := make([][2]*ast.Term, 0, 7)
+	if f.has("id") {
+		items = append(items, ast.Item(kID, a.str(r.ID)))
 	}
-	headers := make([][2]*ast.Term, 0, len(r.Headers))
-	for k, v := range r.Headers {
-		headers = append(headers, ast.Item(a.str(k), a.str(v)))
+	if f.has("method") {
+		items = append(items, ast.Item(kMethod, a.str(r.Method)))
 	}
-	return ast.NewObject(
-		ast.Item(kID, a.str(r.ID)),
-		ast.Item(kMethod, a.str(r.Method)),
-		ast.Item(kPath, a.str(r.Path)),
-		ast.Item(kQuery, ast.ObjectTerm(query...)),
-		ast.Item(kRemoteAddr, a.str(r.RemoteAddr)),
-		// The same text encoding/json gives a time.Time.
-		ast.Item(kTime, a.str(r.Time.Format(time.RFC3339Nano))),
-		ast.Item(kHeaders, ast.ObjectTerm(headers...)),
-	)
-}
-
-func (s *SubjectInput) value(a *termArena) ast.Value {
-	claims := ast.ObjectTerm()
-	if len(s.Claims) > 0 {
-		// Claims come from JWTs in any shape: the general conversion is fine
-		// for these few values.
-		if v, err := ast.InterfaceToValue(s.Claims); err == nil {
-			claims = ast.NewTerm(v)
+	if f.has("path") {
+		items = append(items, ast.Item(kPath, a.str(r.Path)))
+	}
+	if f.has("query") {
+		query := make([][2]*ast.Term, 0, len(r.Query))
+		for k, vs := range r.Query {
+			query = append(query, ast.Item(a.str(k), a.strings(vs)))
 		}
+		items = append(items, ast.Item(kQuery, ast.ObjectTerm(query...)))
 	}
-	return ast.NewObject(
-		ast.Item(kKind, a.str(s.Kind)),
-		ast.Item(kID, a.str(s.ID)),
-		ast.Item(kIssuer, a.str(s.Issuer)),
-		ast.Item(kEmail, a.str(s.Email)),
-		ast.Item(kGroups, a.strings(s.Groups)),
-		ast.Item(kRoles, a.strings(s.Roles)),
-		ast.Item(kMFA, ast.InternedTerm(s.MFA)),
-		ast.Item(kClientID, a.str(s.ClientID)),
-		ast.Item(kClaims, claims),
-	)
+	if f.has("remote_addr") {
+		items = append(items, ast.Item(kRemoteAddr, a.str(r.RemoteAddr)))
+	}
+	if f.has("time") {
+		// The same text encoding/json gives a time.Time.
+		items = append(items, ast.Item(kTime, a.str(r.Time.Format(time.RFC3339Nano))))
+	}
+	if f.has("headers") {
+		headers := make([][2]*ast.Term, 0, len(r.Headers))
+		for k, v := range r.Headers {
+			headers = append(headers, ast.Item(a.str(k), a.str(v)))
+		}
+		items = append(items, ast.Item(kHeaders, ast.ObjectTerm(headers...)))
+	}
+	return ast.NewObject(items...)
 }
 
-func (act *ActionInput) value(a *termArena) ast.Value {
-	parent := ast.NullTerm()
-	if act.Parent != nil {
-		parent = ast.NewTerm(act.Parent.value(a))
+func (s *SubjectInput) value(a *termArena, f fieldSet) ast.Value {
+	items := make([][2]*ast.Term, 0, 9)
+	if f.has("kind") {
+		items = append(items, ast.Item(kKind, a.str(s.Kind)))
 	}
-	return ast.NewObject(
-		ast.Item(kOperation, a.str(act.Operation)),
-		ast.Item(kCategory, a.str(act.Category)),
-		ast.Item(kObject, a.str(act.Object)),
-		ast.Item(kFields, a.strings(act.Fields)),
-		ast.Item(kAllFields, ast.InternedTerm(act.AllFields)),
-		ast.Item(kRecordID, a.str(act.RecordID)),
-		ast.Item(kQuery, a.str(act.Query)),
-		ast.Item(kIncludeDeleted, ast.InternedTerm(act.IncludeDeleted)),
-		ast.Item(kAggregate, ast.InternedTerm(act.Aggregate)),
-		ast.Item(kMode, a.str(act.Mode)),
-		ast.Item(kParent, parent),
-	)
+	if f.has("id") {
+		items = append(items, ast.Item(kID, a.str(s.ID)))
+	}
+	if f.has("issuer") {
+		items = append(items, ast.Item(kIssuer, a.str(s.Issuer)))
+	}
+	if f.has("email") {
+		items = append(items, ast.Item(kEmail, a.str(s.Email)))
+	}
+	if f.has("groups") {
+		items = append(items, ast.Item(kGroups, a.strings(s.Groups)))
+	}
+	if f.has("roles") {
+		items = append(items, ast.Item(kRoles, a.strings(s.Roles)))
+	}
+	if f.has("mfa") {
+		items = append(items, ast.Item(kMFA, ast.InternedTerm(s.MFA)))
+	}
+	if f.has("client_id") {
+		items = append(items, ast.Item(kClientID, a.str(s.ClientID)))
+	}
+	if f.has("claims") {
+		claims := ast.ObjectTerm()
+		if len(s.Claims) > 0 {
+			// Claims come from JWTs in any shape: the general conversion is
+			// fine for these few values.
+			if v, err := ast.InterfaceToValue(s.Claims); err == nil {
+				claims = ast.NewTerm(v)
+			}
+		}
+		items = append(items, ast.Item(kClaims, claims))
+	}
+	return ast.NewObject(items...)
+}
+
+func (act *ActionInput) value(a *termArena, f fieldSet) ast.Value {
+	items := make([][2]*ast.Term, 0, 11)
+	if f.has("operation") {
+		items = append(items, ast.Item(kOperation, a.str(act.Operation)))
+	}
+	if f.has("category") {
+		items = append(items, ast.Item(kCategory, a.str(act.Category)))
+	}
+	if f.has("object") {
+		items = append(items, ast.Item(kObject, a.str(act.Object)))
+	}
+	if f.has("fields") {
+		items = append(items, ast.Item(kFields, a.strings(act.Fields)))
+	}
+	if f.has("all_fields") {
+		items = append(items, ast.Item(kAllFields, ast.InternedTerm(act.AllFields)))
+	}
+	if f.has("record_id") {
+		items = append(items, ast.Item(kRecordID, a.str(act.RecordID)))
+	}
+	if f.has("query") {
+		items = append(items, ast.Item(kQuery, a.str(act.Query)))
+	}
+	if f.has("include_deleted") {
+		items = append(items, ast.Item(kIncludeDeleted, ast.InternedTerm(act.IncludeDeleted)))
+	}
+	if f.has("aggregate") {
+		items = append(items, ast.Item(kAggregate, ast.InternedTerm(act.Aggregate)))
+	}
+	if f.has("mode") {
+		items = append(items, ast.Item(kMode, a.str(act.Mode)))
+	}
+	if f.has("parent") {
+		parent := ast.NullTerm()
+		if act.Parent != nil {
+			// The parent is read as a whole or not at all: its fields are
+			// a third level the shape does not track.
+			parent = ast.NewTerm(act.Parent.value(a, nil))
+		}
+		items = append(items, ast.Item(kParent, parent))
+	}
+	return ast.NewObject(items...)
 }
 
 func countsTerm(m map[string]int64) *ast.Term {

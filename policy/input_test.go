@@ -98,14 +98,17 @@ func TestParseDecision(t *testing.T) {
 		{name: "max_records as string", value: `{"allow": true, "max_records": "10"}`, wantErr: `"max_records" is a string`},
 		{name: "max_records negative", value: `{"allow": true, "max_records": -5}`, wantErr: "want a whole number"},
 		{name: "max_records huge", value: `{"allow": true, "max_records": 1e30}`, wantErr: "want a whole number"},
+		{name: "max_records fractional", value: `{"allow": true, "max_records": 2.5}`, wantErr: "want a whole number"},
+		{name: "mask as a set", value: `{"allow": true, "mask": {"Contact.Email"}}`, wantErr: `"mask" is a set`},
+		{name: "reason as a set", value: `{"allow": true, "reason": {"x"}}`, wantErr: `"reason" is a set`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var v any
-			if err := util.UnmarshalJSON([]byte(tt.value), &v); err != nil {
+			v, err := ast.ParseTerm(tt.value)
+			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := parseDecision(v)
+			got, err := parseDecision(v.Value)
 			if tt.wantErr != "" {
 				if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want ErrMalformed containing %q", err, tt.wantErr)
