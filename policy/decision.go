@@ -16,6 +16,8 @@ type Decision struct {
 	// Reason is shown to the caller on a denial and written to audit.
 	Reason string `json:"reason"`
 	// Mask maps "Object.Field" ("*" for any object) to a masking strategy.
+	// A cached decision shares its Mask (and Extra) with every request it
+	// answers: copy before changing them.
 	Mask map[string]string `json:"mask,omitempty"`
 	// MaxRecords caps the records in the response; 0 means no cap.
 	MaxRecords int `json:"max_records"`
