@@ -125,6 +125,12 @@ func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
 		MaxIdleConnsPerHost:   256,
 		ForceAttemptHTTP2:     true,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		// The masking stage reads CRM bodies in small pieces; with the
+		// default 4 KiB connection buffer each piece was a read system call.
+		// 64 KiB lets one call take what the socket holds (make bench-load:
+		// syscalls were a fifth of the gateway's CPU).
+		ReadBufferSize:  64 << 10,
+		WriteBufferSize: 64 << 10,
 	}
 	tokenClient := &http.Client{Transport: base, Timeout: 30 * time.Second}
 	creds, err := identity.NewCredentials(uc.Auth, uc.Type, tokenClient, g.log.Named("upstream-auth").With(zap.String("upstream", uc.Name)))

@@ -8,12 +8,20 @@
 // Targets: the sample CRM directly; a bare httputil.ReverseProxy (the floor
 // any Go proxy pays); crmgw with every stage on (OIDC JWT caller, default
 // policies, masking, rate limits, file audit); nginx and caddy as plain
-// proxies when they are installed. The load generator runs in this process
-// and is the same for every target, so the ratios compare like with like.
+// proxies when they are installed.
+//
+// The load generator is a separate process (this program with -generate),
+// the same for every target. With -pin (the default where taskset exists and
+// there are at least two CPUs) the generator runs on CPU 0 and everything
+// under test — the sample CRM, the proxy, nginx or caddy — on the other
+// CPUs: the generator's share is one core in every run, and the proxy's work
+// is weighed against the upstream's on the same core(s). -pin=false lets the
+// kernel share all CPUs among them instead.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +35,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,7 +60,33 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the full-pipeline run")
 	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run")
 	only := flag.String("only", "", "comma-separated targets to run (direct,goproxy,crmgw,nginx,caddy)")
+	pin := flag.Bool("pin", canPin(), "generator on CPU 0, servers on the other CPUs (needs taskset and 2+ CPUs)")
+	generate := flag.Bool("generate", false, "internal: run as the load generator and print the result as JSON")
+	genURL := flag.String("url", "", "internal: generator target URL (with path)")
+	genAuth := flag.String("auth", "", "internal: generator Authorization header")
+	genRate := flag.Float64("rate", 0, "internal: generator total rate (0: closed loop)")
 	flag.Parse()
+	if *generate {
+		if err := generateLoad(*genURL, *genAuth, *conc, *duration, *genRate); err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench generator:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *pin && os.Getenv(pinnedEnv) == "" {
+		// Re-run this program on the servers' CPUs; nginx and caddy,
+		// started from it, inherit them.
+		if err := repin(); err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	// In the re-run, the CPU count is the machine's (runtime.NumCPU now
+	// counts only the CPUs this process may use).
+	if n, err := strconv.Atoi(os.Getenv(pinnedEnv)); err == nil {
+		genPin, totalCPUs = true, n
+	}
 	if err := run(*duration, *warmup, *conc, *records, *cpuprofile, *memprofile, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
@@ -72,6 +107,7 @@ type result struct {
 	p50, p90 time.Duration
 	p99, max time.Duration
 	bytes    int64
+	seconds  float64
 }
 
 func run(duration, warmup time.Duration, conc, records int, cpuprofile, memprofile, only string) error {
@@ -98,7 +134,8 @@ func run(duration, warmup time.Duration, conc, records int, cpuprofile, memprofi
 			pr.SetURL(up)
 			pr.Out.Header.Set("Authorization", "Bearer "+sfToken)
 		},
-		Transport: &http.Transport{MaxIdleConnsPerHost: 256},
+		// The same connection buffers as crmgw's upstream transport.
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10},
 	}
 	bareURL, stopBare, err := serve(bare)
 	if err != nil {
@@ -375,16 +412,88 @@ func once(t target, path string) (int64, int, error) {
 	return n, resp.StatusCode, err
 }
 
-// load runs conc closed-loop workers for d.
+// load runs conc closed-loop workers for d, in the generator process.
 func load(t target, path string, conc int, d time.Duration) result {
-	return drive(t, path, conc, d, 0)
+	return spawn(t, path, conc, d, 0)
 }
 
 // paced sends at a fixed total rate (open loop, spread over conc workers).
 func paced(t target, path string, conc int, d time.Duration, rate float64) result {
-	r := drive(t, path, conc, d, rate)
+	r := spawn(t, path, conc, d, rate)
 	r.name += fmt.Sprintf(" @%.0f/s", rate)
 	return r
+}
+
+const pinnedEnv = "CRMGW_LOADBENCH_PINNED"
+
+// genPin runs generators on CPU 0; totalCPUs is the machine's CPU count.
+var (
+	genPin    bool
+	totalCPUs = runtime.NumCPU()
+)
+
+func canPin() bool {
+	_, err := exec.LookPath("taskset")
+	return err == nil && runtime.NumCPU() >= 2
+}
+
+// repin runs this program again on CPUs 1..n-1.
+func repin() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cpus := fmt.Sprintf("1-%d", runtime.NumCPU()-1)
+	cmd := exec.Command("taskset", append([]string{"-c", cpus, exe}, os.Args[1:]...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), pinnedEnv+"="+strconv.Itoa(runtime.NumCPU()))
+	return cmd.Run()
+}
+
+// genResult is what a generator process prints.
+type genResult struct {
+	Requests, Errors, Bytes int64
+	Seconds                 float64
+	P50, P90, P99, Max      time.Duration
+}
+
+// spawn runs one generator process against t and reads its result.
+func spawn(t target, path string, conc int, d time.Duration, rate float64) result {
+	exe, err := os.Executable()
+	if err != nil {
+		return result{name: t.name, errors: 1}
+	}
+	args := []string{"-generate", "-url", t.url + path, "-auth", t.auth,
+		"-concurrency", fmt.Sprint(conc), "-duration", d.String(), "-rate", fmt.Sprint(rate)}
+	var cmd *exec.Cmd
+	if genPin {
+		cmd = exec.Command("taskset", append([]string{"-c", "0", exe}, args...)...)
+	} else {
+		cmd = exec.Command(exe, args...)
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	var g genResult
+	if err == nil {
+		err = json.Unmarshal(out, &g)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: generator: %v\n", t.name, err)
+		return result{name: t.name, errors: 1}
+	}
+	return result{name: t.name, requests: g.Requests, errors: g.Errors, bytes: g.Bytes,
+		rps: float64(g.Requests) / g.Seconds, p50: g.P50, p90: g.P90, p99: g.P99, max: g.Max}
+}
+
+// generateLoad is the generator process: it drives url and prints a genResult.
+func generateLoad(url, auth string, conc int, d time.Duration, rate float64) error {
+	if url == "" {
+		return fmt.Errorf("-url is required")
+	}
+	r := drive(target{name: "target", url: url, auth: auth}, "", conc, d, rate)
+	return json.NewEncoder(os.Stdout).Encode(genResult{
+		Requests: r.requests, Errors: r.errors, Bytes: r.bytes, Seconds: r.seconds,
+		P50: r.p50, P90: r.p90, P99: r.p99, Max: r.max})
 }
 
 func drive(t target, path string, conc int, d time.Duration, rate float64) result {
@@ -442,7 +551,8 @@ func drive(t target, path string, conc int, d time.Duration, rate float64) resul
 	if len(lat) > 0 {
 		r.max = lat[len(lat)-1]
 	}
-	r.rps = float64(len(lat)) / elapsed.Seconds()
+	r.seconds = elapsed.Seconds()
+	r.rps = float64(len(lat)) / r.seconds
 	return r
 }
 
@@ -454,8 +564,12 @@ func report(results, half []result, conc, records int, d time.Duration) {
 		}
 	}
 	host, _ := os.Hostname()
-	fmt.Printf("\nloadbench: %d-record Salesforce query, concurrency %d, %s per target, GOMAXPROCS %d, %d CPUs (%s, %s/%s)\n\n",
-		records, conc, d, runtime.GOMAXPROCS(0), runtime.NumCPU(), host, runtime.GOOS, runtime.GOARCH)
+	layout := "generator and servers share all CPUs"
+	if genPin {
+		layout = fmt.Sprintf("generator pinned to CPU 0, servers to CPUs 1-%d (GOMAXPROCS %d)", totalCPUs-1, runtime.GOMAXPROCS(0))
+	}
+	fmt.Printf("\nloadbench: %d-record Salesforce query, concurrency %d, %s per target, %d CPUs, %s (%s, %s/%s)\n\n",
+		records, conc, d, totalCPUs, layout, host, runtime.GOOS, runtime.GOARCH)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\treq/s\tvs direct\tp50\tp90\tp99\tmax\terrors\t")
 	for _, r := range results {
