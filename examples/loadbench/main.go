@@ -11,15 +11,21 @@
 // proxies when they are installed.
 //
 // The load generator is a separate process (this program with -generate),
-// the same for every target. With -pin (the default where taskset exists and
-// there are at least two CPUs) the generator runs on CPU 0 and everything
-// under test — the sample CRM, the proxy, nginx or caddy — on the other
-// CPUs: the generator's share is one core in every run, and the proxy's work
-// is weighed against the upstream's on the same core(s). -pin=false lets the
-// kernel share all CPUs among them instead.
+// the same for every target, and so is the sample CRM (-serve-crm): the
+// proxies under test never share a Go runtime, its scheduler or its garbage
+// collector, with the upstream or the generator. -cpus places them (with
+// taskset, on machines with 2+ CPUs):
+//
+//	proxy   (default) generator and sample CRM on CPU 0, the proxy under test
+//	        alone on the other CPUs: as in production, where clients and the
+//	        CRM are other machines. The "world" gets one core in every run.
+//	gen     generator on CPU 0; sample CRM and proxy share the other CPUs: the
+//	        proxy's work is weighed against the upstream's.
+//	shared  no pinning: the kernel shares every CPU among all of them.
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -34,6 +40,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,13 +66,22 @@ func main() {
 	records := flag.Int("records", 200, "records per query response")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the full-pipeline run")
 	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run")
+	traceFile := flag.String("trace", "", "write an execution trace of the half-saturation crmgw run")
 	only := flag.String("only", "", "comma-separated targets to run (direct,goproxy,crmgw,nginx,caddy)")
-	pin := flag.Bool("pin", canPin(), "generator on CPU 0, servers on the other CPUs (needs taskset and 2+ CPUs)")
+	cpus := flag.String("cpus", defaultLayout(), "CPU layout: proxy (generator and CRM on CPU 0, proxy on the rest), gen (generator on CPU 0), shared")
 	generate := flag.Bool("generate", false, "internal: run as the load generator and print the result as JSON")
+	serveCRM := flag.Bool("serve-crm", false, "internal: run the sample CRM, print its URL, serve until stdin closes")
 	genURL := flag.String("url", "", "internal: generator target URL (with path)")
 	genAuth := flag.String("auth", "", "internal: generator Authorization header")
 	genRate := flag.Float64("rate", 0, "internal: generator total rate (0: closed loop)")
 	flag.Parse()
+	if *serveCRM {
+		if err := runCRM(); err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench sample CRM:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *generate {
 		if err := generateLoad(*genURL, *genAuth, *conc, *duration, *genRate); err != nil {
 			fmt.Fprintln(os.Stderr, "loadbench generator:", err)
@@ -73,7 +89,18 @@ func main() {
 		}
 		return
 	}
-	if *pin && os.Getenv(pinnedEnv) == "" {
+	switch *cpus {
+	case "proxy", "gen", "shared":
+	default:
+		fmt.Fprintf(os.Stderr, "loadbench: -cpus %q: want proxy, gen or shared\n", *cpus)
+		os.Exit(2)
+	}
+	if *cpus != "shared" && !canPin() && os.Getenv(pinnedEnv) == "" {
+		fmt.Fprintln(os.Stderr, "loadbench: -cpus", *cpus, "needs taskset and 2+ CPUs; using shared")
+		*cpus = "shared"
+	}
+	layout = *cpus
+	if layout != "shared" && os.Getenv(pinnedEnv) == "" {
 		// Re-run this program on the servers' CPUs; nginx and caddy,
 		// started from it, inherit them.
 		if err := repin(); err != nil {
@@ -82,10 +109,11 @@ func main() {
 		}
 		return
 	}
+	tracePath = *traceFile
 	// In the re-run, the CPU count is the machine's (runtime.NumCPU now
 	// counts only the CPUs this process may use).
 	if n, err := strconv.Atoi(os.Getenv(pinnedEnv)); err == nil {
-		genPin, totalCPUs = true, n
+		totalCPUs = n
 	}
 	if err := run(*duration, *warmup, *conc, *records, *cpuprofile, *memprofile, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -118,8 +146,7 @@ func run(duration, warmup time.Duration, conc, records int, cpuprofile, memprofi
 	defer os.RemoveAll(dir)
 
 	// Upstream: the sample CRM.
-	crm := samplecrm.New(samplecrm.Options{Records: 5000, Seed: 1, SalesforceToken: sfToken})
-	crmURL, stopCRM, err := serve(crm)
+	crmURL, stopCRM, err := startCRM()
 	if err != nil {
 		return err
 	}
@@ -222,7 +249,8 @@ func run(duration, warmup time.Duration, conc, records int, cpuprofile, memprofi
 		results = append(results, r)
 	}
 
-	// Added latency at half of the gateway's saturation throughput.
+	// Added latency at half of the gateway's saturation throughput, for
+	// every target at the same rate.
 	var half []result
 	var gwRPS float64
 	for _, r := range results {
@@ -233,13 +261,70 @@ func run(duration, warmup time.Duration, conc, records int, cpuprofile, memprofi
 	if gwRPS > 0 {
 		rate := gwRPS / 2
 		for _, t := range targets {
-			if t.name == "direct" || t.name == "crmgw" {
+			{
+				var f *os.File
+				if t.name == "crmgw" && tracePath != "" {
+					if f, err = os.Create(tracePath); err != nil {
+						return err
+					}
+					if err := trace.Start(f); err != nil {
+						return err
+					}
+				}
 				half = append(half, paced(t, path, conc, duration, rate))
+				if f != nil {
+					trace.Stop()
+					f.Close()
+				}
 			}
 		}
 	}
 	report(results, half, conc, records, duration)
 	return nil
+}
+
+// runCRM is the sample CRM process.
+func runCRM() error {
+	crm := samplecrm.New(samplecrm.Options{Records: 5000, Seed: 1, SalesforceToken: sfToken})
+	u, stop, err := serve(crm)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Println(u)
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
+	return nil
+}
+
+// startCRM runs the sample CRM as a child process on this process's CPUs.
+func startCRM() (string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	// In the gen layout the CRM shares the proxy's CPUs (this process's).
+	cmd := exec.Command(exe, "-serve-crm")
+	if layout == "proxy" {
+		cmd = onCPU0(exe, "-serve-crm")
+	}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return "", nil, fmt.Errorf("sample CRM did not start: %v", err)
+	}
+	return strings.TrimSpace(line), func() { stdin.Close(); _ = cmd.Wait() }, nil
 }
 
 func serve(h http.Handler) (string, func(), error) {
@@ -426,15 +511,32 @@ func paced(t target, path string, conc int, d time.Duration, rate float64) resul
 
 const pinnedEnv = "CRMGW_LOADBENCH_PINNED"
 
-// genPin runs generators on CPU 0; totalCPUs is the machine's CPU count.
+// layout is the -cpus layout; totalCPUs is the machine's CPU count;
+// tracePath receives an execution trace of the half-saturation crmgw run.
 var (
-	genPin    bool
+	tracePath string
+	layout    = "shared"
 	totalCPUs = runtime.NumCPU()
 )
 
 func canPin() bool {
 	_, err := exec.LookPath("taskset")
 	return err == nil && runtime.NumCPU() >= 2
+}
+
+func defaultLayout() string {
+	if canPin() {
+		return "proxy"
+	}
+	return "shared"
+}
+
+// onCPU0 runs name with args on CPU 0 in the pinned layouts.
+func onCPU0(name string, args ...string) *exec.Cmd {
+	if layout == "shared" {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("taskset", append([]string{"-c", "0", name}, args...)...)
 }
 
 // repin runs this program again on CPUs 1..n-1.
@@ -444,7 +546,10 @@ func repin() error {
 		return err
 	}
 	cpus := fmt.Sprintf("1-%d", runtime.NumCPU()-1)
-	cmd := exec.Command("taskset", append([]string{"-c", cpus, exe}, os.Args[1:]...)...)
+	// The layout goes along explicitly: on one CPU, the default would be shared.
+	args := append([]string{"-c", cpus, exe}, os.Args[1:]...)
+	args = append(args, "-cpus", layout)
+	cmd := exec.Command("taskset", args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), pinnedEnv+"="+strconv.Itoa(runtime.NumCPU()))
 	return cmd.Run()
@@ -465,12 +570,7 @@ func spawn(t target, path string, conc int, d time.Duration, rate float64) resul
 	}
 	args := []string{"-generate", "-url", t.url + path, "-auth", t.auth,
 		"-concurrency", fmt.Sprint(conc), "-duration", d.String(), "-rate", fmt.Sprint(rate)}
-	var cmd *exec.Cmd
-	if genPin {
-		cmd = exec.Command("taskset", append([]string{"-c", "0", exe}, args...)...)
-	} else {
-		cmd = exec.Command(exe, args...)
-	}
+	cmd := onCPU0(exe, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	var g genResult
@@ -564,12 +664,15 @@ func report(results, half []result, conc, records int, d time.Duration) {
 		}
 	}
 	host, _ := os.Hostname()
-	layout := "generator and servers share all CPUs"
-	if genPin {
-		layout = fmt.Sprintf("generator pinned to CPU 0, servers to CPUs 1-%d (GOMAXPROCS %d)", totalCPUs-1, runtime.GOMAXPROCS(0))
+	where := "generator, sample CRM and proxies share all CPUs"
+	switch layout {
+	case "proxy":
+		where = fmt.Sprintf("generator and sample CRM on CPU 0, proxy on CPUs 1-%d (GOMAXPROCS %d)", totalCPUs-1, runtime.GOMAXPROCS(0))
+	case "gen":
+		where = fmt.Sprintf("generator on CPU 0, sample CRM and proxy on CPUs 1-%d (GOMAXPROCS %d)", totalCPUs-1, runtime.GOMAXPROCS(0))
 	}
 	fmt.Printf("\nloadbench: %d-record Salesforce query, concurrency %d, %s per target, %d CPUs, %s (%s, %s/%s)\n\n",
-		records, conc, d, totalCPUs, layout, host, runtime.GOOS, runtime.GOARCH)
+		records, conc, d, totalCPUs, where, host, runtime.GOOS, runtime.GOARCH)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\treq/s\tvs direct\tp50\tp90\tp99\tmax\terrors\t")
 	for _, r := range results {
@@ -588,8 +691,11 @@ func report(results, half []result, conc, records int, d time.Duration) {
 			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, ms(r.p50), ms(r.p90), ms(r.p99), r.errors)
 		}
 		tw.Flush()
-		if len(half) == 2 {
-			fmt.Printf("\nadded p50 %s, added p99 %s\n", ms(half[1].p50-half[0].p50), ms(half[1].p99-half[0].p99))
+		if len(half) > 1 && strings.HasPrefix(half[0].name, "direct") {
+			fmt.Println()
+			for _, r := range half[1:] {
+				fmt.Printf("%s: added p50 %s, added p99 %s\n", strings.Fields(r.name)[0], ms(r.p50-half[0].p50), ms(r.p99-half[0].p99))
+			}
 		}
 	}
 }
