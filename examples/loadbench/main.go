@@ -60,7 +60,8 @@ import (
 const sfToken = "loadbench-upstream-token"
 
 func main() {
-	duration := flag.Duration("duration", 10*time.Second, "measuring time per target")
+	duration := flag.Duration("duration", 5*time.Second, "measuring time per target and round")
+	rounds := flag.Int("rounds", 3, "rounds over all targets (interleaved, so a noisy moment hits every target alike); the median round is reported")
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up time per target")
 	conc := flag.Int("concurrency", 16, "concurrent connections")
 	records := flag.Int("records", 200, "records per query response")
@@ -115,7 +116,7 @@ func main() {
 	if n, err := strconv.Atoi(os.Getenv(pinnedEnv)); err == nil {
 		totalCPUs = n
 	}
-	if err := run(*duration, *warmup, *conc, *records, *cpuprofile, *memprofile, *only); err != nil {
+	if err := run(*duration, *warmup, *conc, *records, *rounds, *cpuprofile, *memprofile, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
 	}
@@ -136,9 +137,16 @@ type result struct {
 	p99, max time.Duration
 	bytes    int64
 	seconds  float64
+	// Over the rounds: the reported round's ratio to direct (same round),
+	// the lowest and highest ratios, and the number of rounds.
+	ratio, ratioLo, ratioHi float64
+	rounds                  int
 }
 
-func run(duration, warmup time.Duration, conc, records int, cpuprofile, memprofile, only string) error {
+func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, memprofile, only string) error {
+	if rounds < 1 {
+		return fmt.Errorf("-rounds must be at least 1")
+	}
 	dir, err := os.MkdirTemp("", "crmgw-loadbench-")
 	if err != nil {
 		return err
@@ -220,34 +228,20 @@ func run(duration, warmup time.Duration, conc, records int, cpuprofile, memprofi
 		fmt.Fprintf(os.Stderr, "%-8s ok, %d bytes per response\n", t.name, n)
 	}
 
-	var results []result
 	for _, t := range targets {
 		load(t, path, conc, warmup) // warm-up, discarded
-		var stopProfile func()
-		if t.name == "crmgw" && cpuprofile != "" {
-			f, err := os.Create(cpuprofile)
-			if err != nil {
-				return err
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
-		}
-		r := load(t, path, conc, duration)
-		if stopProfile != nil {
-			stopProfile()
-		}
-		if t.name == "crmgw" && memprofile != "" {
-			f, err := os.Create(memprofile)
-			if err != nil {
-				return err
-			}
-			_ = pprof.Lookup("allocs").WriteTo(f, 0)
-			f.Close()
-		}
-		results = append(results, r)
 	}
+	byTarget := map[string][]result{}
+	for round := 0; round < rounds; round++ {
+		for _, t := range targets {
+			r, err := measure(t, path, conc, duration, round == 0, cpuprofile, memprofile)
+			if err != nil {
+				return err
+			}
+			byTarget[t.name] = append(byTarget[t.name], r)
+		}
+	}
+	results := medianRounds(targets, byTarget)
 
 	// Added latency at half of the gateway's saturation throughput, for
 	// every target at the same rate.
@@ -325,6 +319,67 @@ func startCRM() (string, func(), error) {
 		return "", nil, fmt.Errorf("sample CRM did not start: %v", err)
 	}
 	return strings.TrimSpace(line), func() { stdin.Close(); _ = cmd.Wait() }, nil
+}
+
+// measure runs one closed-loop measurement of t; the full pipeline's first
+// round is profiled when asked.
+func measure(t target, path string, conc int, d time.Duration, first bool, cpuprofile, memprofile string) (result, error) {
+	profile := first && t.name == "crmgw"
+	if profile && cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return result{}, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return result{}, err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	r := load(t, path, conc, d)
+	if profile && memprofile != "" {
+		f, err := os.Create(memprofile)
+		if err != nil {
+			return result{}, err
+		}
+		_ = pprof.Lookup("allocs").WriteTo(f, 0)
+		f.Close()
+	}
+	return r, nil
+}
+
+// medianRounds picks, per target, the round with the median ratio to direct
+// in the same round, and records the range of those ratios.
+func medianRounds(targets []target, by map[string][]result) []result {
+	direct := by["direct"]
+	var out []result
+	for _, t := range targets {
+		rs := by[t.name]
+		if len(rs) == 0 {
+			continue
+		}
+		type rr struct {
+			r     result
+			ratio float64
+		}
+		var xs []rr
+		for i, r := range rs {
+			ratio := 0.0
+			if i < len(direct) && direct[i].rps > 0 {
+				ratio = r.rps / direct[i].rps
+			}
+			xs = append(xs, rr{r, ratio})
+		}
+		sort.Slice(xs, func(i, j int) bool { return xs[i].ratio < xs[j].ratio })
+		m := xs[len(xs)/2].r
+		m.ratio, m.ratioLo, m.ratioHi = xs[len(xs)/2].ratio, xs[0].ratio, xs[len(xs)-1].ratio
+		m.rounds = len(xs)
+		for _, x := range xs {
+			m.errors += x.r.errors
+		}
+		m.errors -= xs[len(xs)/2].r.errors
+		out = append(out, m)
+	}
+	return out
 }
 
 func serve(h http.Handler) (string, func(), error) {
@@ -657,12 +712,6 @@ func drive(t target, path string, conc int, d time.Duration, rate float64) resul
 }
 
 func report(results, half []result, conc, records int, d time.Duration) {
-	var direct float64
-	for _, r := range results {
-		if r.name == "direct" {
-			direct = r.rps
-		}
-	}
 	host, _ := os.Hostname()
 	where := "generator, sample CRM and proxies share all CPUs"
 	switch layout {
@@ -671,16 +720,17 @@ func report(results, half []result, conc, records int, d time.Duration) {
 	case "gen":
 		where = fmt.Sprintf("generator on CPU 0, sample CRM and proxy on CPUs 1-%d (GOMAXPROCS %d)", totalCPUs-1, runtime.GOMAXPROCS(0))
 	}
-	fmt.Printf("\nloadbench: %d-record Salesforce query, concurrency %d, %s per target, %d CPUs, %s (%s, %s/%s)\n\n",
-		records, conc, d, totalCPUs, where, host, runtime.GOOS, runtime.GOARCH)
+	rounds := 0
+	if len(results) > 0 {
+		rounds = results[0].rounds
+	}
+	fmt.Printf("\nloadbench: %d-record Salesforce query, concurrency %d, %d interleaved rounds of %s per target (median round shown), %d CPUs, %s (%s, %s/%s)\n\n",
+		records, conc, rounds, d, totalCPUs, where, host, runtime.GOOS, runtime.GOARCH)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tvs direct\tp50\tp90\tp99\tmax\terrors\t")
+	fmt.Fprintln(tw, "target\treq/s\tvs direct\tvs direct, all rounds\tp50\tp90\tp99\tmax\terrors\t")
 	for _, r := range results {
-		ratio := "-"
-		if direct > 0 {
-			ratio = fmt.Sprintf("%.2f", r.rps/direct)
-		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, ratio, ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max), r.errors)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f-%.2f\t%s\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, r.ratio, r.ratioLo, r.ratioHi,
+			ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max), r.errors)
 	}
 	tw.Flush()
 	if len(half) > 0 {
