@@ -46,6 +46,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -126,6 +127,9 @@ type target struct {
 	name string
 	url  string
 	auth string
+	// cpu reads the CPU time used so far by the server side of the target:
+	// the proxy's process (tree), or for direct the sample CRM's.
+	cpu func() time.Duration
 }
 
 type result struct {
@@ -141,6 +145,8 @@ type result struct {
 	// the lowest and highest ratios, and the number of rounds.
 	ratio, ratioLo, ratioHi float64
 	rounds                  int
+	// cpuPerReq is the server side's CPU time per request (see target.cpu).
+	cpuPerReq time.Duration
 }
 
 func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, memprofile, only string) error {
@@ -154,7 +160,7 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 	defer os.RemoveAll(dir)
 
 	// Upstream: the sample CRM.
-	crmURL, stopCRM, err := startCRM()
+	crmURL, crmPID, stopCRM, err := startCRM()
 	if err != nil {
 		return err
 	}
@@ -193,19 +199,20 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 	})
 
 	targets := []target{
-		{"direct", crmURL, "Bearer " + sfToken},
-		{"goproxy", bareURL, ""},
-		{"crmgw", "http://" + gw.ProxyAddr(), "Bearer " + jwt},
+		{"direct", crmURL, "Bearer " + sfToken, func() time.Duration { return treeCPU(crmPID) }},
+		// Both Go proxies live in this process; only the one under load works.
+		{"goproxy", bareURL, "", selfCPU},
+		{"crmgw", "http://" + gw.ProxyAddr(), "Bearer " + jwt, selfCPU},
 	}
-	if u, stop, err := startNginx(dir, crmURL); err == nil {
+	if u, pid, stop, err := startNginx(dir, crmURL); err == nil {
 		defer stop()
-		targets = append(targets, target{"nginx", u, "Bearer " + sfToken})
+		targets = append(targets, target{"nginx", u, "Bearer " + sfToken, func() time.Duration { return treeCPU(pid) }})
 	} else {
 		fmt.Fprintln(os.Stderr, "nginx baseline skipped:", err)
 	}
-	if u, stop, err := startCaddy(dir, crmURL); err == nil {
+	if u, pid, stop, err := startCaddy(dir, crmURL); err == nil {
 		defer stop()
-		targets = append(targets, target{"caddy", u, "Bearer " + sfToken})
+		targets = append(targets, target{"caddy", u, "Bearer " + sfToken, func() time.Duration { return treeCPU(pid) }})
 	} else {
 		fmt.Fprintln(os.Stderr, "caddy baseline skipped:", err)
 	}
@@ -290,11 +297,11 @@ func runCRM() error {
 	return nil
 }
 
-// startCRM runs the sample CRM as a child process on this process's CPUs.
-func startCRM() (string, func(), error) {
+// startCRM runs the sample CRM as a child process.
+func startCRM() (string, int, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	// In the gen layout the CRM shares the proxy's CPUs (this process's).
 	cmd := exec.Command(exe, "-serve-crm")
@@ -304,21 +311,21 @@ func startCRM() (string, func(), error) {
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
 		_ = cmd.Process.Kill()
-		return "", nil, fmt.Errorf("sample CRM did not start: %v", err)
+		return "", 0, nil, fmt.Errorf("sample CRM did not start: %v", err)
 	}
-	return strings.TrimSpace(line), func() { stdin.Close(); _ = cmd.Wait() }, nil
+	return strings.TrimSpace(line), cmd.Process.Pid, func() { stdin.Close(); _ = cmd.Wait() }, nil
 }
 
 // measure runs one closed-loop measurement of t; the full pipeline's first
@@ -335,7 +342,11 @@ func measure(t target, path string, conc int, d time.Duration, first bool, cpupr
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
+	cpu0 := t.cpu()
 	r := load(t, path, conc, d)
+	if r.requests > 0 {
+		r.cpuPerReq = (t.cpu() - cpu0) / time.Duration(r.requests)
+	}
 	if profile && memprofile != "" {
 		f, err := os.Create(memprofile)
 		if err != nil {
@@ -380,6 +391,62 @@ func medianRounds(targets []target, by map[string][]result) []result {
 		out = append(out, m)
 	}
 	return out
+}
+
+// selfCPU is this process's CPU time (all threads).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// treeCPU is the CPU time of pid and its live descendants (nginx's workers),
+// from /proc/<pid>/stat utime+stime in clock ticks of 1/100 s (USER_HZ on
+// Linux). 0 where /proc is not there.
+func treeCPU(root int) time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	type proc struct {
+		ppid  int
+		ticks int64
+	}
+	procs := map[int]proc{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may hold spaces.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		procs[pid] = proc{ppid, ut + st}
+	}
+	var ticks int64
+	for pid, p := range procs {
+		for q := pid; q > 1; q = procs[q].ppid {
+			if q == root {
+				ticks += p.ticks
+				break
+			}
+			if _, ok := procs[q]; !ok {
+				break
+			}
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 func serve(h http.Handler) (string, func(), error) {
@@ -446,14 +513,14 @@ func freePort() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startNginx(dir, crmURL string) (string, func(), error) {
+func startNginx(dir, crmURL string) (string, int, func(), error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
-		return "", nil, fmt.Errorf("not installed (apt-get install nginx)")
+		return "", 0, nil, fmt.Errorf("not installed (apt-get install nginx)")
 	}
 	addr, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	nd := filepath.Join(dir, "nginx")
 	_ = os.MkdirAll(nd, 0o755)
@@ -479,46 +546,46 @@ http {
 `, nd, addr, strings.TrimPrefix(crmURL, "http://"))
 	cp := filepath.Join(nd, "nginx.conf")
 	if err := os.WriteFile(cp, []byte(conf), 0o644); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.Command(bin, "-c", cp, "-p", nd)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	if err := waitListening(addr); err != nil {
 		_ = cmd.Process.Kill()
-		return "", nil, err
+		return "", 0, nil, err
 	}
-	return "http://" + addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+	return "http://" + addr, cmd.Process.Pid, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
 }
 
-func startCaddy(dir, crmURL string) (string, func(), error) {
+func startCaddy(dir, crmURL string) (string, int, func(), error) {
 	bin, err := exec.LookPath("caddy")
 	if err != nil {
-		return "", nil, fmt.Errorf("not installed (apt-get install caddy)")
+		return "", 0, nil, fmt.Errorf("not installed (apt-get install caddy)")
 	}
 	addr, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cf := filepath.Join(dir, "Caddyfile")
 	conf := fmt.Sprintf("{\n  admin off\n  auto_https off\n}\nhttp://%s {\n  reverse_proxy %s\n}\n", addr, strings.TrimPrefix(crmURL, "http://"))
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.Command(bin, "run", "--config", cf, "--adapter", "caddyfile")
 	cmd.Stderr = io.Discard
 	cmd.Stdout = io.Discard
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	if err := waitListening(addr); err != nil {
 		_ = cmd.Process.Kill()
-		return "", nil, err
+		return "", 0, nil, err
 	}
-	return "http://" + addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+	return "http://" + addr, cmd.Process.Pid, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
 }
 
 func waitListening(addr string) error {
@@ -727,10 +794,10 @@ func report(results, half []result, conc, records int, d time.Duration) {
 	fmt.Printf("\nloadbench: %d-record Salesforce query, concurrency %d, %d interleaved rounds of %s per target (median round shown), %d CPUs, %s (%s, %s/%s)\n\n",
 		records, conc, rounds, d, totalCPUs, where, host, runtime.GOOS, runtime.GOARCH)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tvs direct\tvs direct, all rounds\tp50\tp90\tp99\tmax\terrors\t")
+	fmt.Fprintln(tw, "target\treq/s\tvs direct\tvs direct, all rounds\tserver CPU/req\tp50\tp90\tp99\tmax\terrors\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f-%.2f\t%s\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, r.ratio, r.ratioLo, r.ratioHi,
-			ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max), r.errors)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f-%.2f\t%dµs\t%s\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, r.ratio, r.ratioLo, r.ratioHi,
+			r.cpuPerReq.Microseconds(), ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max), r.errors)
 	}
 	tw.Flush()
 	if len(half) > 0 {
