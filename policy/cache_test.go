@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -145,4 +146,35 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// Many goroutines deciding at once share the cache (run under -race).
+func TestCachedDecisionsAreSafeForConcurrentUse(t *testing.T) {
+	e := defaultEngine(t)
+	ins := benchInputs()
+	want := make([]Decision, len(ins))
+	for i, in := range ins {
+		want[i], _ = e.Decide(context.Background(), in)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				k := (g + i) % len(ins)
+				d, err := e.Decide(context.Background(), ins[k])
+				if err != nil || d.Allow != want[k].Allow || d.Reason != want[k].Reason || len(d.Mask) != len(want[k].Mask) {
+					errs <- fmt.Sprintf("goroutine %d input %d: %+v, %v", g, k, d, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
