@@ -80,10 +80,23 @@ b if input.upstream.type == "y"`, "upstream.name upstream.type"},
 other if input.request.path == "/"`, "subject.mfa"},
 		{"with input", `decision := {"allow": x} if x := f with input as {}
 f := true`, "*"},
+		// A missed field would reach the policy as undefined, and a deny
+		// rule testing it would not fire: every way of reaching a rule counts.
+		{"function replaced with with", `decision := {"allow": x} if x := f(1) with f as g
+f(_) := false
+g(_) := input.request.path == "/x"`, "request.path"},
+		{"rule replaced with with", `decision := {"allow": x} if x := r with r as s
+r := false
+s := input.request.method == "GET"`, "request.method"},
+		{"another package as a whole", `decision := {"allow": count(data.acme) > 0}`, "upstream.name"},
+		{"an imported package", `import data.acme
+decision := {"allow": acme.ok}`, "upstream.name"},
+		{"every", `decision := {"allow": true} if every k, v in input.request.headers { v != k }`, "request.headers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := compileDir(t, writePolicy(t, map[string]string{"p.rego": head + tt.src}))
+			c := compileDir(t, writePolicy(t, map[string]string{"p.rego": head + tt.src,
+				"acme.rego": "package acme\n\nok := input.upstream.name == \"x\"\n"}))
 			if got := shapeString(shapeOf(c, ast.MustParseBody("data.crmgw.authz.decision"))); got != tt.want {
 				t.Errorf("shape = %q, want %q", got, tt.want)
 			}
