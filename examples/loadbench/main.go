@@ -549,15 +549,17 @@ http {
 		return "", 0, nil, err
 	}
 	cmd := exec.Command(bin, "-c", cp, "-p", nd)
+	// Its own process group: stopping kills the workers too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		return "", 0, nil, err
 	}
 	if err := waitListening(addr); err != nil {
-		_ = cmd.Process.Kill()
+		killGroup(cmd)
 		return "", 0, nil, err
 	}
-	return "http://" + addr, cmd.Process.Pid, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+	return "http://" + addr, cmd.Process.Pid, func() { killGroup(cmd) }, nil
 }
 
 func startCaddy(dir, crmURL string) (string, int, func(), error) {
@@ -575,6 +577,7 @@ func startCaddy(dir, crmURL string) (string, int, func(), error) {
 		return "", 0, nil, err
 	}
 	cmd := exec.Command(bin, "run", "--config", cf, "--adapter", "caddyfile")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stderr = io.Discard
 	cmd.Stdout = io.Discard
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
@@ -582,10 +585,16 @@ func startCaddy(dir, crmURL string) (string, int, func(), error) {
 		return "", 0, nil, err
 	}
 	if err := waitListening(addr); err != nil {
-		_ = cmd.Process.Kill()
+		killGroup(cmd)
 		return "", 0, nil, err
 	}
-	return "http://" + addr, cmd.Process.Pid, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+	return "http://" + addr, cmd.Process.Pid, func() { killGroup(cmd) }, nil
+}
+
+// killGroup kills a child started in its own process group, and its children.
+func killGroup(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
 }
 
 func waitListening(addr string) error {
