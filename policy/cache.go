@@ -7,7 +7,7 @@ import (
 )
 
 // DefaultCacheSize is how many decisions one policy revision remembers.
-const DefaultCacheSize = 10000
+const DefaultCacheSize = 4096
 
 // decisionCache remembers the decisions of one policy revision by the part
 // of the input the policies read (see inputShape). A decision is a function

@@ -37,9 +37,9 @@ type Config struct {
 	// Watch reloads the policies when a file under Paths changes (default true).
 	Watch *bool `yaml:"watch"`
 	// CacheSize is how many decisions a policy revision remembers, keyed by
-	// the part of the input its rules read (default 10000; 0 turns the cache
-	// off). Policies that call nondeterministic builtins or read the request
-	// id or time are never cached.
+	// the part of the input its rules read (default 4096, about 2 KB each;
+	// 0 turns the cache off). Policies that call nondeterministic builtins
+	// or read the request id or time are never cached.
 	CacheSize *int `yaml:"cache_size"`
 }
 

@@ -99,7 +99,13 @@ func (in *Input) Value() ast.Value { return in.value(fullShape) }
 
 // value builds the parts of the input the shape names (see inputShape).
 func (in *Input) value(s *inputShape) ast.Value {
-	a := termArena{terms: make([]ast.Term, 0, 48+len(in.Action.Fields)+len(in.Subject.Roles)+len(in.Subject.Groups))}
+	// The whole input has about 48 leaf strings; a pruned one a handful
+	// (and a cached decision keeps its input: no slack to hold on to).
+	leaves := 48
+	if !s.all {
+		leaves = 8
+	}
+	a := termArena{terms: make([]ast.Term, 0, leaves+len(in.Action.Fields)+len(in.Subject.Roles)+len(in.Subject.Groups))}
 	items := make([][2]*ast.Term, 0, 5)
 	if f, ok := s.part("request"); ok {
 		items = append(items, ast.Item(kRequest, ast.NewTerm(in.Request.value(&a, f))))
