@@ -132,7 +132,7 @@ type Reader struct {
 	holder  holder
 	drainer drainer
 	// json is the engine when it is the JSON rewriter: its per-token loop
-	// calls it directly, so avail and drained inline (see fill).
+	// calls it directly, so avail and drained inline (see fillJSON).
 	json *jsonRewriter
 	// idle: the last Read stopped because the next step needs input (or
 	// the body ended). Atomic: a proxy may ask from its flush goroutine.
@@ -209,27 +209,8 @@ func (r *Reader) Read(p []byte) (int, error) {
 		r.idle.Store(false)
 		if r.json != nil {
 			r.fillJSON()
-			continue
-		}
-		for r.avail() < chunk {
-			// Hand over what is ready before the engine would block on
-			// the source: a slow upstream's records reach the caller as
-			// they arrive instead of waiting for a full chunk.
-			if r.avail() > r.off {
-				if r.drainer != nil && r.drainer.drained() {
-					r.idle.Store(true)
-					break
-				}
-			}
-			if err := r.eng.step(); err != nil {
-				r.idle.Store(true)
-				if err == io.EOF {
-					r.err = io.EOF
-				} else {
-					r.fail(err)
-				}
-				break
-			}
+		} else {
+			r.fill()
 		}
 	}
 	n := copy(p, r.out.b[r.off:r.avail()])
@@ -238,8 +219,29 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fillJSON is the loop of Read for the JSON rewriter, with direct calls: it
-// runs once per token, and the interface calls of the general loop were a
+// fill runs the engine until a chunk of output is ready, the engine would
+// block on the source with some output in hand (a slow upstream's records
+// then reach the caller as they arrive instead of waiting for a full
+// chunk), or the body ends.
+func (r *Reader) fill() {
+	for {
+		a := r.avail()
+		if a >= chunk {
+			return
+		}
+		if a > r.off && r.drainer != nil && r.drainer.drained() {
+			r.idle.Store(true)
+			return
+		}
+		if err := r.eng.step(); err != nil {
+			r.stop(err)
+			return
+		}
+	}
+}
+
+// fillJSON is fill for the JSON rewriter with direct calls instead of the
+// engine interfaces: it runs once per token, and the interface calls were a
 // tenth of the rewriting time.
 func (r *Reader) fillJSON() {
 	w := r.json
@@ -248,22 +250,24 @@ func (r *Reader) fillJSON() {
 		if a >= chunk {
 			return
 		}
-		// Hand over what is ready before the engine would block on the
-		// source: a slow upstream's records reach the caller as they
-		// arrive instead of waiting for a full chunk.
 		if a > r.off && w.drained() {
 			r.idle.Store(true)
 			return
 		}
 		if err := w.step(); err != nil {
-			r.idle.Store(true)
-			if err == io.EOF {
-				r.err = io.EOF
-			} else {
-				r.fail(err)
-			}
+			r.stop(err)
 			return
 		}
+	}
+}
+
+// stop records the end of the body (io.EOF) or the engine's error.
+func (r *Reader) stop(err error) {
+	r.idle.Store(true)
+	if err == io.EOF {
+		r.err = io.EOF
+	} else {
+		r.fail(err)
 	}
 }
 
