@@ -107,31 +107,31 @@ func (in *Input) value(s *inputShape) ast.Value {
 	}
 	a := termArena{terms: make([]ast.Term, 0, leaves+len(in.Action.Fields)+len(in.Subject.Roles)+len(in.Subject.Groups))}
 	items := make([][2]*ast.Term, 0, 5)
-	if f, ok := s.part("request"); ok {
+	if f, ok := s.part(kRequest); ok {
 		items = append(items, ast.Item(kRequest, ast.NewTerm(in.Request.value(&a, f))))
 	}
-	if f, ok := s.part("subject"); ok {
+	if f, ok := s.part(kSubject); ok {
 		items = append(items, ast.Item(kSubject, ast.NewTerm(in.Subject.value(&a, f))))
 	}
-	if f, ok := s.part("upstream"); ok {
+	if f, ok := s.part(kUpstream); ok {
 		up := make([][2]*ast.Term, 0, 2)
-		if f.has("name") {
+		if f.has(kName) {
 			up = append(up, ast.Item(kName, a.str(in.Upstream.Name)))
 		}
-		if f.has("type") {
+		if f.has(kType) {
 			up = append(up, ast.Item(kType, a.str(in.Upstream.Type)))
 		}
 		items = append(items, ast.Item(kUpstream, ast.ObjectTerm(up...)))
 	}
-	if f, ok := s.part("action"); ok {
+	if f, ok := s.part(kAction); ok {
 		items = append(items, ast.Item(kAction, ast.NewTerm(in.Action.value(&a, f))))
 	}
-	if f, ok := s.part("usage"); ok {
+	if f, ok := s.part(kUsage); ok {
 		usage := make([][2]*ast.Term, 0, 2)
-		if f.has("records") {
+		if f.has(kRecords) {
 			usage = append(usage, ast.Item(kRecords, countsTerm(in.Usage.Records)))
 		}
-		if f.has("requests") {
+		if f.has(kRequests) {
 			usage = append(usage, ast.Item(kRequests, countsTerm(in.Usage.Requests)))
 		}
 		items = append(items, ast.Item(kUsage, ast.ObjectTerm(usage...)))
@@ -166,30 +166,30 @@ var emptyString = ast.StringTerm("")
 
 func (r *RequestInput) value(a *termArena, f fieldSet) ast.Value {
 	items := make([][2]*ast.Term, 0, 7)
-	if f.has("id") {
+	if f.has(kID) {
 		items = append(items, ast.Item(kID, a.str(r.ID)))
 	}
-	if f.has("method") {
+	if f.has(kMethod) {
 		items = append(items, ast.Item(kMethod, a.str(r.Method)))
 	}
-	if f.has("path") {
+	if f.has(kPath) {
 		items = append(items, ast.Item(kPath, a.str(r.Path)))
 	}
-	if f.has("query") {
+	if f.has(kQuery) {
 		query := make([][2]*ast.Term, 0, len(r.Query))
 		for k, vs := range r.Query {
 			query = append(query, ast.Item(a.str(k), a.strings(vs)))
 		}
 		items = append(items, ast.Item(kQuery, ast.ObjectTerm(query...)))
 	}
-	if f.has("remote_addr") {
+	if f.has(kRemoteAddr) {
 		items = append(items, ast.Item(kRemoteAddr, a.str(r.RemoteAddr)))
 	}
-	if f.has("time") {
+	if f.has(kTime) {
 		// The same text encoding/json gives a time.Time.
 		items = append(items, ast.Item(kTime, a.str(r.Time.Format(time.RFC3339Nano))))
 	}
-	if f.has("headers") {
+	if f.has(kHeaders) {
 		headers := make([][2]*ast.Term, 0, len(r.Headers))
 		for k, v := range r.Headers {
 			headers = append(headers, ast.Item(a.str(k), a.str(v)))
@@ -201,31 +201,31 @@ func (r *RequestInput) value(a *termArena, f fieldSet) ast.Value {
 
 func (s *SubjectInput) value(a *termArena, f fieldSet) ast.Value {
 	items := make([][2]*ast.Term, 0, 9)
-	if f.has("kind") {
+	if f.has(kKind) {
 		items = append(items, ast.Item(kKind, a.str(s.Kind)))
 	}
-	if f.has("id") {
+	if f.has(kID) {
 		items = append(items, ast.Item(kID, a.str(s.ID)))
 	}
-	if f.has("issuer") {
+	if f.has(kIssuer) {
 		items = append(items, ast.Item(kIssuer, a.str(s.Issuer)))
 	}
-	if f.has("email") {
+	if f.has(kEmail) {
 		items = append(items, ast.Item(kEmail, a.str(s.Email)))
 	}
-	if f.has("groups") {
+	if f.has(kGroups) {
 		items = append(items, ast.Item(kGroups, a.strings(s.Groups)))
 	}
-	if f.has("roles") {
+	if f.has(kRoles) {
 		items = append(items, ast.Item(kRoles, a.strings(s.Roles)))
 	}
-	if f.has("mfa") {
+	if f.has(kMFA) {
 		items = append(items, ast.Item(kMFA, ast.InternedTerm(s.MFA)))
 	}
-	if f.has("client_id") {
+	if f.has(kClientID) {
 		items = append(items, ast.Item(kClientID, a.str(s.ClientID)))
 	}
-	if f.has("claims") {
+	if f.has(kClaims) {
 		claims := ast.ObjectTerm()
 		if len(s.Claims) > 0 {
 			// Claims come from JWTs in any shape: the general conversion is
@@ -241,37 +241,37 @@ func (s *SubjectInput) value(a *termArena, f fieldSet) ast.Value {
 
 func (act *ActionInput) value(a *termArena, f fieldSet) ast.Value {
 	items := make([][2]*ast.Term, 0, 11)
-	if f.has("operation") {
+	if f.has(kOperation) {
 		items = append(items, ast.Item(kOperation, a.str(act.Operation)))
 	}
-	if f.has("category") {
+	if f.has(kCategory) {
 		items = append(items, ast.Item(kCategory, a.str(act.Category)))
 	}
-	if f.has("object") {
+	if f.has(kObject) {
 		items = append(items, ast.Item(kObject, a.str(act.Object)))
 	}
-	if f.has("fields") {
+	if f.has(kFields) {
 		items = append(items, ast.Item(kFields, a.strings(act.Fields)))
 	}
-	if f.has("all_fields") {
+	if f.has(kAllFields) {
 		items = append(items, ast.Item(kAllFields, ast.InternedTerm(act.AllFields)))
 	}
-	if f.has("record_id") {
+	if f.has(kRecordID) {
 		items = append(items, ast.Item(kRecordID, a.str(act.RecordID)))
 	}
-	if f.has("query") {
+	if f.has(kQuery) {
 		items = append(items, ast.Item(kQuery, a.str(act.Query)))
 	}
-	if f.has("include_deleted") {
+	if f.has(kIncludeDeleted) {
 		items = append(items, ast.Item(kIncludeDeleted, ast.InternedTerm(act.IncludeDeleted)))
 	}
-	if f.has("aggregate") {
+	if f.has(kAggregate) {
 		items = append(items, ast.Item(kAggregate, ast.InternedTerm(act.Aggregate)))
 	}
-	if f.has("mode") {
+	if f.has(kMode) {
 		items = append(items, ast.Item(kMode, a.str(act.Mode)))
 	}
-	if f.has("parent") {
+	if f.has(kParent) {
 		parent := ast.NullTerm()
 		if act.Parent != nil {
 			// The parent is read as a whole or not at all: its fields are

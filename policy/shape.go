@@ -32,7 +32,7 @@ func (s *inputShape) cacheable() bool {
 	if s.all || s.impure {
 		return false
 	}
-	if req, ok := s.parts["request"]; ok && (req.has("id") || req.has("time")) {
+	if req, ok := s.part(kRequest); ok && (req.has(kID) || req.has(kTime)) {
 		return false
 	}
 	return true
@@ -53,18 +53,20 @@ func isImpure(name string) bool {
 // means all of them.
 type fieldSet map[string]bool
 
-func (f fieldSet) has(key string) bool { return f == nil || f[key] }
+// has takes the key as the input builder's interned term, so a field's name
+// is written once (a misspelt name here would silently leave a field out).
+func (f fieldSet) has(key *ast.Term) bool { return f == nil || f[string(key.Value.(ast.String))] }
 
 // fullShape builds every field: Input.Value and policies that read input
 // as a whole.
 var fullShape = &inputShape{all: true}
 
 // part reports whether the top-level key is read, and which fields of it.
-func (s *inputShape) part(key string) (fieldSet, bool) {
+func (s *inputShape) part(key *ast.Term) (fieldSet, bool) {
 	if s.all {
 		return nil, true
 	}
-	f, ok := s.parts[key]
+	f, ok := s.parts[string(key.Value.(ast.String))]
 	return f, ok
 }
 
