@@ -45,16 +45,12 @@ func (c *decisionCache) get(key ast.Value) (Decision, bool) {
 	h := key.Hash()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range c.cur[h] {
-		if e.key.Compare(key) == 0 {
-			return e.d, true
-		}
+	if e, ok := find(c.cur[h], key); ok {
+		return e.d, true
 	}
-	for _, e := range c.old[h] {
-		if e.key.Compare(key) == 0 {
-			c.insert(h, e)
-			return e.d, true
-		}
+	if e, ok := find(c.old[h], key); ok {
+		c.insert(h, e)
+		return e.d, true
 	}
 	return Decision{}, false
 }
@@ -63,12 +59,19 @@ func (c *decisionCache) put(key ast.Value, d Decision) {
 	h := key.Hash()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range c.cur[h] {
+	if _, ok := find(c.cur[h], key); !ok {
+		c.insert(h, cacheEntry{key: key, d: d})
+	}
+}
+
+// find returns the entry for key among entries of the same hash.
+func find(entries []cacheEntry, key ast.Value) (cacheEntry, bool) {
+	for _, e := range entries {
 		if e.key.Compare(key) == 0 {
-			return
+			return e, true
 		}
 	}
-	c.insert(h, cacheEntry{key: key, d: d})
+	return cacheEntry{}, false
 }
 
 func (c *decisionCache) insert(h int, e cacheEntry) {
