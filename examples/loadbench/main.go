@@ -548,18 +548,7 @@ http {
 	if err := os.WriteFile(cp, []byte(conf), 0o644); err != nil {
 		return "", 0, nil, err
 	}
-	cmd := exec.Command(bin, "-c", cp, "-p", nd)
-	// Its own process group: stopping kills the workers too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		return "", 0, nil, err
-	}
-	if err := waitListening(addr); err != nil {
-		killGroup(cmd)
-		return "", 0, nil, err
-	}
-	return "http://" + addr, cmd.Process.Pid, func() { killGroup(cmd) }, nil
+	return startServer(exec.Command(bin, "-c", cp, "-p", nd), addr)
 }
 
 func startCaddy(dir, crmURL string) (string, int, func(), error) {
@@ -577,24 +566,28 @@ func startCaddy(dir, crmURL string) (string, int, func(), error) {
 		return "", 0, nil, err
 	}
 	cmd := exec.Command(bin, "run", "--config", cf, "--adapter", "caddyfile")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stderr = io.Discard
-	cmd.Stdout = io.Discard
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	return startServer(cmd, addr)
+}
+
+// startServer starts a baseline proxy in its own process group (stopping
+// it kills nginx's workers too) and waits until it listens on addr. It
+// returns the URL, the pid and the stop function.
+func startServer(cmd *exec.Cmd, addr string) (string, int, func(), error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		return "", 0, nil, err
 	}
+	stop := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	}
 	if err := waitListening(addr); err != nil {
-		killGroup(cmd)
+		stop()
 		return "", 0, nil, err
 	}
-	return "http://" + addr, cmd.Process.Pid, func() { killGroup(cmd) }, nil
-}
-
-// killGroup kills a child started in its own process group, and its children.
-func killGroup(cmd *exec.Cmd) {
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Wait()
+	return "http://" + addr, cmd.Process.Pid, stop, nil
 }
 
 func waitListening(addr string) error {
