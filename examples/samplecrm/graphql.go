@@ -258,6 +258,16 @@ type gexec struct {
 	b    []byte
 }
 
+// member writes the name of an object's i-th member: a comma before all
+// but the first, the quoted key and the colon.
+func (e *gexec) member(i int, key string) {
+	if i > 0 {
+		e.b = append(e.b, ',')
+	}
+	e.b = appendString(e.b, key)
+	e.b = append(e.b, ':')
+}
+
 func (e *gexec) resolve(v *gval) *gval {
 	if v == nil || v.kind != "var" {
 		return v
@@ -299,11 +309,7 @@ func (s *Server) sfGraphQL(w http.ResponseWriter, r *http.Request, base string) 
 			gqlError(w, "Validation error (FieldUndefined@[uiapi/query/"+os.name+"]) : Field '"+os.name+"' in type 'RecordQuery' is undefined")
 			return
 		}
-		if k > 0 {
-			e.b = append(e.b, ',')
-		}
-		e.b = appendString(e.b, os.key())
-		e.b = append(e.b, ':')
+		e.member(k, os.key())
 		if err := e.connection(o, os, nil); err != nil {
 			gqlError(w, err.Error())
 			return
@@ -371,11 +377,7 @@ func (e *gexec) connection(o *object, sel *gsel, rows []int32) error {
 	idx = idx[:min(first, len(idx))]
 	e.b = append(e.b, '{')
 	for k, s := range sel.sels {
-		if k > 0 {
-			e.b = append(e.b, ',')
-		}
-		e.b = appendString(e.b, s.key())
-		e.b = append(e.b, ':')
+		e.member(k, s.key())
 		switch s.name {
 		case "edges":
 			node := findSel(s.sels, "node")
@@ -386,11 +388,7 @@ func (e *gexec) connection(o *object, sel *gsel, rows []int32) error {
 				}
 				e.b = append(e.b, '{')
 				for m, es := range s.sels {
-					if m > 0 {
-						e.b = append(e.b, ',')
-					}
-					e.b = appendString(e.b, es.key())
-					e.b = append(e.b, ':')
+					e.member(m, es.key())
 					switch es.name {
 					case "node":
 						if err := e.node(o, node, t, i); err != nil {
@@ -408,11 +406,7 @@ func (e *gexec) connection(o *object, sel *gsel, rows []int32) error {
 		case "pageInfo":
 			e.b = append(e.b, '{')
 			for m, ps := range s.sels {
-				if m > 0 {
-					e.b = append(e.b, ',')
-				}
-				e.b = appendString(e.b, ps.key())
-				e.b = append(e.b, ':')
+				e.member(m, ps.key())
 				switch ps.name {
 				case "hasNextPage":
 					e.b = strconv.AppendBool(e.b, more)
@@ -454,11 +448,7 @@ func (e *gexec) node(o *object, sel *gsel, t *table, i int32) error {
 	rw := t.rows[i]
 	e.b = append(e.b, '{')
 	for k, s := range sel.sels {
-		if k > 0 {
-			e.b = append(e.b, ',')
-		}
-		e.b = appendString(e.b, s.key())
-		e.b = append(e.b, ':')
+		e.member(k, s.key())
 		switch {
 		case s.name == "Id":
 			e.b = appendString(e.b, rw.v[0])
@@ -496,11 +486,7 @@ func (e *gexec) node(o *object, sel *gsel, t *table, i int32) error {
 			}
 			e.b = append(e.b, '{')
 			for m, vs := range s.sels {
-				if m > 0 {
-					e.b = append(e.b, ',')
-				}
-				e.b = appendString(e.b, vs.key())
-				e.b = append(e.b, ':')
+				e.member(m, vs.key())
 				switch vs.name {
 				case "value":
 					e.b = appendValue(e.b, f.kind, v)
