@@ -1,7 +1,6 @@
 package masking
 
 import (
-	"errors"
 	"io"
 	"strconv"
 	"sync"
@@ -92,10 +91,10 @@ type frame struct {
 }
 
 // jsonRewriter is the streaming JSON engine: tokens in through a
-// jsontext.Decoder, bytes out through a small hand-written emitter (so
+// scanner (scan.go), bytes out through a small hand-written emitter (so
 // members can be dropped, replaced by null or rewritten after their name was read).
 type jsonRewriter struct {
-	dec    *jsontext.Decoder
+	sc     *scanner
 	out    *outBuf
 	opts   Options
 	mode   mode
@@ -131,12 +130,12 @@ type jsonRewriter struct {
 const maxHold = 1 << 20
 
 var jsonPool = sync.Pool{New: func() any {
-	return &jsonRewriter{dec: jsontext.NewDecoder(emptyReader{}, jsontext.AllowDuplicateNames(true))}
+	return &jsonRewriter{sc: newScanner()}
 }}
 
 func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonRewriter {
 	w := jsonPool.Get().(*jsonRewriter)
-	w.dec.Reset(src, jsontext.AllowDuplicateNames(true))
+	w.sc.reset(src)
 	w.out, w.opts, w.mode, w.rules, w.det = out, opts, modeFor(opts), opts.Rules, det
 	w.m = newMasker(opts.HMACKey)
 	w.frames = w.frames[:0]
@@ -156,13 +155,8 @@ func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonR
 	return w
 }
 
-// emptyReader parks a pooled decoder so it holds no reference to a body.
-type emptyReader struct{}
-
-func (emptyReader) Read([]byte) (int, error) { return 0, io.EOF }
-
 func (w *jsonRewriter) release() {
-	w.dec.Reset(emptyReader{})
+	w.sc.reset(nil) // a pooled scanner holds no reference to a body
 	w.out, w.rules, w.opts = nil, nil, Options{}
 	w.m = masker{}
 	w.masked, w.captured = nil, nil
@@ -187,8 +181,7 @@ func (w *jsonRewriter) decodeErr(err error) error {
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	var se *jsontext.SyntacticError
-	if errors.As(err, &se) || err == io.ErrUnexpectedEOF {
+	if isSyntax(err) {
 		return malformed(err)
 	}
 	return err // the source's own error (connection reset, ...)
@@ -240,16 +233,14 @@ func (w *jsonRewriter) writeKey(p *frame) {
 func (w *jsonRewriter) step() error {
 	if w.rootOK {
 		// One value per body: anything but EOF after it is malformed.
-		if _, err := w.dec.ReadToken(); err == io.EOF {
-			return io.EOF
-		} else if err != nil {
+		if err := w.sc.finish(); err != io.EOF {
 			return w.decodeErr(err)
 		}
-		return malformed(errors.New("data after the top-level value"))
+		return io.EOF
 	}
-	k := w.dec.PeekKind()
+	k := w.sc.peek()
 	if k == 0 {
-		_, err := w.dec.ReadToken()
+		err := w.sc.lastErr()
 		if err == io.EOF && len(w.frames) == 0 {
 			return io.EOF // empty body: nothing to rewrite
 		}
@@ -260,22 +251,21 @@ func (w *jsonRewriter) step() error {
 	case p == nil:
 		return w.value(nil, k)
 	case k == '}' || k == ']':
-		if _, err := w.dec.ReadToken(); err != nil {
+		if err := w.sc.readDelim(); err != nil {
 			return w.decodeErr(err)
 		}
 		w.closeFrame()
 		return nil
 	case p.isObj && !p.hasKey:
-		v, err := w.dec.ReadValue()
+		v, err := w.sc.readScalar()
 		if err != nil {
 			return w.decodeErr(err)
 		}
 		p.rawKey = append(p.rawKey[:0], v...)
 		if indexByte(v, '\\') < 0 {
 			p.key = p.rawKey[1 : len(p.rawKey)-1] // no escapes: the name is the raw bytes
-		} else if p.key, err = jsontext.AppendUnquote(p.keyBuf[:0], v); err != nil {
-			return malformed(err)
 		} else {
+			p.key = appendUnquote(p.keyBuf[:0], v)
 			p.keyBuf = p.key
 		}
 		p.hasKey = true
@@ -289,11 +279,23 @@ func (w *jsonRewriter) step() error {
 	}
 }
 
-func appendUnquoted(dst []byte, raw []byte) ([]byte, error) {
+// appendUnquoted appends the contents of a string token read by the scanner.
+func appendUnquoted(dst []byte, raw []byte) []byte {
 	if len(raw) >= 2 && indexByte(raw, '\\') < 0 {
-		return append(dst, raw[1:len(raw)-1]...), nil
+		return append(dst, raw[1:len(raw)-1]...)
 	}
-	return jsontext.AppendUnquote(dst, raw)
+	return appendUnquote(dst, raw)
+}
+
+// kindOf is the kind of a scalar token: '"', '0' (number), 'n', 't' or 'f'.
+func kindOf(v []byte) byte {
+	if len(v) == 0 {
+		return 0
+	}
+	if c := v[0]; c == '-' || isDigit(c) {
+		return '0'
+	}
+	return v[0]
 }
 
 func (w *jsonRewriter) closeFrame() {
@@ -317,14 +319,14 @@ func (w *jsonRewriter) closeFrame() {
 
 // value handles the value at the current position: p's current member, p's
 // next element, or the root (p == nil).
-func (w *jsonRewriter) value(p *frame, k jsontext.Kind) error {
+func (w *jsonRewriter) value(p *frame, k byte) error {
 	container := k == '{' || k == '['
 
 	// Top-level record lists: count, and cut at the cap.
 	if p != nil && !p.isObj && (p.role == roleList || p.role == roleRootArray) {
 		if w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords {
 			w.truncated = true
-			if err := w.dec.SkipValue(); err != nil {
+			if err := w.sc.skipValue(); err != nil {
 				return w.decodeErr(err)
 			}
 			return nil
@@ -341,7 +343,7 @@ func (w *jsonRewriter) value(p *frame, k jsontext.Kind) error {
 	if container {
 		return w.open(p, k == '{')
 	}
-	v, err := w.dec.ReadValue()
+	v, err := w.sc.readScalar()
 	if err != nil {
 		return w.decodeErr(err)
 	}
@@ -349,7 +351,7 @@ func (w *jsonRewriter) value(p *frame, k jsontext.Kind) error {
 }
 
 // ruleAt decides the masking strategy for the value at p's current position.
-func (w *jsonRewriter) ruleAt(p *frame, k jsontext.Kind) Strategy {
+func (w *jsonRewriter) ruleAt(p *frame, k byte) Strategy {
 	if w.rules.Empty() {
 		return StrategyNone
 	}
@@ -425,13 +427,13 @@ func isWrapperKey(k []byte) bool {
 }
 
 // maskValue replaces the value at p's current member by strategy s.
-func (w *jsonRewriter) maskValue(p *frame, k jsontext.Kind, s Strategy) error {
-	var v jsontext.Value
+func (w *jsonRewriter) maskValue(p *frame, k byte, s Strategy) error {
+	var v []byte
 	var err error
 	if k == '{' || k == '[' {
-		err = w.dec.SkipValue()
+		err = w.sc.skipValue()
 	} else {
-		v, err = w.dec.ReadValue()
+		v, err = w.sc.readScalar()
 	}
 	if err != nil {
 		return w.decodeErr(err)
@@ -453,10 +455,7 @@ func (w *jsonRewriter) maskValue(p *frame, k jsontext.Kind, s Strategy) error {
 	case s == StrategyNull || k == '{' || k == '[' || k == 't' || k == 'f':
 		w.out.b = append(w.out.b, "null"...)
 	case k == '"':
-		w.val, err = appendUnquoted(w.val[:0], v)
-		if err != nil {
-			return malformed(err)
-		}
+		w.val = appendUnquoted(w.val[:0], v)
 		w.tmp = w.m.apply(w.tmp[:0], s, w.val)
 		w.out.b, _ = jsontext.AppendQuote(w.out.b, w.tmp)
 	default: // number: masked numbers become strings
@@ -508,7 +507,7 @@ func (w *jsonRewriter) noteMasked(p *frame) {
 
 // open starts a container at p's current position, choosing its role.
 func (w *jsonRewriter) open(p *frame, isObj bool) error {
-	if _, err := w.dec.ReadToken(); err != nil {
+	if err := w.sc.readDelim(); err != nil {
 		return w.decodeErr(err)
 	}
 	if p != nil && p.isObj {
@@ -792,7 +791,7 @@ func (w *jsonRewriter) compileColumns() {
 
 // scalar writes a string/number/literal value that no rule masks, applying
 // the shape's bookkeeping (types, caps, captures) and detectors.
-func (w *jsonRewriter) scalar(p *frame, v jsontext.Value) error {
+func (w *jsonRewriter) scalar(p *frame, v []byte) error {
 	w.capture(p, v)
 	if p == nil {
 		w.out.b = append(w.out.b, v...) // a scalar body
@@ -802,20 +801,20 @@ func (w *jsonRewriter) scalar(p *frame, v jsontext.Value) error {
 	if p.isObj {
 		switch p.role {
 		case roleAttributes:
-			if equalFold(p.key, "type") && v.Kind() == '"' {
+			if equalFold(p.key, "type") && kindOf(v) == '"' {
 				if cut, err := w.setType(w.parent(), v); cut || err != nil {
 					return err
 				}
 			}
 		case roleUIRecord:
-			if equalFold(p.key, "apiName") && v.Kind() == '"' {
+			if equalFold(p.key, "apiName") && kindOf(v) == '"' {
 				if _, err := w.setType(p, v); err != nil {
 					return err
 				}
 			}
 		case roleLVColumn:
-			if equalFold(p.key, "fieldNameOrPath") && v.Kind() == '"' {
-				p.field, _ = appendUnquoted(p.field[:0], v)
+			if equalFold(p.key, "fieldNameOrPath") && kindOf(v) == '"' {
+				p.field = appendUnquoted(p.field[:0], v)
 				p.hasField = true
 			}
 		case roleRecord:
@@ -845,13 +844,13 @@ func (w *jsonRewriter) scalar(p *frame, v jsontext.Value) error {
 		}
 		w.writeKey(p)
 	} else {
-		if p.role == roleDetailColumns && v.Kind() == '"' {
-			c, _ := appendUnquoted(nil, v)
+		if p.role == roleDetailColumns && kindOf(v) == '"' {
+			c := appendUnquoted(nil, v)
 			w.columns = append(w.columns, c)
 		}
 		w.sep(p)
 	}
-	if w.det != 0 && v.Kind() != 'n' && v.Kind() != 't' && v.Kind() != 'f' && w.detectable(p) {
+	if w.det != 0 && kindOf(v) != 'n' && kindOf(v) != 't' && kindOf(v) != 'f' && w.detectable(p) {
 		return w.detectValue(p, v)
 	}
 	w.out.b = append(w.out.b, v...)
@@ -861,12 +860,12 @@ func (w *jsonRewriter) scalar(p *frame, v jsontext.Value) error {
 // capRewrite adjusts Salesforce result wrappers when a cap is set: totalSize
 // above the cap is rewritten to the cap (known before any record streams),
 // done becomes true and nextRecordsUrl disappears once the cap applies.
-func (w *jsonRewriter) capRewrite(p *frame, v jsontext.Value) (drop bool, repl string) {
+func (w *jsonRewriter) capRewrite(p *frame, v []byte) (drop bool, repl string) {
 	if w.mode != modeSalesforce {
 		return false, ""
 	}
 	switch {
-	case equalFold(p.key, "totalSize") && v.Kind() == '0':
+	case equalFold(p.key, "totalSize") && kindOf(v) == '0':
 		n, err := strconv.ParseInt(string(v), 10, 64)
 		if err == nil && n > int64(w.opts.MaxRecords) {
 			w.over = true
@@ -882,14 +881,11 @@ func (w *jsonRewriter) capRewrite(p *frame, v jsontext.Value) (drop bool, repl s
 
 // setType gives record f its type (from attributes.type or apiName) and
 // counts it if it is a top-level record not counted yet.
-func (w *jsonRewriter) setType(f *frame, v jsontext.Value) (cut bool, err error) {
+func (w *jsonRewriter) setType(f *frame, v []byte) (cut bool, err error) {
 	if f == nil {
 		return false, nil
 	}
-	t, err := appendUnquoted(f.typ[:0], v)
-	if err != nil {
-		return false, malformed(err)
-	}
+	t := appendUnquoted(f.typ[:0], v)
 	// AggregateResult rows (GROUP BY) mix fields of several objects under
 	// their own names: mask them as records of unknown type (strictest rule).
 	f.typ, f.typed = t, !equalFold(t, "AggregateResult")
@@ -916,12 +912,12 @@ func (w *jsonRewriter) setType(f *frame, v jsontext.Value) (cut bool, err error)
 func (w *jsonRewriter) cutHeld() error {
 	w.truncated = true
 	w.out.b = append(w.out.b[:w.holdMark], "null"...)
-	for w.dec.StackDepth() > w.holdFrame {
+	for w.sc.depth() > w.holdFrame {
 		var err error
-		if k := w.dec.PeekKind(); k == '}' || k == ']' {
-			_, err = w.dec.ReadToken()
+		if k := w.sc.peek(); k == '}' || k == ']' {
+			err = w.sc.readDelim()
 		} else {
-			err = w.dec.SkipValue()
+			err = w.sc.skipValue()
 		}
 		if err != nil {
 			return w.decodeErr(err)
@@ -968,14 +964,10 @@ func (w *jsonRewriter) detectable(p *frame) bool {
 	return true
 }
 
-func (w *jsonRewriter) detectValue(p *frame, v jsontext.Value) error {
+func (w *jsonRewriter) detectValue(p *frame, v []byte) error {
 	text := v
-	if v.Kind() == '"' {
-		var err error
-		w.val, err = appendUnquoted(w.val[:0], v)
-		if err != nil {
-			return malformed(err)
-		}
+	if kindOf(v) == '"' {
+		w.val = appendUnquoted(w.val[:0], v)
 		text = w.val
 	}
 	w.spans = detect(w.spans[:0], text, w.det)
@@ -993,7 +985,7 @@ func (w *jsonRewriter) detectValue(p *frame, v jsontext.Value) error {
 
 // capture records the value at the current position when its JSON pointer
 // is one of Options.Capture.
-func (w *jsonRewriter) capture(p *frame, v jsontext.Value) {
+func (w *jsonRewriter) capture(p *frame, v []byte) {
 	if w.capDepth == 0 || len(w.frames) > w.capDepth || v == nil {
 		return
 	}
@@ -1022,11 +1014,8 @@ func (w *jsonRewriter) capture(p *frame, v jsontext.Value) {
 			if w.captured == nil {
 				w.captured = make(map[string]string)
 			}
-			if v.Kind() == '"' {
-				s, err := appendUnquoted(nil, v)
-				if err == nil {
-					w.captured[c] = string(s)
-				}
+			if kindOf(v) == '"' {
+				w.captured[c] = string(appendUnquoted(nil, v))
 			} else {
 				w.captured[c] = string(v)
 			}
@@ -1035,4 +1024,4 @@ func (w *jsonRewriter) capture(p *frame, v jsontext.Value) {
 }
 
 // drained reports whether every byte read from the source was consumed.
-func (j *jsonRewriter) drained() bool { return len(j.dec.UnreadBuffer()) == 0 }
+func (j *jsonRewriter) drained() bool { return j.sc.drained() }

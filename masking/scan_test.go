@@ -1,0 +1,180 @@
+package masking
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"unicode/utf8"
+)
+
+// scanAll tokenizes b with the scanner and returns the tokens joined by
+// spaces, or the error that stopped it.
+func scanAll(r io.Reader) (string, error) {
+	s := newScanner()
+	s.reset(r)
+	var toks []string
+	for {
+		k := s.peek()
+		switch k {
+		case 0:
+			if err := s.lastErr(); err != io.EOF {
+				return strings.Join(toks, " "), err
+			}
+			return strings.Join(toks, " "), nil
+		case '{', '[', '}', ']':
+			if err := s.readDelim(); err != nil {
+				return "", err
+			}
+			toks = append(toks, string(k))
+		default:
+			v, err := s.readScalar()
+			if err != nil {
+				return strings.Join(toks, " "), err
+			}
+			toks = append(toks, string(v))
+		}
+	}
+}
+
+func TestScannerTokens(t *testing.T) {
+	in := " {\"a\" : [1, -2.5e+3, true,false,null, \"x\\\"y\\u00e9\"],\n\t\"b\":{}, \"c\":[] , \"\u4e2d\":0} "
+	want := `{ "a" [ 1 -2.5e+3 true false null "x\"y\u00e9" ] "b" { } "c" [ ] "中" 0 }`
+	for name, r := range map[string]io.Reader{
+		"whole":    strings.NewReader(in),
+		"one byte": iotest.OneByteReader(strings.NewReader(in)),
+		"half":     iotest.HalfReader(strings.NewReader(in)),
+	} {
+		got, err := scanAll(r)
+		if err != nil || got != want {
+			t.Errorf("%s: got %q, %v; want %q", name, got, err, want)
+		}
+	}
+}
+
+func TestScannerRejects(t *testing.T) {
+	for _, in := range []string{
+		`{"a":1,}`, `[1,]`, `[,1]`, `{"a" 1}`, `{"a":1 "b":2}`, `{1:2}`, `{"a"}`, `[1 2]`,
+		`01`, `1.`, `.5`, `-`, `1e`, `1e+`, `+1`, `tru`, `nulll`, `True`, `[truex]`,
+		`"a`, `"\x"`, `"\u12"`, `"\u12g4"`, "\"a\x01b\"", "\"\xff\"", "\"\xe4\xb8\"",
+		`{"a":1}}`, `{"a":1} x`, `[1]]`, `]`, `}`, `{`, `[`, `{"a":`, `{"a"`, `"x"y`,
+	} {
+		_, err := scanAll(strings.NewReader(in))
+		if err == nil {
+			t.Errorf("%q accepted", in)
+		} else if !isSyntax(err) {
+			t.Errorf("%q: error %v is not a syntax error", in, err)
+		}
+		// Split reads must not change the verdict.
+		if _, err := scanAll(iotest.OneByteReader(strings.NewReader(in))); err == nil {
+			t.Errorf("%q accepted one byte at a time", in)
+		}
+	}
+}
+
+func TestScannerEmptyAndScalarBodies(t *testing.T) {
+	for in, want := range map[string]string{"": "", "  \n": "", "42": "42", ` "s" `: `"s"`, "null": "null", "-0.0e0": "-0.0e0"} {
+		got, err := scanAll(iotest.OneByteReader(strings.NewReader(in)))
+		if err != nil || got != want {
+			t.Errorf("%q: got %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestScannerSourceError(t *testing.T) {
+	boom := errors.New("connection reset")
+	_, err := scanAll(io.MultiReader(strings.NewReader(`{"a":[1,2`), iotest.ErrReader(boom)))
+	if err != boom {
+		t.Fatalf("got %v, want the source's error", err)
+	}
+	if isSyntax(err) {
+		t.Fatal("a source error is not the body's fault")
+	}
+}
+
+func TestScannerLongTokens(t *testing.T) {
+	long := strings.Repeat("x", 3*scanBuf+5) // spans several buffer fills
+	got, err := scanAll(iotest.HalfReader(strings.NewReader(`["` + long + `",1]`)))
+	if err != nil || got != `[ "`+long+`" 1 ]` {
+		t.Fatalf("long string: %v (%d bytes)", err, len(got))
+	}
+	// Past maxToken the body is refused, not buffered without bound.
+	huge := io.MultiReader(strings.NewReader(`["`), &repeatReader{b: 'x', n: maxToken + 1}, strings.NewReader(`"]`))
+	if _, err := scanAll(huge); err != errTokenTooLong {
+		t.Fatalf("huge token: got %v", err)
+	}
+}
+
+type repeatReader struct {
+	b byte
+	n int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.n)
+	for i := range p[:n] {
+		p[i] = r.b
+	}
+	r.n -= n
+	return n, nil
+}
+
+func TestStringStop(t *testing.T) {
+	// Every stopping byte at every position of a 20-byte window, with
+	// stopping bytes after it (the borrow of the SWAR test must not move it).
+	for _, stop := range []byte{'"', '\\', 0, 0x1f, 0x80, 0xff} {
+		for i := 0; i < 20; i++ {
+			b := bytes.Repeat([]byte{'a'}, 20)
+			b[i] = stop
+			for j := i + 1; j < 20; j += 3 {
+				b[j] = []byte{'"', 0x01, 0xc3}[j%3]
+			}
+			if got := stringStop(b); got != i {
+				t.Errorf("stop %#x at %d: got %d", stop, i, got)
+			}
+		}
+	}
+	for _, c := range []byte{' ', '!', '#', '[', ']', '~', 0x7f, 'a'} {
+		if got := stringStop(bytes.Repeat([]byte{c}, 17)); got != 17 {
+			t.Errorf("%#x stops the fast path at %d", c, got)
+		}
+	}
+}
+
+func TestAppendUnquote(t *testing.T) {
+	for _, raw := range []string{`"plain"`, `"a\"b\\c\/d\b\f\n\r\t"`, `"\u00e9\u4e2d"`, `"\ud83d\ude00"`, `"\ud800"`, `"\udc00x"`, `"\ud800\u0041"`, `"\ud800\ud800"`} {
+		var want string
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(appendUnquote(nil, []byte(raw))); got != want {
+			t.Errorf("%s: got %q, want %q (encoding/json)", raw, got, want)
+		}
+	}
+}
+
+// FuzzScanner: the scanner accepts exactly what encoding/json accepts (for
+// valid UTF-8; invalid UTF-8 in a string is refused, encoding/json replaces
+// it), whatever the read sizes.
+func FuzzScanner(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2.5e3,"x\u00e9\n"],"b":{"c":null}}`, `[]`, `"\ud800"`, `-0`, `[1,]`, `{"a" 1}`, "\"\xe4\xb8\xad\""} {
+		f.Add([]byte(s), byte(0))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, split byte) {
+		var r io.Reader = bytes.NewReader(data)
+		if split%2 == 1 {
+			r = iotest.OneByteReader(r)
+		}
+		_, err := scanAll(r)
+		want := json.Valid(data) && utf8.Valid(data) || len(bytes.Trim(data, " \t\r\n")) == 0 // an empty body is no error
+		if (err == nil) != want {
+			t.Fatalf("%q: scanner error %v, encoding/json valid %v", data, err, want)
+		}
+	})
+}
