@@ -6,9 +6,12 @@
 //	go run ./examples/loadbench [-duration 10s] [-concurrency 16] [-records 200]
 //
 // Targets: the sample CRM directly; a bare httputil.ReverseProxy (the floor
-// any Go proxy pays); crmgw with every stage on (OIDC JWT caller, default
-// policies, masking, rate limits, file audit); nginx and caddy as plain
-// proxies when they are installed.
+// any Go proxy pays); crmgw with every optional stage off (crmgw-plain: API
+// key caller, allow-all policy without masks or caps, no limits; the
+// response still streams through the record counter and one audit event is
+// written, as crmgw always does); crmgw with every stage on (OIDC JWT caller,
+// default policies, masking, rate limits, file audit); nginx and caddy as
+// plain proxies when they are installed.
 //
 // The load generator is a separate process (this program with -generate),
 // the same for every target, and so is the sample CRM (-serve-crm): the
@@ -27,6 +30,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -69,7 +74,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the full-pipeline run")
 	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run")
 	traceFile := flag.String("trace", "", "write an execution trace of the half-saturation crmgw run")
-	only := flag.String("only", "", "comma-separated targets to run (direct,goproxy,crmgw,nginx,caddy)")
+	only := flag.String("only", "", "comma-separated targets to run (direct,goproxy,crmgw-plain,crmgw,nginx,caddy)")
 	cpus := flag.String("cpus", defaultLayout(), "CPU layout: proxy (generator and CRM on CPU 0, proxy on the rest), gen (generator on CPU 0), shared")
 	generate := flag.Bool("generate", false, "internal: run as the load generator and print the result as JSON")
 	serveCRM := flag.Bool("serve-crm", false, "internal: run the sample CRM, print its URL, serve until stdin closes")
@@ -175,8 +180,11 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 			pr.SetURL(up)
 			pr.Out.Header.Set("Authorization", "Bearer "+sfToken)
 		},
-		// The same connection buffers as crmgw's upstream transport.
-		Transport: &http.Transport{MaxIdleConnsPerHost: 256, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10},
+		// The same connection buffers as crmgw's upstream transport, and
+		// no transparent gzip: without DisableCompression the transport asks
+		// the CRM for gzip and inflates it, which the other targets do not.
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10,
+			DisableCompression: true},
 	}
 	bareURL, stopBare, err := serve(bare)
 	if err != nil {
@@ -187,11 +195,17 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 	// crmgw, full pipeline.
 	iss := oidctest.NewIssuer()
 	defer iss.Close()
-	gw, err := startGateway(dir, crmURL, iss.URL())
+	gw, err := startGateway(dir, fullConfig(dir, crmURL, iss.URL()))
 	if err != nil {
 		return err
 	}
 	defer gw.Shutdown(context.Background())
+	// crmgw with its optional stages off.
+	plain, err := startGateway(filepath.Join(dir, "plain"), plainConfig(filepath.Join(dir, "plain"), crmURL))
+	if err != nil {
+		return err
+	}
+	defer plain.Shutdown(context.Background())
 	jwt := iss.Sign(map[string]any{
 		"iss": iss.URL(), "sub": "00u-loadbench", "aud": "crmgw-bench", "email": "rep@example.com",
 		"roles": []string{"sales_rep"}, "amr": []string{"pwd", "mfa"},
@@ -202,6 +216,7 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 		{"direct", crmURL, "Bearer " + sfToken, func() time.Duration { return treeCPU(crmPID) }},
 		// Both Go proxies live in this process; only the one under load works.
 		{"goproxy", bareURL, "", selfCPU},
+		{"crmgw-plain", "http://" + plain.ProxyAddr(), "Bearer " + plainKey, selfCPU},
 		{"crmgw", "http://" + gw.ProxyAddr(), "Bearer " + jwt, selfCPU},
 	}
 	if u, pid, stop, err := startNginx(dir, crmURL); err == nil {
@@ -459,10 +474,42 @@ func serve(h http.Handler) (string, func(), error) {
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
 
-func startGateway(dir, crmURL, issuer string) (*proxy.Server, error) {
+// plainKey is crmgw-plain's API key.
+const plainKey = "loadbench-plain-api-key"
+
+// plainConfig is crmgw with its optional stages off: an API key caller, a
+// policy that allows everything without masks or caps, no rate limits.
+func plainConfig(dir, crmURL string) string {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return ""
+	}
+	_ = os.WriteFile(filepath.Join(dir, "allow.rego"), []byte("package crmgw.authz\n\ndecision := {\"allow\": true, \"reason\": \"load benchmark: allow all\"}\n"), 0o644)
+	sum := sha256.Sum256([]byte(plainKey))
+	return fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+admin: {listen: "127.0.0.1:0"}
+log: {level: error}
+upstreams:
+  - name: salesforce
+    type: salesforce
+    url: %s
+    compression: none
+    auth: {type: static, token: %s}
+identity:
+  api_keys:
+    - {id: loadbench, key_sha256: %s, roles: [admin]}
+policy:
+  paths: [%q]
+audit:
+  sinks:
+    - {type: file, path: %q}
+`, crmURL, sfToken, hex.EncodeToString(sum[:]), dir, filepath.Join(dir, "audit.jsonl"))
+}
+
+// fullConfig is crmgw with every stage on.
+func fullConfig(dir, crmURL, issuer string) string {
 	_, file, _, _ := runtime.Caller(0)
 	policies := filepath.Join(filepath.Dir(file), "..", "..", "policies")
-	cfg := fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+	return fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
 admin: {listen: "127.0.0.1:0"}
 log: {level: error}
 upstreams:
@@ -489,6 +536,9 @@ audit:
   sinks:
     - {type: file, path: %q}
 `, crmURL, sfToken, issuer, policies, filepath.Join(dir, "audit.jsonl"))
+}
+
+func startGateway(dir, cfg string) (*proxy.Server, error) {
 	p := filepath.Join(dir, "crmgw.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		return nil, err
