@@ -238,6 +238,11 @@ func (w *jsonRewriter) step() error {
 		}
 		return io.EOF
 	}
+	if p := w.top(); p != nil && p.isObj && !p.hasKey {
+		if done, err := w.members(p); done {
+			return err
+		}
+	}
 	k := w.sc.peek()
 	if k == 0 {
 		err := w.sc.lastErr()
@@ -261,14 +266,7 @@ func (w *jsonRewriter) step() error {
 		if err != nil {
 			return w.decodeErr(err)
 		}
-		p.rawKey = append(p.rawKey[:0], v...)
-		if indexByte(v, '\\') < 0 {
-			p.key = p.rawKey[1 : len(p.rawKey)-1] // no escapes: the name is the raw bytes
-		} else {
-			p.key = appendUnquote(p.keyBuf[:0], v)
-			p.keyBuf = p.key
-		}
-		p.hasKey = true
+		setKey(p, v, w.sc.esc)
 		return nil
 	case p.isObj:
 		p.hasKey = false
@@ -277,6 +275,55 @@ func (w *jsonRewriter) step() error {
 		p.idx++
 		return w.value(p, k)
 	}
+}
+
+// setKey makes the member name token v p's current key.
+func setKey(p *frame, v []byte, esc bool) {
+	p.rawKey = append(p.rawKey[:0], v...)
+	if !esc {
+		p.key = p.rawKey[1 : len(p.rawKey)-1] // no escapes: the name is the raw bytes
+	} else {
+		p.key = appendUnquote(p.keyBuf[:0], v)
+		p.keyBuf = p.key
+	}
+	p.hasKey = true
+}
+
+// members rewrites the members of object p whose values are scalars while
+// they are complete in the scanner's buffer: most tokens of a CRM body are
+// such members, and this loop spares them a round through Reader.fill and
+// step per token. Each member is decided exactly as step and value decide
+// it. done is true when step should return: a chunk of output is ready, the
+// buffered input is used up (the Reader then hands its output on before
+// reading), p's record was cut at the cap, or on an error.
+func (w *jsonRewriter) members(p *frame) (done bool, err error) {
+	depth := len(w.frames)
+	for n := 0; w.avail() < chunk; n++ {
+		key, val, ok := w.sc.member()
+		if !ok {
+			// With members written and nothing more buffered, return so
+			// the Reader can hand them on before step reads the source.
+			return n > 0 && w.sc.drained(), nil
+		}
+		setKey(p, key, w.sc.keyEsc)
+		p.hasKey = false
+		if err := w.scalarMember(p, val); err != nil {
+			return true, err
+		}
+		if len(w.frames) != depth {
+			return true, nil // a held body was cut: p is gone
+		}
+	}
+	return true, nil
+}
+
+// scalarMember writes the scalar v, already read, as p's current member.
+func (w *jsonRewriter) scalarMember(p *frame, v []byte) error {
+	k := kindOf(v)
+	if s := w.ruleAt(p, k); s != StrategyNone {
+		return w.maskRead(p, k, s, v)
+	}
+	return w.scalar(p, v)
 }
 
 // appendUnquoted appends the contents of a string token read by the scanner.
@@ -438,6 +485,12 @@ func (w *jsonRewriter) maskValue(p *frame, k byte, s Strategy) error {
 	if err != nil {
 		return w.decodeErr(err)
 	}
+	return w.maskRead(p, k, s, v)
+}
+
+// maskRead writes the masked form of the value of kind k just read (v; nil
+// for a container, which was skipped).
+func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte) error {
 	// Masked values are never captured: Stats must not carry them.
 	if s == StrategyRemove {
 		w.noteMasked(p)

@@ -37,6 +37,9 @@ type scanner struct {
 	st       scanState
 	kind     byte // the peeked kind; 0: not peeked
 	key      bool // the peeked string is an object member name
+	// esc: the last string read has escapes; keyEsc: the last member name
+	// read by member has escapes.
+	esc, keyEsc bool
 }
 
 type scanState uint8
@@ -405,51 +408,163 @@ func stringStop(b []byte) int {
 }
 
 // scanString returns the length of the string token at pos (0 on error),
-// reading more input as needed.
+// reading more input as needed, and records in s.esc whether it has escapes.
 func (s *scanner) scanString() int {
-	i := 1 // past the opening quote
+	i, esc := 1, false // past the opening quote
 	for {
-		i += stringStop(s.buf[s.pos+i : s.end])
-		if s.pos+i >= s.end {
-			if !s.more(i) {
+		j, st, e := strScan(s.buf[s.pos:s.end], i)
+		esc = esc || e
+		switch st {
+		case strDone:
+			s.esc = esc
+			return j
+		case strMore:
+			if s.eof {
+				s.err = io.ErrUnexpectedEOF
+				return 0
+			}
+			if i = j; !s.more(i) {
 				return 0
 			}
 			continue
-		}
-		switch c := s.buf[s.pos+i]; {
-		case c == '"':
-			return i + 1
-		case c == '\\':
-			n := s.escapeLen(i)
-			if n < 0 {
-				return 0
-			}
-			if n == 0 { // incomplete in the buffer
-				if !s.more(i) {
-					return 0
-				}
-				continue
-			}
-			i += n
-		case c < 0x20:
-			s.fail(s.pos+i, "invalid control character %q in string", c)
-			return 0
+		case strBadCtl:
+			s.fail(s.pos+j, "invalid control character %q in string", s.buf[s.pos+j])
+		case strBadEsc:
+			s.fail(s.pos+j, "invalid escape %q in string", s.buf[s.pos+j:min(s.end, s.pos+j+6)])
 		default:
-			b := s.buf[s.pos+i : s.end]
-			if !utf8.FullRune(b) && !s.eof {
-				if !s.more(i) {
-					return 0
-				}
-				continue
+			s.fail(s.pos+j, "invalid UTF-8 in string")
+		}
+		return 0
+	}
+}
+
+// What strScan found.
+const (
+	strDone    = iota // the string ends: j is the token's length
+	strMore           // b ends inside the string: resume at j with more input
+	strBadCtl         // a control character at j
+	strBadEsc         // an invalid escape at j
+	strBadUTF8        // invalid UTF-8 at j
+)
+
+// strScan scans the string token at the start of b from offset i (1 at the
+// start, past the quote). esc reports escapes in the part scanned.
+func strScan(b []byte, i int) (j int, st uint8, esc bool) {
+	for {
+		i += stringStop(b[i:])
+		if i >= len(b) {
+			return i, strMore, esc
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, strDone, esc
+		case c == '\\':
+			esc = true
+			if i+1 >= len(b) {
+				return i, strMore, esc
 			}
-			r, size := utf8.DecodeRune(b)
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) {
+					return i, strMore, esc
+				}
+				for _, h := range b[i+2 : i+6] {
+					if unhex(h) < 0 {
+						return i, strBadEsc, esc
+					}
+				}
+				i += 6
+			default:
+				return i, strBadEsc, esc
+			}
+		case c < 0x20:
+			return i, strBadCtl, esc
+		default:
+			if !utf8.FullRune(b[i:]) {
+				return i, strMore, esc
+			}
+			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 {
-				s.fail(s.pos+i, "invalid UTF-8 in string")
-				return 0
+				return i, strBadUTF8, esc
 			}
 			i += size
 		}
 	}
+}
+
+// member reads a whole object member whose value is a scalar,
+// `,"name":value` (the comma when one is due), if it is complete in the
+// buffer. It is the rewriter's fast path: most tokens of a CRM body are
+// such members. ok is false, and nothing consumed, for anything else (a
+// container value, the object's end, a token cut by the buffer's end, an
+// error): the general path then reads it.
+func (s *scanner) member() (key, val []byte, ok bool) {
+	if s.kind != 0 || s.err != nil || len(s.stack) == 0 || s.stack[len(s.stack)-1] != '{' {
+		return nil, nil, false
+	}
+	b := s.buf[:s.end]
+	i := s.pos
+	switch s.st {
+	case stAfter:
+		if i = skipWS(b, i); i >= len(b) || b[i] != ',' {
+			return nil, nil, false
+		}
+		i++
+	case stFirst, stKey:
+	default:
+		return nil, nil, false
+	}
+	if i = skipWS(b, i); i >= len(b) || b[i] != '"' {
+		return nil, nil, false
+	}
+	ks := i
+	n, st, esc := strScan(b[i:], 1)
+	if st != strDone {
+		return nil, nil, false
+	}
+	i += n
+	ke := i
+	if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
+		return nil, nil, false
+	}
+	if i = skipWS(b, i+1); i >= len(b) {
+		return nil, nil, false
+	}
+	vs := i
+	switch c := b[i]; c {
+	case '"':
+		var vesc bool
+		if n, st, vesc = strScan(b[i:], 1); st != strDone {
+			return nil, nil, false
+		}
+		s.esc = vesc
+	case 't', 'f', 'n':
+		lit := "null"
+		if c == 't' {
+			lit = "true"
+		} else if c == 'f' {
+			lit = "false"
+		}
+		if n = len(lit); len(b)-i <= n || string(b[i:i+n]) != lit {
+			return nil, nil, false // cut, or not the literal (the general path says why)
+		}
+	default:
+		var complete bool
+		if n, complete = numberLen(b[i:]); n <= 0 || !complete {
+			return nil, nil, false
+		}
+	}
+	s.pos, s.st, s.keyEsc = i+n, stAfter, esc
+	return b[ks:ke], b[vs : i+n], true
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // more reads input while a token of which i bytes are scanned is open; at
@@ -466,42 +581,6 @@ func (s *scanner) more(i int) bool {
 		s.err = io.ErrUnexpectedEOF
 	}
 	return false
-}
-
-// escapeLen validates the escape at pos+i and returns its length, 0 if it
-// is not complete in the buffer, -1 (error set) if it is invalid.
-func (s *scanner) escapeLen(i int) int {
-	b := s.buf[s.pos+i : s.end]
-	if len(b) < 2 {
-		return s.needMore(i)
-	}
-	switch b[1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		return 2
-	case 'u':
-		if len(b) < 6 {
-			return s.needMore(i)
-		}
-		for _, h := range b[2:6] {
-			if unhex(h) < 0 {
-				s.fail(s.pos+i, "invalid escape %q in string", b[:6])
-				return -1
-			}
-		}
-		return 6
-	}
-	s.fail(s.pos+i, "invalid escape %q in string", b[:2])
-	return -1
-}
-
-// needMore is 0 (read more) unless the input ended: then the string is
-// cut, which is an error.
-func (s *scanner) needMore(i int) int {
-	if s.eof {
-		s.err = io.ErrUnexpectedEOF
-		return -1
-	}
-	return 0
 }
 
 func unhex(c byte) int {

@@ -71,7 +71,8 @@ func main() {
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up time per target")
 	conc := flag.Int("concurrency", 16, "concurrent connections")
 	records := flag.Int("records", 200, "records per query response")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the full-pipeline run")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the full-pipeline run (see -profile)")
+	flag.StringVar(&profileTarget, "profile", "crmgw", "the target -cpuprofile and -memprofile profile (crmgw, crmgw-plain or goproxy: they run in this process)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run")
 	traceFile := flag.String("trace", "", "write an execution trace of the half-saturation crmgw run")
 	only := flag.String("only", "", "comma-separated targets to run (direct,goproxy,crmgw-plain,crmgw,nginx,caddy)")
@@ -346,7 +347,7 @@ func startCRM() (string, int, func(), error) {
 // measure runs one closed-loop measurement of t; the full pipeline's first
 // round is profiled when asked.
 func measure(t target, path string, conc int, d time.Duration, first bool, cpuprofile, memprofile string) (result, error) {
-	profile := first && t.name == "crmgw"
+	profile := first && t.name == profileTarget
 	if profile && cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -688,9 +689,10 @@ const pinnedEnv = "CRMGW_LOADBENCH_PINNED"
 // layout is the -cpus layout; totalCPUs is the machine's CPU count;
 // tracePath receives an execution trace of the half-saturation crmgw run.
 var (
-	tracePath string
-	layout    = "shared"
-	totalCPUs = runtime.NumCPU()
+	tracePath     string
+	profileTarget = "crmgw"
+	layout        = "shared"
+	totalCPUs     = runtime.NumCPU()
 )
 
 func canPin() bool {
