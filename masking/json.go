@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"bytes"
 	"io"
 	"strconv"
 	"sync"
@@ -123,6 +124,37 @@ type jsonRewriter struct {
 	holding   bool
 	holdMark  int // offset in out.b where the body value starts
 	holdFrame int // index of the body's frame
+
+	// memo remembers field rules by (record type, field name) for the body
+	// being rewritten (generation gen): the same few pairs come back in
+	// every record, and a rule lookup lowercases both and probes two maps.
+	memo [64]ruleMemo
+	gen  uint32
+}
+
+// ruleMemo is one remembered field rule; noted: its name is in masked.
+type ruleMemo struct {
+	gen        uint32
+	typed      bool
+	s          Strategy
+	noted      bool
+	typ, field []byte
+}
+
+// recordRule is Rules.fieldRule for a field of a record, through the memo.
+// The memo entry is nil when no rule names the field.
+func (w *jsonRewriter) recordRule(typ []byte, typed bool, name []byte) (Strategy, *ruleMemo) {
+	if w.rules.Empty() || len(name) == 0 || !w.rules.mayName(name) {
+		return StrategyNone, nil
+	}
+	e := &w.memo[(uint(len(name))*7+uint(name[0])*31+uint(name[len(name)-1])+uint(len(typ))*13)&63]
+	if e.gen == w.gen && e.typed == typed && bytes.Equal(e.field, name) && bytes.Equal(e.typ, typ) {
+		return e.s, e
+	}
+	s := w.rules.fieldRule(&w.scratch, typ, typed, name)
+	e.gen, e.typed, e.s, e.noted = w.gen, typed, s, false
+	e.field, e.typ = append(e.field[:0], name...), append(e.typ[:0], typ...)
+	return s, e
 }
 
 // maxHold bounds the output held back for one undecided body; past it the
@@ -140,7 +172,11 @@ func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonR
 	w.m = newMasker(opts.HMACKey)
 	w.frames = w.frames[:0]
 	w.rootOK, w.records, w.truncated, w.over = false, 0, false, false
-	w.masked, w.captured = nil, nil
+	clear(w.masked) // kept with the pooled rewriter: no map per body
+	w.captured = nil
+	if w.gen++; w.gen == 0 { // forgets the rule memo
+		w.memo, w.gen = [len(w.memo)]ruleMemo{}, 1
+	}
 	w.columns, w.colRules, w.colsKnown = w.columns[:0], w.colRules[:0], false
 	w.capDepth, w.holding = 0, false
 	for _, p := range opts.Capture {
@@ -159,7 +195,7 @@ func (w *jsonRewriter) release() {
 	w.sc.reset(nil) // a pooled scanner holds no reference to a body
 	w.out, w.rules, w.opts = nil, nil, Options{}
 	w.m = masker{}
-	w.masked, w.captured = nil, nil
+	w.captured = nil
 	jsonPool.Put(w)
 }
 
@@ -298,12 +334,56 @@ func setKey(p *frame, v []byte, esc bool) {
 // reading), p's record was cut at the cap, or on an error.
 func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 	depth := len(w.frames)
+	// A field of a record: the commonest member of all. When no detector
+	// or capture can apply and its name is plain, scalar and ruleAt come
+	// down to the field rule, and a run of unmasked fields is copied from
+	// the input in one piece (span: offsets in the scanner's buffer, which
+	// does not move while this loop runs, since member never reads).
+	plain := p.role == roleRecord && !p.maybeWrp && w.det == 0 && (w.capDepth == 0 || depth > w.capDepth)
+	span, spanEnd := -1, 0
+	defer func() {
+		if span >= 0 {
+			w.out.b = append(w.out.b, w.sc.buf[span:spanEnd]...)
+		}
+	}()
 	for n := 0; w.avail() < chunk; n++ {
+		at := w.sc.pos
 		key, val, ok := w.sc.member()
 		if !ok {
 			// With members written and nothing more buffered, return so
 			// the Reader can hand them on before step reads the source.
 			return n > 0 && w.sc.drained(), nil
+		}
+		name := key[1 : len(key)-1]
+		if plain && !w.sc.keyEsc && !(w.mode == modeSalesforce && equalFold(name, "attributes")) {
+			s, memo := w.recordRule(p.typ, p.typed, name)
+			if s == StrategyNone {
+				if span < 0 {
+					// The input's comma before this member is the output's
+					// comma too, unless nothing was written before it.
+					span = at
+					if p.n == 0 {
+						span = w.sc.offsetOf(key)
+					}
+				}
+				spanEnd = w.sc.pos
+				p.n++
+				continue
+			}
+			if span >= 0 {
+				w.out.b = append(w.out.b, w.sc.buf[span:spanEnd]...)
+				span = -1
+			}
+			setKey(p, key, false)
+			p.hasKey = false
+			if err := w.maskRead(p, kindOf(val), s, val, memo); err != nil {
+				return true, err
+			}
+			continue
+		}
+		if span >= 0 {
+			w.out.b = append(w.out.b, w.sc.buf[span:spanEnd]...)
+			span = -1
 		}
 		setKey(p, key, w.sc.keyEsc)
 		p.hasKey = false
@@ -321,7 +401,7 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 func (w *jsonRewriter) scalarMember(p *frame, v []byte) error {
 	k := kindOf(v)
 	if s := w.ruleAt(p, k); s != StrategyNone {
-		return w.maskRead(p, k, s, v)
+		return w.maskRead(p, k, s, v, nil)
 	}
 	return w.scalar(p, v)
 }
@@ -485,15 +565,22 @@ func (w *jsonRewriter) maskValue(p *frame, k byte, s Strategy) error {
 	if err != nil {
 		return w.decodeErr(err)
 	}
-	return w.maskRead(p, k, s, v)
+	return w.maskRead(p, k, s, v, nil)
 }
 
 // maskRead writes the masked form of the value of kind k just read (v; nil
-// for a container, which was skipped).
-func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte) error {
+// for a container, which was skipped). memo, when the rule came from it,
+// says whether the field's name is noted already.
+func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ruleMemo) error {
+	// A null stays null: nothing was masked (unless the member is removed).
+	if (k != 'n' || s == StrategyRemove) && (memo == nil || !memo.noted) {
+		w.noteMasked(p)
+		if memo != nil {
+			memo.noted = true
+		}
+	}
 	// Masked values are never captured: Stats must not carry them.
 	if s == StrategyRemove {
-		w.noteMasked(p)
 		return nil
 	}
 	if p.isObj {
@@ -504,7 +591,6 @@ func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte) error {
 	switch {
 	case k == 'n':
 		w.out.b = append(w.out.b, "null"...)
-		return nil
 	case s == StrategyNull || k == '{' || k == '[' || k == 't' || k == 'f':
 		w.out.b = append(w.out.b, "null"...)
 	case k == '"':
@@ -515,7 +601,6 @@ func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte) error {
 		w.tmp = w.m.apply(w.tmp[:0], s, v)
 		w.out.b, _ = jsontext.AppendQuote(w.out.b, w.tmp)
 	}
-	w.noteMasked(p)
 	return nil
 }
 
@@ -554,7 +639,7 @@ func (w *jsonRewriter) noteMasked(p *frame) {
 		if w.masked == nil {
 			w.masked = make(map[string]struct{})
 		}
-		w.masked[string(b)] = struct{}{}
+		w.masked[intern(b)] = struct{}{}
 	}
 }
 

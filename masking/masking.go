@@ -332,6 +332,31 @@ func (r *Reader) Stats() Stats {
 	return st
 }
 
+// names interns the "Object.Field" names bodies mask, so that reporting
+// them (Stats.Masked, once per body) does not allocate a string per name and
+// body. A policy names a bounded set of fields; past maxNames (names seen
+// only in data, such as detector hits under unknown keys) new names are
+// allocated as usual instead of kept.
+var names = struct {
+	sync.Mutex
+	m map[string]string
+}{m: make(map[string]string)}
+
+const maxNames = 4096
+
+func intern(b []byte) string {
+	names.Lock()
+	defer names.Unlock()
+	if s, ok := names.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(names.m) < maxNames {
+		names.m[s] = s
+	}
+	return s
+}
+
 // malformed wraps a syntax or I/O problem of the upstream body.
 func malformed(err error) error {
 	if errors.Is(err, ErrMalformed) {

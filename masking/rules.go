@@ -163,6 +163,13 @@ func (r *Rules) lookup(scratch *[]byte, obj []byte, objKnown bool, field []byte)
 	return r.anyObject[string(b[len(b)-len(field):])]
 }
 
+// mayName reports whether a rule may name field: false settles most
+// fields at the cost of one bit test (a dotted name is always looked up).
+func (r *Rules) mayName(field []byte) bool {
+	i, bit := quickBit(field)
+	return r.quick[i]&bit != 0 || indexByte(field, '.') >= 0
+}
+
 // fieldRule is lookup extended to dotted keys (Zoho COQL "Account_Name.Account_Name",
 // CSV relationship columns "Account.Owner.Email", report columns "ACCOUNT.NAME"):
 // the full path under the object, then the first segment (masking a lookup

@@ -560,6 +560,9 @@ func (s *scanner) member() (key, val []byte, ok bool) {
 	return b[ks:ke], b[vs : i+n], true
 }
 
+// offsetOf is the offset in buf of a token slice member returned.
+func (s *scanner) offsetOf(tok []byte) int { return cap(s.buf) - cap(tok) }
+
 func skipWS(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++

@@ -19,13 +19,10 @@ type masker struct {
 	sum []byte
 }
 
-func newMasker(key []byte) masker {
-	m := masker{key: key}
-	if len(key) > 0 {
-		m.mac = hmac.New(sha256.New, key)
-	}
-	return m
-}
+// newMasker makes a masker for key. The HMAC state is made when a hash
+// rule first needs it: most bodies have none, and making it costs five
+// allocations.
+func newMasker(key []byte) masker { return masker{key: key} }
 
 // apply appends the masked form of v (the decoded text of a string or the
 // literal text of a number) for strategy s. Strategies that do not produce
@@ -38,8 +35,11 @@ func (m *masker) apply(dst []byte, s Strategy, v []byte) []byte {
 	case StrategyEmail:
 		return appendEmail(dst, v)
 	case StrategyHash:
-		if m.mac == nil {
+		if len(m.key) == 0 {
 			return append(dst, redacted...)
+		}
+		if m.mac == nil {
+			m.mac = hmac.New(sha256.New, m.key)
 		}
 		m.mac.Reset()
 		m.mac.Write(v)
