@@ -202,6 +202,9 @@ func (w *jsonRewriter) release() {
 func (w *jsonRewriter) stats(st *Stats) {
 	st.Records, st.Truncated = w.records, w.truncated
 	st.Masked = st.Masked[:0]
+	if cap(st.Masked) < len(w.masked) {
+		st.Masked = make([]string, 0, len(w.masked))
+	}
 	for k := range w.masked {
 		st.Masked = append(st.Masked, k)
 	}

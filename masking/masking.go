@@ -114,6 +114,10 @@ type holder interface {
 // read from the source.
 type drainer interface{ drained() bool }
 
+// closedOut stands in for a closed Reader's output: empty, never written
+// (Read returns the Reader's error before filling it).
+var closedOut outBuf
+
 // outPool recycles output buffers between Readers.
 var outPool = sync.Pool{New: func() any { return &outBuf{b: make([]byte, 0, 2*chunk)} }}
 
@@ -124,7 +128,7 @@ const chunk = 32 << 10
 // source only as fast as the caller reads (no goroutine), so memory stays
 // bounded by one chunk plus the largest single JSON token or CSV row.
 type Reader struct {
-	src    *countingReader
+	src    countingReader // a value: one allocation less per body
 	closer io.Closer
 	eng    engine
 	// The engine's optional faces, asserted once: Read consults them per
@@ -161,7 +165,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // rewriter described by opts. Configuration problems (unknown format or
 // detector) surface as the first Read's error.
 func NewReader(src io.ReadCloser, opts Options) *Reader {
-	r := &Reader{src: &countingReader{r: src}, closer: src, out: outPool.Get().(*outBuf)}
+	r := &Reader{src: countingReader{r: src}, closer: src, out: outPool.Get().(*outBuf)}
 	det, err := parseDetectors(opts.Detectors)
 	if err != nil {
 		r.fail(err)
@@ -169,11 +173,11 @@ func NewReader(src io.ReadCloser, opts Options) *Reader {
 	}
 	switch opts.Format {
 	case "", "json":
-		r.eng = newJSONRewriter(r.src, r.out, opts, det)
+		r.eng = newJSONRewriter(&r.src, r.out, opts, det)
 	case "csv":
-		r.eng = newCSVRewriter(r.src, r.out, opts, det)
+		r.eng = newCSVRewriter(&r.src, r.out, opts, det)
 	case "zip_csv":
-		r.eng = newZipRewriter(r.src, r.out, opts, det)
+		r.eng = newZipRewriter(&r.src, r.out, opts, det)
 	default:
 		r.fail(fmt.Errorf("%w: %q", ErrUnsupportedFormat, opts.Format))
 	}
@@ -314,7 +318,7 @@ func (r *Reader) Close() error {
 			r.out.b = r.out.b[:0]
 			outPool.Put(r.out)
 		}
-		r.out, r.off = &outBuf{}, 0
+		r.out, r.off = &closedOut, 0
 	}
 	return r.closer.Close()
 }
