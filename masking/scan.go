@@ -61,6 +61,9 @@ const (
 	// fields 32,000, so a longer token is not a CRM record field; it is
 	// refused instead of growing the buffer without bound.
 	maxToken = 16 << 20
+	// maxDepth bounds nesting (as jsontext, which the scanner replaced,
+	// did): the rewriter keeps a frame per open container.
+	maxDepth = 10000
 )
 
 // syntaxError is a grammar violation in the upstream body.
@@ -290,6 +293,10 @@ func (s *scanner) lastErr() error { return s.err }
 func (s *scanner) readDelim() error {
 	switch k := s.peek(); k {
 	case '{', '[':
+		if len(s.stack) >= maxDepth {
+			s.fail(s.pos, "nesting deeper than %d levels", maxDepth)
+			return s.err
+		}
 		s.stack = append(s.stack, k)
 		s.st = stFirst
 	case '}', ']':

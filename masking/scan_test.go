@@ -108,6 +108,19 @@ func TestScannerLongTokens(t *testing.T) {
 	}
 }
 
+func TestScannerDepthLimit(t *testing.T) {
+	ok := strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)
+	if _, err := scanAll(strings.NewReader(ok)); err != nil {
+		t.Fatalf("%d levels: %v", maxDepth, err)
+	}
+	// One level more is refused before it costs memory; an endless run
+	// of brackets is refused the same way.
+	deep := io.MultiReader(strings.NewReader(strings.Repeat("[", maxDepth+1)), &repeatReader{b: '[', n: 1 << 30})
+	if _, err := scanAll(deep); err == nil || !isSyntax(err) || !strings.Contains(err.Error(), "nesting deeper") {
+		t.Fatalf("too deep: got %v", err)
+	}
+}
+
 type repeatReader struct {
 	b byte
 	n int
@@ -177,4 +190,60 @@ func FuzzScanner(f *testing.F) {
 			t.Fatalf("%q: scanner error %v, encoding/json valid %v", data, err, want)
 		}
 	})
+}
+
+// TestFastPathDecidesLikeTheGeneralPath: members read whole from the
+// scanner's buffer (the fast path) must come out as when every token is
+// read on its own, which is what happens when the upstream delivers one
+// byte at a time. Every golden case, with and without a cap, with
+// whitespace added between tokens.
+func TestFastPathDecidesLikeTheGeneralPath(t *testing.T) {
+	t.Parallel()
+	for _, gc := range goldenCases() {
+		body := fixture(t, gc.fixture)
+		if gc.opts.Format != "" && gc.opts.Format != "json" {
+			continue
+		}
+		spaced := bytes.ReplaceAll(bytes.ReplaceAll(body, []byte(`":`), []byte(`" : `)), []byte(`,"`), []byte(` ,  "`))
+		for _, in := range [][]byte{body, spaced} {
+			for _, max := range []int{0, 1} {
+				opts := gc.opts
+				opts.Rules = mustRules(t, gc.mask)
+				if max > 0 {
+					opts.MaxRecords = max
+				}
+				fast, fst, ferr := rewrite(t, in, opts)
+				r := NewReader(io.NopCloser(iotest.OneByteReader(bytes.NewReader(in))), opts)
+				slow, serr := io.ReadAll(r)
+				r.Close()
+				sst := r.Stats()
+				var a, b bytes.Buffer
+				if ferr != serr || json.Compact(&a, fast) != nil || json.Compact(&b, slow) != nil || a.String() != b.String() {
+					t.Errorf("%s (max %d): fast and general paths differ (%v / %v):\n%s\n%s", gc.name, max, ferr, serr, fast, slow)
+					continue
+				}
+				if fst.Records != sst.Records || fst.Truncated != sst.Truncated || strings.Join(fst.Masked, ",") != strings.Join(sst.Masked, ",") ||
+					len(fst.Captured) != len(sst.Captured) {
+					t.Errorf("%s (max %d): stats differ: %+v / %+v", gc.name, max, fst, sst)
+				}
+			}
+		}
+	}
+}
+
+func TestRemovedFirstFieldLeavesNoComma(t *testing.T) {
+	t.Parallel()
+	rules := mustRules(t, map[string]string{"Contact.Secret__c": "remove", "Contact.Email": "redact"})
+	for body, want := range map[string]string{
+		`{"Secret__c":"s","Name":"n","Phone":"p","attributes":{"type":"Contact"}}`:            `{"Name":"n","Phone":"p","attributes":{"type":"Contact"}}`,
+		`{"attributes":{"type":"Contact"},"Secret__c":"s","Name":"n","Phone":"p"}`:            `{"attributes":{"type":"Contact"},"Name":"n","Phone":"p"}`,
+		`{"attributes":{"type":"Contact"},"Name":"n","Secret__c":"s","Email":"e@x.cn","A":1}`: `{"attributes":{"type":"Contact"},"Name":"n","Email":"****","A":1}`,
+		`{"attributes":{"type":"Contact"},"Secret__c":"s","Secret__c":"t"}`:                   `{"attributes":{"type":"Contact"}}`,
+		`{"attributes":{"type":"Contact"}, "Name" : "n" ,"Secret__c":"s", "Phone":"p"}`:       `{"attributes":{"type":"Contact"}, "Name" : "n", "Phone":"p"}`,
+	} {
+		out, _, err := rewrite(t, []byte(body), Options{Vendor: "salesforce", Rules: rules})
+		if err != io.EOF && err != nil || string(out) != want {
+			t.Errorf("%s\n got %s (%v)\nwant %s", body, out, err, want)
+		}
+	}
 }
