@@ -71,21 +71,27 @@ const (
 // frame is one open container. Frames are reused between records (their
 // byte slices keep their capacity), so steady-state rewriting does not allocate.
 type frame struct {
+	frameState
+	key    []byte // current member name, unquoted (aliases rawKey or keyBuf)
+	rawKey []byte // current member name as in the input
+	keyBuf []byte // unquoted name when it has escapes
+	typ    []byte // record type for members
+	field  []byte // wrapper / field array / list view column: the field name
+}
+
+// frameState is the part of a frame that push resets in one store (no
+// pointers: the byte slices of frame keep their buffers).
+type frameState struct {
 	isObj    bool
 	role     role
-	n        int    // members/elements written (for commas)
-	idx      int    // elements started (arrays)
-	key      []byte // current member name, unquoted (aliases rawKey or keyBuf)
-	rawKey   []byte // current member name as in the input
-	keyBuf   []byte // unquoted name when it has escapes
+	n        int // members/elements written (for commas)
+	idx      int // elements started (arrays)
 	hasKey   bool
-	typ      []byte // record type for members
 	typed    bool
 	inRec    bool // inside a record (nested records are not top-level)
 	top      bool // a top-level record: counted once its type is known
 	counted  bool
-	maybeWrp bool   // untyped top-level Salesforce object that may be a result wrapper
-	field    []byte // wrapper / field array / list view column: the field name
+	maybeWrp bool // untyped top-level Salesforce object that may be a result wrapper
 	hasField bool
 	step     int      // GraphQL path depth; report cell column
 	cell     Strategy // report cell rule
@@ -234,7 +240,8 @@ func (w *jsonRewriter) push(isObj bool, r role) *frame {
 		w.frames = append(w.frames, frame{})
 	}
 	f := &w.frames[len(w.frames)-1]
-	*f = frame{isObj: isObj, role: r, rawKey: f.rawKey[:0], keyBuf: f.keyBuf[:0], typ: f.typ[:0], field: f.field[:0]}
+	f.frameState = frameState{isObj: isObj, role: r}
+	f.key, f.rawKey, f.keyBuf, f.typ, f.field = nil, f.rawKey[:0], f.keyBuf[:0], f.typ[:0], f.field[:0]
 	return f
 }
 
@@ -341,14 +348,19 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 	// or capture can apply and its name is plain, scalar and ruleAt come
 	// down to the field rule, and a run of unmasked fields is copied from
 	// the input in one piece (span: offsets in the scanner's buffer, which
-	// does not move while this loop runs, since member never reads).
-	plain := p.role == roleRecord && !p.maybeWrp && w.det == 0 && (w.capDepth == 0 || depth > w.capDepth)
+	// does not move while this loop runs, since member never reads). A
+	// Salesforce attributes object is copied the same way but for its type.
+	noCapture := w.capDepth == 0 || depth > w.capDepth
+	plain := p.role == roleRecord && !p.maybeWrp && w.det == 0 && noCapture
+	attrs := p.role == roleAttributes && noCapture
 	span, spanEnd := -1, 0
-	defer func() {
+	flush := func() {
 		if span >= 0 {
 			w.out.b = append(w.out.b, w.sc.buf[span:spanEnd]...)
+			span = -1
 		}
-	}()
+	}
+	defer flush()
 	for n := 0; w.avail() < chunk; n++ {
 		at := w.sc.pos
 		key, val, ok := w.sc.member()
@@ -358,9 +370,24 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 			return n > 0 && w.sc.drained(), nil
 		}
 		name := key[1 : len(key)-1]
-		if plain && !w.sc.keyEsc && !(w.mode == modeSalesforce && equalFold(name, "attributes")) {
-			s, memo := w.recordRule(p.typ, p.typed, name)
-			if s == StrategyNone {
+		if val == nil {
+			// A container: opened (or masked whole) as step would; its
+			// frame is then the top one, so this loop ends.
+			flush()
+			setKey(p, key, w.sc.keyEsc)
+			p.hasKey = false
+			return true, w.value(p, w.sc.peek())
+		}
+		if !w.sc.keyEsc {
+			s, memo, fast := StrategyNone, (*ruleMemo)(nil), false
+			switch {
+			case plain && !(w.mode == modeSalesforce && equalFold(name, "attributes")):
+				s, memo = w.recordRule(p.typ, p.typed, name)
+				fast = true
+			case attrs && !equalFold(name, "type"):
+				fast = true
+			}
+			if fast && s == StrategyNone {
 				if span < 0 {
 					// The input's comma before this member is the output's
 					// comma too, unless nothing was written before it.
@@ -373,21 +400,17 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 				p.n++
 				continue
 			}
-			if span >= 0 {
-				w.out.b = append(w.out.b, w.sc.buf[span:spanEnd]...)
-				span = -1
+			if fast {
+				flush()
+				setKey(p, key, false)
+				p.hasKey = false
+				if err := w.maskRead(p, kindOf(val), s, val, memo); err != nil {
+					return true, err
+				}
+				continue
 			}
-			setKey(p, key, false)
-			p.hasKey = false
-			if err := w.maskRead(p, kindOf(val), s, val, memo); err != nil {
-				return true, err
-			}
-			continue
 		}
-		if span >= 0 {
-			w.out.b = append(w.out.b, w.sc.buf[span:spanEnd]...)
-			span = -1
-		}
+		flush()
 		setKey(p, key, w.sc.keyEsc)
 		p.hasKey = false
 		if err := w.scalarMember(p, val); err != nil {

@@ -504,9 +504,10 @@ func strScan(b []byte, i int) (j int, st uint8, esc bool) {
 // member reads a whole object member whose value is a scalar,
 // `,"name":value` (the comma when one is due), if it is complete in the
 // buffer. It is the rewriter's fast path: most tokens of a CRM body are
-// such members. ok is false, and nothing consumed, for anything else (a
-// container value, the object's end, a token cut by the buffer's end, an
-// error): the general path then reads it.
+// such members. When the value is a container, member reads the name and
+// returns val nil: the container is the next token. ok is false, and
+// nothing consumed, for anything else (the object's end, a token cut by the
+// buffer's end, an error): the general path then reads it.
 func (s *scanner) member() (key, val []byte, ok bool) {
 	if s.kind != 0 || s.err != nil || len(s.stack) == 0 || s.stack[len(s.stack)-1] != '{' {
 		return nil, nil, false
@@ -541,6 +542,11 @@ func (s *scanner) member() (key, val []byte, ok bool) {
 	}
 	vs := i
 	switch c := b[i]; c {
+	case '{', '[':
+		// The member's value is a container: the name is read, the
+		// value is next (peek reports it).
+		s.pos, s.st, s.keyEsc = i, stValue, esc
+		return b[ks:ke], nil, true
 	case '"':
 		var vesc bool
 		if n, st, vesc = strScan(b[i:], 1); st != strDone {
