@@ -417,6 +417,10 @@ func stringStop(b []byte) int {
 // scanString returns the length of the string token at pos (0 on error),
 // reading more input as needed, and records in s.esc whether it has escapes.
 func (s *scanner) scanString() int {
+	if n := simpleStr(s.buf[s.pos:s.end]); n > 0 {
+		s.esc = false
+		return n
+	}
 	i, esc := 1, false // past the opening quote
 	for {
 		j, st, e := strScan(s.buf[s.pos:s.end], i)
@@ -443,6 +447,25 @@ func (s *scanner) scanString() int {
 		}
 		return 0
 	}
+}
+
+// simpleStr returns the length of the string token at the start of b when
+// it holds no escape, control or non-ASCII byte and its closing quote is in
+// b with eight bytes to spare; 0 otherwise (strScan then decides). The
+// commonest strings of a CRM body pass here in one or two steps.
+func simpleStr(b []byte) int {
+	for i := 1; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ (lsb * '"')
+		e := x ^ (lsb * '\\')
+		if m := (((q - lsb) &^ q) | ((e - lsb) &^ e) | ((x - lsb*0x20) &^ x) | x) & msb; m != 0 {
+			if j := i + bits.TrailingZeros64(m)>>3; b[j] == '"' {
+				return j + 1
+			}
+			return 0
+		}
+	}
+	return 0
 }
 
 // What strScan found.
@@ -528,9 +551,12 @@ func (s *scanner) member() (key, val []byte, ok bool) {
 		return nil, nil, false
 	}
 	ks := i
-	n, st, esc := strScan(b[i:], 1)
-	if st != strDone {
-		return nil, nil, false
+	n, esc := simpleStr(b[i:]), false
+	if n == 0 {
+		var st uint8
+		if n, st, esc = strScan(b[i:], 1); st != strDone {
+			return nil, nil, false
+		}
 	}
 	i += n
 	ke := i
@@ -548,11 +574,14 @@ func (s *scanner) member() (key, val []byte, ok bool) {
 		s.pos, s.st, s.keyEsc = i, stValue, esc
 		return b[ks:ke], nil, true
 	case '"':
-		var vesc bool
-		if n, st, vesc = strScan(b[i:], 1); st != strDone {
+		if n = simpleStr(b[i:]); n > 0 {
+			s.esc = false
+			break
+		}
+		var st uint8
+		if n, st, s.esc = strScan(b[i:], 1); st != strDone {
 			return nil, nil, false
 		}
-		s.esc = vesc
 	case 't', 'f', 'n':
 		lit := "null"
 		if c == 't' {

@@ -160,6 +160,22 @@ func TestStringStop(t *testing.T) {
 	}
 }
 
+func TestSimpleStr(t *testing.T) {
+	for in, want := range map[string]int{
+		`"abc"` + "        ":              5,
+		`"0123456789abcdef"` + "        ": 18,
+		`"abc"`:                           0, // fewer than eight bytes to spare: strScan decides
+		`"a\"b"` + "        ":             0, // an escape
+		"\"a\x01b\"        ":              0, // a control character
+		"\"\xc3\xa9\"        ":            0, // non-ASCII
+		`"abcdefghijklmnop`:               0, // not closed in b
+	} {
+		if got := simpleStr([]byte(in)); got != want {
+			t.Errorf("%q: got %d, want %d", in, got, want)
+		}
+	}
+}
+
 func TestAppendUnquote(t *testing.T) {
 	for _, raw := range []string{`"plain"`, `"a\"b\\c\/d\b\f\n\r\t"`, `"\u00e9\u4e2d"`, `"\ud83d\ude00"`, `"\ud800"`, `"\udc00x"`, `"\ud800\u0041"`, `"\ud800\ud800"`} {
 		var want string
