@@ -263,3 +263,18 @@ func TestRemovedFirstFieldLeavesNoComma(t *testing.T) {
 		}
 	}
 }
+
+func TestHugeTokenIsRefusedAsMalformed(t *testing.T) {
+	t.Parallel()
+	src := io.MultiReader(strings.NewReader(`{"records":[{"attributes":{"type":"Contact"},"Description":"`),
+		&repeatReader{b: 'x', n: maxToken + 1}, strings.NewReader(`"}]}`))
+	r := NewReader(io.NopCloser(src), Options{Vendor: "salesforce", Rules: mustRules(t, benchMask)})
+	out, err := io.ReadAll(r)
+	r.Close()
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("got %v", err)
+	}
+	if bytes.Contains(out, []byte("xxxx")) {
+		t.Fatal("part of the refused token was passed on")
+	}
+}
