@@ -390,19 +390,11 @@ const (
 )
 
 // stringStop returns the index of the first byte in b that ends the fast
-// path of a string: '"', '\\', a control character or a non-ASCII byte;
-// len(b) if there is none. Eight bytes at a time: a byte is flagged by
-// the classic "has zero byte" test on x^'"', x^'\\' and x-0x20, and by its
-// own high bit. Flags above the first true one may be spurious (borrows),
-// which is why only the lowest is used.
+// path of a string (see special); len(b) if there is none.
 func stringStop(b []byte) int {
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q := x ^ (lsb * '"')
-		e := x ^ (lsb * '\\')
-		m := ((q - lsb) &^ q) | ((e - lsb) &^ e) | ((x - lsb*0x20) &^ x) | x
-		if m &= msb; m != 0 {
+		if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
@@ -455,10 +447,7 @@ func (s *scanner) scanString() int {
 // commonest strings of a CRM body pass here in one or two steps.
 func simpleStr(b []byte) int {
 	for i := 1; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q := x ^ (lsb * '"')
-		e := x ^ (lsb * '\\')
-		if m := (((q - lsb) &^ q) | ((e - lsb) &^ e) | ((x - lsb*0x20) &^ x) | x) & msb; m != 0 {
+		if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			if j := i + bits.TrailingZeros64(m)>>3; b[j] == '"' {
 				return j + 1
 			}
@@ -466,6 +455,17 @@ func simpleStr(b []byte) int {
 		}
 	}
 	return 0
+}
+
+// special flags (high bit of each byte) the bytes of x that end a string's
+// fast path: '"', '\\', a control character or a non-ASCII byte, by the
+// classic "has zero byte" test on x^'"', x^'\\' and x-0x20, and by each
+// byte's own high bit. Flags above the lowest true one may be spurious
+// (borrows), so only the lowest may be used.
+func special(x uint64) uint64 {
+	q := x ^ (lsb * '"')
+	e := x ^ (lsb * '\\')
+	return (((q - lsb) &^ q) | ((e - lsb) &^ e) | ((x - lsb*0x20) &^ x) | x) & msb
 }
 
 // What strScan found.

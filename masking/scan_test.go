@@ -161,14 +161,15 @@ func TestStringStop(t *testing.T) {
 }
 
 func TestSimpleStr(t *testing.T) {
+	pad := strings.Repeat(" ", 16)
 	for in, want := range map[string]int{
-		`"abc"` + "        ":              5,
-		`"0123456789abcdef"` + "        ": 18,
-		`"abc"`:                           0, // fewer than eight bytes to spare: strScan decides
-		`"a\"b"` + "        ":             0, // an escape
-		"\"a\x01b\"        ":              0, // a control character
-		"\"\xc3\xa9\"        ":            0, // non-ASCII
-		`"abcdefghijklmnop`:               0, // not closed in b
+		`"abc"` + pad:              5,
+		`"0123456789abcdef"` + pad: 18,
+		`"abc"`:                    0, // fewer than eight bytes to spare: strScan decides
+		`"a\"b"` + pad:             0, // an escape
+		"\"a\x01b\"" + pad:         0, // a control character
+		"\"\xc3\xa9\"" + pad:       0, // non-ASCII
+		`"abcdefghijklmnop`:        0, // not closed in b
 	} {
 		if got := simpleStr([]byte(in)); got != want {
 			t.Errorf("%q: got %d, want %d", in, got, want)
