@@ -61,6 +61,8 @@ const (
 	// fields 32,000, so a longer token is not a CRM record field; it is
 	// refused instead of growing the buffer without bound.
 	maxToken = 16 << 20
+	// maxNumber bounds a number's text; no CRM field holds a longer one.
+	maxNumber = 4096
 	// maxDepth bounds nesting (as jsontext, which the scanner replaced,
 	// did): the rewriter keeps a frame per open container.
 	maxDepth = 10000
@@ -646,6 +648,12 @@ func unhex(c byte) int {
 func (s *scanner) scanNumber() int {
 	for {
 		n, complete := numberLen(s.buf[s.pos:s.end])
+		if !complete && s.end-s.pos > maxNumber {
+			// numberLen starts over after each read: a number trickling in
+			// byte by byte would cost its length squared.
+			s.fail(s.pos, "number longer than %d bytes", maxNumber)
+			return 0
+		}
 		if !complete && !s.eof {
 			if s.fill() || s.eof && s.err == nil {
 				continue // the end of input ends a number too

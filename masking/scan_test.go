@@ -121,6 +121,19 @@ func TestScannerDepthLimit(t *testing.T) {
 	}
 }
 
+func TestScannerNumberLimit(t *testing.T) {
+	ok := "[" + strings.Repeat("7", maxNumber-1) + "]"
+	if _, err := scanAll(iotest.HalfReader(strings.NewReader(ok))); err != nil {
+		t.Fatalf("%d digits: %v", maxNumber-1, err)
+	}
+	// A number that never ends, delivered a byte at a time, is refused
+	// once it passes the cap (not rescanned for ever).
+	long := iotest.OneByteReader(io.MultiReader(strings.NewReader("[1"), &repeatReader{b: '2', n: 1 << 30}))
+	if _, err := scanAll(long); err == nil || !strings.Contains(err.Error(), "number longer") {
+		t.Fatalf("got %v", err)
+	}
+}
+
 type repeatReader struct {
 	b byte
 	n int
