@@ -202,7 +202,11 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 	}
 	defer gw.Shutdown(context.Background())
 	// crmgw with its optional stages off.
-	plain, err := startGateway(filepath.Join(dir, "plain"), plainConfig(filepath.Join(dir, "plain"), crmURL))
+	plainCfg, err := plainConfig(filepath.Join(dir, "plain"), crmURL)
+	if err != nil {
+		return err
+	}
+	plain, err := startGateway(filepath.Join(dir, "plain"), plainCfg)
 	if err != nil {
 		return err
 	}
@@ -478,14 +482,10 @@ func serve(h http.Handler) (string, func(), error) {
 // plainKey is crmgw-plain's API key.
 const plainKey = "loadbench-plain-api-key"
 
-// plainConfig is crmgw with its optional stages off: an API key caller, a
-// policy that allows everything without masks or caps, no rate limits.
-func plainConfig(dir, crmURL string) string {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return ""
-	}
-	_ = os.WriteFile(filepath.Join(dir, "allow.rego"), []byte("package crmgw.authz\n\ndecision := {\"allow\": true, \"reason\": \"load benchmark: allow all\"}\n"), 0o644)
-	sum := sha256.Sum256([]byte(plainKey))
+// upstreamConfig is the part both crmgw configurations share: listeners,
+// logging and the sample CRM as upstream (no gzip on loopback, like the
+// direct and plain-proxy runs).
+func upstreamConfig(crmURL string) string {
 	return fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
 admin: {listen: "127.0.0.1:0"}
 log: {level: error}
@@ -495,7 +495,21 @@ upstreams:
     url: %s
     compression: none
     auth: {type: static, token: %s}
-identity:
+`, crmURL, sfToken)
+}
+
+// plainConfig is crmgw with its optional stages off: an API key caller, a
+// policy that allows everything without masks or caps, no rate limits.
+func plainConfig(dir, crmURL string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	allow := "package crmgw.authz\n\ndecision := {\"allow\": true, \"reason\": \"load benchmark: allow all\"}\n"
+	if err := os.WriteFile(filepath.Join(dir, "allow.rego"), []byte(allow), 0o644); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(plainKey))
+	return upstreamConfig(crmURL) + fmt.Sprintf(`identity:
   api_keys:
     - {id: loadbench, key_sha256: %s, roles: [admin]}
 policy:
@@ -503,23 +517,14 @@ policy:
 audit:
   sinks:
     - {type: file, path: %q}
-`, crmURL, sfToken, hex.EncodeToString(sum[:]), dir, filepath.Join(dir, "audit.jsonl"))
+`, hex.EncodeToString(sum[:]), dir, filepath.Join(dir, "audit.jsonl")), nil
 }
 
 // fullConfig is crmgw with every stage on.
 func fullConfig(dir, crmURL, issuer string) string {
 	_, file, _, _ := runtime.Caller(0)
 	policies := filepath.Join(filepath.Dir(file), "..", "..", "policies")
-	return fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
-admin: {listen: "127.0.0.1:0"}
-log: {level: error}
-upstreams:
-  - name: salesforce
-    type: salesforce
-    url: %s
-    compression: none   # like the direct and plain-proxy runs: no gzip on loopback
-    auth: {type: static, token: %s}
-identity:
+	return upstreamConfig(crmURL) + fmt.Sprintf(`identity:
   oidc:
     - {issuer: %q, audience: crmgw-bench}
 policy:
@@ -536,7 +541,7 @@ ratelimit:
 audit:
   sinks:
     - {type: file, path: %q}
-`, crmURL, sfToken, issuer, policies, filepath.Join(dir, "audit.jsonl"))
+`, issuer, policies, filepath.Join(dir, "audit.jsonl"))
 }
 
 func startGateway(dir, cfg string) (*proxy.Server, error) {
