@@ -323,8 +323,15 @@ func (w *jsonRewriter) step() error {
 	}
 }
 
-// setKey makes the member name token v p's current key.
+// setKey makes the member name token v p's current key, its value next.
 func setKey(p *frame, v []byte, esc bool) {
+	setName(p, v, esc)
+	p.hasKey = true
+}
+
+// setName records the member name token v as p's key; members sets it for
+// a member it reads whole (name and value), so no value is pending.
+func setName(p *frame, v []byte, esc bool) {
 	p.rawKey = append(p.rawKey[:0], v...)
 	if !esc {
 		p.key = p.rawKey[1 : len(p.rawKey)-1] // no escapes: the name is the raw bytes
@@ -332,7 +339,6 @@ func setKey(p *frame, v []byte, esc bool) {
 		p.key = appendUnquote(p.keyBuf[:0], v)
 		p.keyBuf = p.key
 	}
-	p.hasKey = true
 }
 
 // members rewrites the members of object p whose values are scalars while
@@ -374,8 +380,7 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 			// A container: opened (or masked whole) as step would; its
 			// frame is then the top one, so this loop ends.
 			flush()
-			setKey(p, key, w.sc.keyEsc)
-			p.hasKey = false
+			setName(p, key, w.sc.keyEsc)
 			return true, w.value(p, w.sc.peek())
 		}
 		if !w.sc.keyEsc {
@@ -402,8 +407,7 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 			}
 			if fast {
 				flush()
-				setKey(p, key, false)
-				p.hasKey = false
+				setName(p, key, false)
 				if err := w.maskRead(p, kindOf(val), s, val, memo); err != nil {
 					return true, err
 				}
@@ -411,8 +415,7 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 			}
 		}
 		flush()
-		setKey(p, key, w.sc.keyEsc)
-		p.hasKey = false
+		setName(p, key, w.sc.keyEsc)
 		if err := w.scalarMember(p, val); err != nil {
 			return true, err
 		}
@@ -1014,7 +1017,7 @@ func (w *jsonRewriter) scalar(p *frame, v []byte) error {
 		}
 		w.sep(p)
 	}
-	if w.det != 0 && kindOf(v) != 'n' && kindOf(v) != 't' && kindOf(v) != 'f' && w.detectable(p) {
+	if k := kindOf(v); w.det != 0 && k != 'n' && k != 't' && k != 'f' && w.detectable(p) {
 		return w.detectValue(p, v)
 	}
 	w.out.b = append(w.out.b, v...)
@@ -1187,5 +1190,5 @@ func (w *jsonRewriter) capture(p *frame, v []byte) {
 	}
 }
 
-// drained reports whether every byte read from the source was consumed.
+// drained reports whether the next token needs a read from the source.
 func (j *jsonRewriter) drained() bool { return j.sc.drained() }

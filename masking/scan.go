@@ -48,7 +48,6 @@ const (
 	stValue scanState = iota // a value: root, after ':', after ',' in an array
 	stFirst                  // after '{' or '[': a member/element or the closing delimiter
 	stAfter                  // after a value: ',' or the closing delimiter; at the root the end of input
-	stKey                    // after ',' in an object: a member name
 	stColon                  // after a member name: ':' and a value
 )
 
@@ -165,12 +164,8 @@ func (s *scanner) fill() bool {
 // needed; ok is false at the end of input or on an error.
 func (s *scanner) skipSpace() (byte, bool) {
 	for {
-		for s.pos < s.end {
-			c := s.buf[s.pos]
-			if c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-				return c, true
-			}
-			s.pos++
+		if s.pos = skipWS(s.buf[:s.end], s.pos); s.pos < s.end {
+			return s.buf[s.pos], true
 		}
 		if !s.fill() {
 			return 0, false
@@ -243,8 +238,6 @@ func (s *scanner) peek() byte {
 			return s.name(c)
 		}
 		return s.value(c)
-	case stKey:
-		return s.name(c)
 	}
 	return s.value(c)
 }
@@ -323,12 +316,8 @@ func (s *scanner) readScalar() ([]byte, error) {
 		n = s.scanString()
 	case '0':
 		n = s.scanNumber()
-	case 'n':
-		n = s.scanLiteral("null")
-	case 't':
-		n = s.scanLiteral("true")
-	case 'f':
-		n = s.scanLiteral("false")
+	case 'n', 't', 'f':
+		n = s.scanLiteral(literal(k))
 	case 0:
 		return nil, s.err
 	default:
@@ -411,26 +400,19 @@ func stringStop(b []byte) int {
 // scanString returns the length of the string token at pos (0 on error),
 // reading more input as needed, and records in s.esc whether it has escapes.
 func (s *scanner) scanString() int {
-	if n := simpleStr(s.buf[s.pos:s.end]); n > 0 {
-		s.esc = false
-		return n
-	}
-	i, esc := 1, false // past the opening quote
+	j, st, esc := strToken(s.buf[s.pos:s.end])
 	for {
-		j, st, e := strScan(s.buf[s.pos:s.end], i)
-		esc = esc || e
 		switch st {
 		case strDone:
 			s.esc = esc
 			return j
 		case strMore:
-			if s.eof {
-				s.err = io.ErrUnexpectedEOF
+			if !s.more() {
 				return 0
 			}
-			if i = j; !s.more(i) {
-				return 0
-			}
+			var e bool
+			j, st, e = strScan(s.buf[s.pos:s.end], j) // resume where the input ran out
+			esc = esc || e
 			continue
 		case strBadCtl:
 			s.fail(s.pos+j, "invalid control character %q in string", s.buf[s.pos+j])
@@ -468,6 +450,26 @@ func special(x uint64) uint64 {
 	q := x ^ (lsb * '"')
 	e := x ^ (lsb * '\\')
 	return (((q - lsb) &^ q) | ((e - lsb) &^ e) | ((x - lsb*0x20) &^ x) | x) & msb
+}
+
+// strToken measures the string token at the start of b: plain strings in
+// simpleStr's single pass, the others by strScan.
+func strToken(b []byte) (n int, st uint8, esc bool) {
+	if n := simpleStr(b); n > 0 {
+		return n, strDone, false
+	}
+	return strScan(b, 1)
+}
+
+// literal is the literal a token starting with c ('n', 't' or 'f') must be.
+func literal(c byte) string {
+	switch c {
+	case 't':
+		return "true"
+	case 'f':
+		return "false"
+	}
+	return "null"
 }
 
 // What strScan found.
@@ -545,7 +547,7 @@ func (s *scanner) member() (key, val []byte, ok bool) {
 			return nil, nil, false
 		}
 		i++
-	case stFirst, stKey:
+	case stFirst:
 	default:
 		return nil, nil, false
 	}
@@ -553,9 +555,8 @@ func (s *scanner) member() (key, val []byte, ok bool) {
 		return nil, nil, false
 	}
 	ks := i
-	n, esc := simpleStr(b[i:]), false
-	if n == 0 {
-		var st uint8
+	n, st, esc := simpleStr(b[i:]), uint8(strDone), false
+	if n == 0 { // not a plain string: strToken's second case, written out on this hot path
 		if n, st, esc = strScan(b[i:], 1); st != strDone {
 			return nil, nil, false
 		}
@@ -576,21 +577,13 @@ func (s *scanner) member() (key, val []byte, ok bool) {
 		s.pos, s.st, s.keyEsc = i, stValue, esc
 		return b[ks:ke], nil, true
 	case '"':
-		if n = simpleStr(b[i:]); n > 0 {
-			s.esc = false
-			break
-		}
-		var st uint8
-		if n, st, s.esc = strScan(b[i:], 1); st != strDone {
-			return nil, nil, false
+		if n, s.esc = simpleStr(b[i:]), false; n == 0 {
+			if n, st, s.esc = strScan(b[i:], 1); st != strDone {
+				return nil, nil, false
+			}
 		}
 	case 't', 'f', 'n':
-		lit := "null"
-		if c == 't' {
-			lit = "true"
-		} else if c == 'f' {
-			lit = "false"
-		}
+		lit := literal(c)
 		if n = len(lit); len(b)-i <= n || string(b[i:i+n]) != lit {
 			return nil, nil, false // cut, or not the literal (the general path says why)
 		}
@@ -607,20 +600,19 @@ func (s *scanner) member() (key, val []byte, ok bool) {
 // offsetOf is the offset in buf of a token slice member returned.
 func (s *scanner) offsetOf(tok []byte) int { return cap(s.buf) - cap(tok) }
 
+// skipWS returns the index of the first byte at or after i in b that is not
+// JSON whitespace (len(b) if none). Compact JSON has none: one comparison
+// settles most bytes.
 func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// more reads input while a token of which i bytes are scanned is open; at
-// the end of input the token is incomplete.
-func (s *scanner) more(i int) bool {
-	if i >= maxToken {
-		s.err = errTokenTooLong
-		return false
-	}
+// more reads input while a token is open (fill refuses one past
+// maxToken); at the end of input the token is incomplete.
+func (s *scanner) more() bool {
 	if s.fill() {
 		return true
 	}
