@@ -73,7 +73,7 @@ func main() {
 	records := flag.Int("records", 200, "records per query response")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the full-pipeline run (see -profile)")
 	flag.StringVar(&profileTarget, "profile", "crmgw", "the target -cpuprofile and -memprofile profile (crmgw, crmgw-plain or goproxy: they run in this process)")
-	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run")
+	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run (see -profile)")
 	traceFile := flag.String("trace", "", "write an execution trace of the half-saturation crmgw run")
 	only := flag.String("only", "", "comma-separated targets to run (direct,goproxy,crmgw-plain,crmgw,nginx,caddy)")
 	cpus := flag.String("cpus", defaultLayout(), "CPU layout: proxy (generator and CRM on CPU 0, proxy on the rest), gen (generator on CPU 0), shared")
@@ -348,8 +348,8 @@ func startCRM() (string, int, func(), error) {
 	return strings.TrimSpace(line), cmd.Process.Pid, func() { stdin.Close(); _ = cmd.Wait() }, nil
 }
 
-// measure runs one closed-loop measurement of t; the full pipeline's first
-// round is profiled when asked.
+// measure runs one closed-loop measurement of t; the first round of the
+// -profile target is profiled when asked.
 func measure(t target, path string, conc int, d time.Duration, first bool, cpuprofile, memprofile string) (result, error) {
 	profile := first && t.name == profileTarget
 	if profile && cpuprofile != "" {
@@ -501,11 +501,14 @@ upstreams:
 // plainConfig is crmgw with its optional stages off: an API key caller, a
 // policy that allows everything without masks or caps, no rate limits.
 func plainConfig(dir, crmURL string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The policy directory holds the policy alone: the loader would take
+	// the configuration file beside it for policy data.
+	policies := filepath.Join(dir, "policy")
+	if err := os.MkdirAll(policies, 0o755); err != nil {
 		return "", err
 	}
 	allow := "package crmgw.authz\n\ndecision := {\"allow\": true, \"reason\": \"load benchmark: allow all\"}\n"
-	if err := os.WriteFile(filepath.Join(dir, "allow.rego"), []byte(allow), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(policies, "allow.rego"), []byte(allow), 0o644); err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256([]byte(plainKey))
@@ -517,7 +520,7 @@ policy:
 audit:
   sinks:
     - {type: file, path: %q}
-`, hex.EncodeToString(sum[:]), dir, filepath.Join(dir, "audit.jsonl")), nil
+`, hex.EncodeToString(sum[:]), policies, filepath.Join(dir, "audit.jsonl")), nil
 }
 
 // fullConfig is crmgw with every stage on.
