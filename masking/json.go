@@ -136,6 +136,13 @@ type jsonRewriter struct {
 	// every record, and a rule lookup lowercases both and probes two maps.
 	memo [64]ruleMemo
 	gen  uint32
+
+	// skim's flags (scanner.skim): the names a record field or an
+	// attributes member must not be copied unread under (flagsFor: the
+	// rules they were made from).
+	recFlag, attrFlag [64]uint64
+	flagsFor          *Rules
+	flagsMode         mode
 }
 
 // ruleMemo is one remembered field rule; noted: its name is in masked.
@@ -185,6 +192,9 @@ func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonR
 	}
 	w.columns, w.colRules, w.colsKnown = w.columns[:0], w.colRules[:0], false
 	w.capDepth, w.holding = 0, false
+	if w.flagsFor != w.rules || w.flagsMode != w.mode || w.attrFlag == ([64]uint64{}) {
+		w.setFlags()
+	}
 	for _, p := range opts.Capture {
 		d := 0
 		for i := 0; i < len(p); i++ {
@@ -195,6 +205,25 @@ func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonR
 		w.capDepth = max(w.capDepth, d)
 	}
 	return w
+}
+
+// setFlags makes skim's flags for the rules and mode: every name a rule may
+// name (Rules.quick) and Salesforce's attributes stop a record's run; type
+// stops an attributes object's.
+func (w *jsonRewriter) setFlags() {
+	w.recFlag, w.attrFlag = [64]uint64{}, [64]uint64{}
+	if w.rules != nil {
+		w.recFlag = w.rules.quick
+	}
+	flag := func(f *[64]uint64, name string) {
+		i, bit := quickBit([]byte(name))
+		f[i] |= bit
+	}
+	if w.mode == modeSalesforce {
+		flag(&w.recFlag, "attributes")
+	}
+	flag(&w.attrFlag, "type")
+	w.flagsFor, w.flagsMode = w.rules, w.mode
 }
 
 func (w *jsonRewriter) release() {
@@ -367,9 +396,30 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 		}
 	}
 	defer flush()
+	var flag *[64]uint64
+	switch {
+	case plain:
+		flag = &w.recFlag
+	case attrs:
+		flag = &w.attrFlag
+	}
 	for n := 0; w.avail() < chunk; n++ {
 		at := w.sc.pos
-		key, val, ok := w.sc.member()
+		run, key, val, ok := w.sc.member(flag)
+		if run > 0 {
+			// Fields no rule can name, as the code below would have
+			// copied them one by one.
+			if span < 0 {
+				span = at
+				if p.n == 0 {
+					span = w.sc.runFirst
+				}
+			}
+			spanEnd = w.sc.runEnd
+			p.n += run
+			n++
+			at = w.sc.runEnd
+		}
 		if !ok {
 			// With members written and nothing more buffered, return so
 			// the Reader can hand them on before step reads the source.

@@ -40,6 +40,8 @@ type scanner struct {
 	// esc: the last string read has escapes; keyEsc: the last member name
 	// read by member has escapes.
 	esc, keyEsc bool
+	// runFirst, runEnd: where the last run member consumed starts and ends.
+	runFirst, runEnd int
 }
 
 type scanState uint8
@@ -533,68 +535,126 @@ func strScan(b []byte, i int) (j int, st uint8, esc bool) {
 // buffer. It is the rewriter's fast path: most tokens of a CRM body are
 // such members. When the value is a container, member reads the name and
 // returns val nil: the container is the next token. ok is false, and
-// nothing consumed, for anything else (the object's end, a token cut by the
-// buffer's end, an error): the general path then reads it.
-func (s *scanner) member() (key, val []byte, ok bool) {
+// nothing more consumed, for anything else (the object's end, a token cut
+// by the buffer's end, an error): the general path then reads it.
+//
+// With flag, member first consumes the run of members with scalar values
+// whose names flag does not mark, and returns how many (run; runFirst and
+// runEnd then hold the offsets of the first one's name and of the run's
+// end): the fields of a record that no rule can name, which the rewriter
+// copies from the input unread. A name is marked when it is not plain (an
+// escape, a control or non-ASCII byte, a dot: dotted names are paths to
+// look up) or when the bit of its length and lowercased first byte is set
+// in flag (the layout of Rules.quick). The member after the run is
+// returned as without flag.
+func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 	if s.kind != 0 || s.err != nil || len(s.stack) == 0 || s.stack[len(s.stack)-1] != '{' {
-		return nil, nil, false
+		return 0, nil, nil, false
+	}
+	st := s.st
+	if st != stAfter && st != stFirst {
+		return 0, nil, nil, false
 	}
 	b := s.buf[:s.end]
-	i := s.pos
-	switch s.st {
-	case stAfter:
-		if i = skipWS(b, i); i >= len(b) || b[i] != ',' {
-			return nil, nil, false
+	for i := s.pos; ; {
+		if st == stAfter {
+			if i = skipWS(b, i); i >= len(b) || b[i] != ',' {
+				break
+			}
+			i++
 		}
-		i++
-	case stFirst:
-	default:
-		return nil, nil, false
-	}
-	if i = skipWS(b, i); i >= len(b) || b[i] != '"' {
-		return nil, nil, false
-	}
-	ks := i
-	n, st, esc := simpleStr(b[i:]), uint8(strDone), false
-	if n == 0 { // not a plain string: strToken's second case, written out on this hot path
-		if n, st, esc = strScan(b[i:], 1); st != strDone {
-			return nil, nil, false
+		if i = skipWS(b, i); i >= len(b) || b[i] != '"' {
+			break
 		}
-	}
-	i += n
-	ke := i
-	if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
-		return nil, nil, false
-	}
-	if i = skipWS(b, i+1); i >= len(b) {
-		return nil, nil, false
-	}
-	vs := i
-	switch c := b[i]; c {
-	case '{', '[':
-		// The member's value is a container: the name is read, the
-		// value is next (peek reports it).
-		s.pos, s.st, s.keyEsc = i, stValue, esc
-		return b[ks:ke], nil, true
-	case '"':
-		if n, s.esc = simpleStr(b[i:]), false; n == 0 {
-			if n, st, s.esc = strScan(b[i:], 1); st != strDone {
-				return nil, nil, false
+		ks := i
+		n, dot := keyStr(b[i:])
+		plain, esc := n > 0 && !dot, false
+		if n == 0 { // not a plain string: strToken's second case, written out on this hot path
+			var kst uint8
+			if n, kst, esc = strScan(b[i:], 1); kst != strDone {
+				break
 			}
 		}
-	case 't', 'f', 'n':
-		lit := literal(c)
-		if n = len(lit); len(b)-i <= n || string(b[i:i+n]) != lit {
-			return nil, nil, false // cut, or not the literal (the general path says why)
+		if plain && flag != nil && n > 2 {
+			c := b[i+1]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			plain = flag[(n-2)&63]&(1<<(c&63)) == 0
 		}
-	default:
-		var complete bool
-		if n, complete = numberLen(b[i:]); n <= 0 || !complete {
-			return nil, nil, false
+		i += n
+		ke := i
+		if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
+			break
 		}
+		if i = skipWS(b, i+1); i >= len(b) {
+			break
+		}
+		vs := i
+		switch c := b[i]; c {
+		case '{', '[':
+			// The member's value is a container: the name is read, the
+			// value is next (peek reports it).
+			s.pos, s.st, s.keyEsc = i, stValue, esc
+			return run, b[ks:ke], nil, true
+		case '"':
+			var vst uint8
+			if n, s.esc = simpleStr(b[i:]), false; n == 0 {
+				if n, vst, s.esc = strScan(b[i:], 1); vst != strDone {
+					return s.endRun(run), nil, nil, false
+				}
+			}
+		case 't', 'f', 'n':
+			lit := literal(c)
+			if n = len(lit); len(b)-i <= n || string(b[i:i+n]) != lit {
+				return s.endRun(run), nil, nil, false // cut, or not the literal (the general path says why)
+			}
+		default:
+			var complete bool
+			if n, complete = numberLen(b[i:]); n <= 0 || !complete {
+				return s.endRun(run), nil, nil, false
+			}
+		}
+		if !plain || flag == nil {
+			s.pos, s.st, s.keyEsc = i+n, stAfter, esc
+			return run, b[ks:ke], b[vs : i+n], true
+		}
+		if run == 0 {
+			s.runFirst = ks
+		}
+		run++
+		i += n
+		s.runEnd, st = i, stAfter
 	}
-	s.pos, s.st, s.keyEsc = i+n, stAfter, esc
-	return b[ks:ke], b[vs : i+n], true
+	return s.endRun(run), nil, nil, false
+}
+
+// endRun leaves the scanner after a run of run members member consumed.
+func (s *scanner) endRun(run int) int {
+	if run > 0 {
+		s.pos, s.st = s.runEnd, stAfter
+	}
+	return run
+}
+
+// keyStr is simpleStr for a member name, and reports a dot in it.
+func keyStr(b []byte) (n int, dot bool) {
+	var d uint64
+	for i := 1; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		y := x ^ (lsb * '.')
+		if m := special(x); m != 0 {
+			// Flags of y below the lowest true one are exact, so dots
+			// before the quote are told by the bits below it.
+			z := bits.TrailingZeros64(m)
+			if j := i + z>>3; b[j] == '"' {
+				return j + 1, d != 0 || ((y-lsb)&^y)&msb&(1<<z-1) != 0
+			}
+			return 0, false
+		}
+		d |= ((y - lsb) &^ y) & msb
+	}
+	return 0, false
 }
 
 // offsetOf is the offset in buf of a token slice member returned.

@@ -292,3 +292,30 @@ func TestHugeTokenIsRefusedAsMalformed(t *testing.T) {
 		t.Fatal("part of the refused token was passed on")
 	}
 }
+
+// TestRunStopsAtNamesARuleMayName: the scanner copies runs of record fields
+// unread only while no rule can name them; a dotted name (a path through a
+// masked lookup), an escaped name and one past the first eight bytes are
+// still looked up, in a buffer that holds the body whole or one byte.
+func TestRunStopsAtNamesARuleMayName(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"totalSize":1,"done":true,"records":[{"attributes":{"type":"Contact","url":"/u"},` +
+		`"Id":"003","Mail.Box":"a","Other":"keep","Longfieldname12.Sub":"b","Ma\u0069l":"c","":"empty",` +
+		`"Z":1,"Y":true,"Longfieldname12":"d","Mail":"e","Mail.X":"f","Zz":null}]}`)
+	opts := Options{Vendor: "salesforce", Rules: mustRules(t, map[string]string{
+		"Contact.Mail": "redact", "Contact.Longfieldname12": "redact",
+	})}
+	want := `{"totalSize":1,"done":true,"records":[{"attributes":{"type":"Contact","url":"/u"},` +
+		`"Id":"003","Mail.Box":"****","Other":"keep","Longfieldname12.Sub":"****","Ma\u0069l":"****","":"empty",` +
+		`"Z":1,"Y":true,"Longfieldname12":"****","Mail":"****","Mail.X":"****","Zz":null}]}`
+	out, st, err := rewrite(t, body, opts)
+	if err != nil || string(out) != want || st.Records != 1 {
+		t.Fatalf("whole body: %v, %d records\n got %s\nwant %s", err, st.Records, out, want)
+	}
+	r := NewReader(io.NopCloser(iotest.OneByteReader(bytes.NewReader(body))), opts)
+	slow, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || string(slow) != want {
+		t.Fatalf("one byte at a time: %v\n got %s\nwant %s", err, slow, want)
+	}
+}
