@@ -727,16 +727,18 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 	if err := w.sc.readDelim(); err != nil {
 		return w.decodeErr(err)
 	}
+	// A Salesforce attributes object: the key is compared once.
+	attrs := false
 	if p != nil && p.isObj {
 		if p.maybeWrp && isWrapperKey(p.key) {
 			p.role, p.maybeWrp, p.top = rolePlain, false, false
 			w.releaseIf(p)
 		}
-		if p.role == roleRecord && w.mode == modeSalesforce && isObj && equalFold(p.key, "attributes") {
-			// handled below as roleAttributes
-		} else if p.role == rolePlain && w.mode == modeSalesforce && isObj && equalFold(p.key, "attributes") {
+		attrs = w.mode == modeSalesforce && isObj && equalFold(p.key, "attributes")
+		if attrs && p.role == rolePlain {
 			// An object outside the known record positions that turns out to
-			// be a record: mask it from here on.
+			// be a record: mask it from here on (roleRecord's attributes
+			// are handled below).
 			p.role = roleRecord
 			p.top = !p.inRec
 		}
@@ -855,7 +857,7 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 		}
 	case roleRecord:
 		switch {
-		case w.mode == modeSalesforce && isObj && equalFold(pKey, "attributes"):
+		case attrs:
 			c.role = roleAttributes
 		case w.mode == modeGraphQL && isObj:
 			c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pKey...), true

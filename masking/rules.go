@@ -220,6 +220,9 @@ func equalFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
+	if string(b) == s {
+		return true // the usual spelling: one memequal
+	}
 	for i := range b {
 		x, y := b[i], s[i]
 		if 'A' <= x && x <= 'Z' {
