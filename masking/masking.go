@@ -121,8 +121,14 @@ var closedOut outBuf
 // outPool recycles output buffers between Readers.
 var outPool = sync.Pool{New: func() any { return &outBuf{b: make([]byte, 0, 2*chunk)} }}
 
-// chunk is how much output a Read prepares before returning.
-const chunk = 32 << 10
+// chunk is how much output a Read prepares before returning. A proxy
+// writes each Read to its client as one chunk of a chunked body, which
+// costs two write system calls (net/http's 4 KiB connection buffer takes
+// the chunk header and the first bytes): 64 KiB chunks, and a scanner
+// buffer as large, halve the calls of 32 KiB ones (crmgw's CPU per
+// 200-record query -9% in interleaved load benchmark runs; 128 KiB gave 5%
+// more for twice the memory per response in flight).
+const chunk = 64 << 10
 
 // Reader is an io.ReadCloser producing the rewritten body. It pulls from the
 // source only as fast as the caller reads (no goroutine), so memory stays

@@ -56,7 +56,7 @@ const (
 const (
 	// scanBuf is the initial input buffer; it grows only for a token
 	// longer than it.
-	scanBuf = 32 << 10
+	scanBuf = 64 << 10
 	// maxToken bounds a single token (one string or number). Salesforce
 	// long text areas hold at most 131,072 characters and Zoho multi-line
 	// fields 32,000, so a longer token is not a CRM record field; it is

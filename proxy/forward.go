@@ -301,11 +301,12 @@ func idempotent(method string) bool {
 	return false
 }
 
-// bufferPool shares the 32 KiB copy buffers of every upstream's
-// ReverseProxy.
+// bufferPool shares the 64 KiB copy buffers of every upstream's
+// ReverseProxy: as large as the masking stage's output chunk (see
+// masking's chunk), so one Read is one write to the client.
 type bufferPool struct{}
 
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 func (bufferPool) Get() []byte  { return *(copyBuffers.Get().(*[]byte)) }
 func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
