@@ -673,14 +673,33 @@ func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ru
 	case s == StrategyNull || k == '{' || k == '[' || k == 't' || k == 'f':
 		w.out.b = append(w.out.b, "null"...)
 	case k == '"':
-		w.val = appendUnquoted(w.val[:0], v)
-		w.tmp = w.m.apply(w.tmp[:0], s, w.val)
-		w.out.b, _ = jsontext.AppendQuote(w.out.b, w.tmp)
+		text := v[1 : len(v)-1] // the token's own bytes unless it has escapes
+		if bytes.IndexByte(v, '\\') >= 0 {
+			w.val = appendUnquote(w.val[:0], v)
+			text = w.val
+		}
+		w.tmp = w.m.apply(w.tmp[:0], s, text)
+		w.out.b = appendQuote(w.out.b, w.tmp)
 	default: // number: masked numbers become strings
 		w.tmp = w.m.apply(w.tmp[:0], s, v)
-		w.out.b, _ = jsontext.AppendQuote(w.out.b, w.tmp)
+		w.out.b = appendQuote(w.out.b, w.tmp)
 	}
 	return nil
+}
+
+// appendQuote appends v as a JSON string: quotes around it when no byte of
+// it needs an escape (masked values are mostly stars, digits and ASCII),
+// else jsontext's quoting. v comes from valid JSON, so it is valid UTF-8.
+func appendQuote(dst, v []byte) []byte {
+	for _, c := range v {
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			dst, _ = jsontext.AppendQuote(dst, v)
+			return dst
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, v...)
+	return append(dst, '"')
 }
 
 // noteMasked records "Object.Field" for the member being masked.
@@ -1195,7 +1214,7 @@ func (w *jsonRewriter) detectValue(p *frame, v []byte) error {
 		return nil
 	}
 	w.tmp = appendDetected(w.tmp[:0], text, w.spans)
-	w.out.b, _ = jsontext.AppendQuote(w.out.b, w.tmp)
+	w.out.b = appendQuote(w.out.b, w.tmp)
 	if p.isObj {
 		w.noteMasked(p)
 	}

@@ -319,3 +319,33 @@ func TestRunStopsAtNamesARuleMayName(t *testing.T) {
 		t.Fatalf("one byte at a time: %v\n got %s\nwant %s", err, slow, want)
 	}
 }
+
+// TestMaskedValuesAreQuoted: what a strategy keeps of a value is quoted
+// again, escapes included (a quote, a backslash, a control character kept
+// by partial or email would otherwise break the JSON or end the string).
+func TestMaskedValuesAreQuoted(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"totalSize":1,"done":true,"records":[{"attributes":{"type":"Contact"},` +
+		`"MobilePhone":"ab\"c\\d\u0001e","Email":"x\"y@ex\\ample.cn","Phone":"北京市朝阳区","Title":"plain-1234"}]}`)
+	opts := Options{Vendor: "salesforce", Rules: mustRules(t, map[string]string{
+		"Contact.MobilePhone": "partial", "Contact.Email": "email", "Contact.Phone": "partial", "Contact.Title": "partial",
+	})}
+	out, _, err := rewrite(t, body, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Records []map[string]any `json:"records"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil || len(got.Records) != 1 {
+		t.Fatalf("output is not the JSON it should be (%v): %s", err, out)
+	}
+	want := map[string]string{
+		"MobilePhone": "****\\d\x01e", "Email": "x***@ex\\ample.cn", "Phone": "**市朝阳区", "Title": "******1234",
+	}
+	for k, v := range want {
+		if got.Records[0][k] != v {
+			t.Errorf("%s = %q, want %q (output %s)", k, got.Records[0][k], v, out)
+		}
+	}
+}
