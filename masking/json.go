@@ -378,6 +378,22 @@ func setName(p *frame, v []byte, esc bool) {
 // buffered input is used up (the Reader then hands its output on before
 // reading), p's record was cut at the cap, or on an error.
 func (w *jsonRewriter) members(p *frame) (done bool, err error) {
+	for {
+		done, closed, err := w.objMembers(p)
+		if !closed {
+			return done, err
+		}
+		// p ended: its parent's members go on here, when it is an object
+		// and output is still wanted.
+		if p = w.top(); p == nil || !p.isObj || p.hasKey || w.avail() >= chunk {
+			return true, nil
+		}
+	}
+}
+
+// objMembers is members for p alone; closed reports that p ended (its
+// closing brace was next in the buffer) and its frame was closed.
+func (w *jsonRewriter) objMembers(p *frame) (done, closed bool, err error) {
 	depth := len(w.frames)
 	// A field of a record: the commonest member of all. When no detector
 	// or capture can apply and its name is plain, scalar and ruleAt come
@@ -423,7 +439,12 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 		if !ok {
 			// With members written and nothing more buffered, return so
 			// the Reader can hand them on before step reads the source.
-			return n > 0 && w.sc.drained(), nil
+			if w.sc.closeObj() {
+				flush()
+				w.closeFrame()
+				return false, true, nil
+			}
+			return n > 0 && w.sc.drained(), false, nil
 		}
 		name := key[1 : len(key)-1]
 		if val == nil {
@@ -431,7 +452,7 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 			// frame is then the top one, so this loop ends.
 			flush()
 			setName(p, key, w.sc.keyEsc)
-			return true, w.value(p, w.sc.peek())
+			return true, false, w.value(p, w.sc.peek())
 		}
 		if !w.sc.keyEsc {
 			s, memo, fast := StrategyNone, (*ruleMemo)(nil), false
@@ -459,7 +480,7 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 				flush()
 				setName(p, key, false)
 				if err := w.maskRead(p, kindOf(val), s, val, memo); err != nil {
-					return true, err
+					return true, false, err
 				}
 				continue
 			}
@@ -467,13 +488,13 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 		flush()
 		setName(p, key, w.sc.keyEsc)
 		if err := w.scalarMember(p, val); err != nil {
-			return true, err
+			return true, false, err
 		}
 		if len(w.frames) != depth {
-			return true, nil // a held body was cut: p is gone
+			return true, false, nil // a held body was cut: p is gone
 		}
 	}
-	return true, nil
+	return true, false, nil
 }
 
 // scalarMember writes the scalar v, already read, as p's current member.

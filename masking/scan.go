@@ -629,6 +629,22 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 	return s.endRun(run), nil, nil, false
 }
 
+// closeObj consumes the '}' that ends the current object when it is next
+// in the buffer, where member stopped: the rewriter then closes the object
+// and goes on with its parent without a round through peek.
+func (s *scanner) closeObj() bool {
+	if s.kind != 0 || s.err != nil || len(s.stack) == 0 || s.stack[len(s.stack)-1] != '{' || (s.st != stAfter && s.st != stFirst) {
+		return false
+	}
+	i := skipWS(s.buf[:s.end], s.pos)
+	if i >= s.end || s.buf[i] != '}' {
+		return false
+	}
+	s.stack = s.stack[:len(s.stack)-1]
+	s.pos, s.st = i+1, stAfter
+	return true
+}
+
 // endRun leaves the scanner after a run of run members member consumed.
 func (s *scanner) endRun(run int) int {
 	if run > 0 {
