@@ -142,7 +142,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	if err != nil {
 		return &upstreamResponseError{"upstream response encoding cannot be inspected"}
 	}
-	rules, err := masking.CompileRules(x.decision.Mask)
+	rules, err := g.ruleCache.rules(x.decision.Mask)
 	if err != nil {
 		return &upstreamResponseError{"policy returned an invalid mask: " + err.Error()}
 	}

@@ -48,6 +48,8 @@ type Gateway struct {
 	detectors  []string
 	spoolDir   string
 	spoolLimit int64
+
+	ruleCache ruleCache // compiled decision masks (rules.go)
 }
 
 var _ http.Handler = (*Gateway)(nil)
