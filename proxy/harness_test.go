@@ -39,7 +39,7 @@ const (
 )
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	crm     *samplecrm.Server
 	crmURL  string
 	issuer  *oidctest.Issuer
@@ -65,12 +65,12 @@ type envOptions struct {
 
 func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 
-func policiesDir(t *testing.T) string {
+func policiesDir(t testing.TB) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "policies")
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	if o.records == 0 {
@@ -179,7 +179,7 @@ func (e *env) do(method, path, auth string, body io.Reader, hdr ...string) *http
 	return resp
 }
 
-func readAll(t *testing.T, r *http.Response) []byte {
+func readAll(t testing.TB, r *http.Response) []byte {
 	t.Helper()
 	defer r.Body.Close()
 	b, err := io.ReadAll(r.Body)
@@ -202,7 +202,7 @@ func (e *env) auditEvents(want int) []map[string]any {
 	}
 }
 
-func readEvents(t *testing.T, path string) []map[string]any {
+func readEvents(t testing.TB, path string) []map[string]any {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
