@@ -235,13 +235,25 @@ func TestZohoUpstreamByPrefixAndZohoErrorShape(t *testing.T) {
 
 // TestResponsesStream proves the gateway does not buffer a response: the
 // upstream sends the first records, then waits until the caller has read
-// them before sending the rest.
+// them before sending the rest. The first part is small (the gateway
+// flushes it) or large (its write puts it on the connection, and the
+// gateway skips the flush that would only send the chunk's line end).
 func TestResponsesStream(t *testing.T) {
+	for _, filler := range []int{0, 400} {
+		t.Run(fmt.Sprintf("%d records before", filler), func(t *testing.T) { testResponsesStream(t, filler) })
+	}
+}
+
+func testResponsesStream(t *testing.T, filler int) {
 	firstSeen := make(chan struct{})
 	var once sync.Once
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-		fmt.Fprint(w, `{"totalSize":2,"done":true,"records":[{"attributes":{"type":"Contact"},"Id":"1","Name":"First"}`)
+		fmt.Fprintf(w, `{"totalSize":%d,"done":true,"records":[`, filler+2)
+		for i := range filler {
+			fmt.Fprintf(w, `{"attributes":{"type":"Contact"},"Id":"f%d","Name":"Filler record number %d"},`, i, i)
+		}
+		fmt.Fprint(w, `{"attributes":{"type":"Contact"},"Id":"1","Name":"First"}`)
 		w.(http.Flusher).Flush()
 		select {
 		case <-firstSeen:
@@ -256,12 +268,15 @@ func TestResponsesStream(t *testing.T) {
 	defer resp.Body.Close()
 	buf := make([]byte, 4096)
 	var got []byte
-	for !strings.Contains(string(got), "First") {
+	for !strings.Contains(string(got), `"First"`) {
 		n, err := resp.Body.Read(buf)
 		got = append(got, buf[:n]...)
 		if err != nil {
-			t.Fatalf("stream ended before the first record arrived: %v (%s)", err, got)
+			t.Fatalf("stream ended before the first record arrived: %v (%d bytes)", err, len(got))
 		}
+	}
+	if filler > 0 && len(got) < onWire {
+		t.Fatalf("the first part is %d bytes: it does not test a write of %d", len(got), onWire)
 	}
 	once.Do(func() { close(firstSeen) })
 	rest := readAll(t, resp)
@@ -270,8 +285,8 @@ func TestResponsesStream(t *testing.T) {
 	if err := json.Unmarshal(got, &doc); err != nil {
 		t.Fatalf("streamed body is not valid JSON: %v: %s", err, got)
 	}
-	if n := len(doc["records"].([]any)); n != 2 {
-		t.Fatalf("want 2 records, got %d", n)
+	if n := len(doc["records"].([]any)); n != filler+2 {
+		t.Fatalf("want %d records, got %d", filler+2, n)
 	}
 }
 

@@ -320,6 +320,7 @@ type responseRecorder struct {
 	x      *exchange
 	status int
 	bytes  int64
+	last   int // length of the last Write
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
@@ -335,8 +336,16 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	w.last = n
 	return n, err
 }
+
+// onWire is the write size from which net/http has put a write's bytes on
+// the connection before Write returns: its buffers before the connection
+// hold 2 KiB and 4 KiB, and a write larger than both goes to the socket
+// but for the 2-byte line end of its chunk, which the client does not need
+// to read the chunk's data.
+const onWire = 16 << 10
 
 func (w *responseRecorder) Flush() {
 	// ReverseProxy flushes after every write of a body without a length.
@@ -344,6 +353,12 @@ func (w *responseRecorder) Flush() {
 	// follows at once: skip the flush (and its system call) until the
 	// stage says it is waiting on the upstream.
 	if w.x != nil && w.x.masker != nil && !w.x.masker.Idle() {
+		return
+	}
+	// Nor is a flush needed after a large write: its data went out
+	// during it, and the flush would be a system call for the chunk's
+	// line end alone. The next write, or the end of the response, sends it.
+	if w.x != nil && w.x.masker != nil && w.last >= onWire {
 		return
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
