@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 )
 
@@ -177,6 +178,33 @@ func FuzzJSONRewriter(f *testing.F) {
 		}
 		if gopts.MaxRecords > 0 && st.Records > gopts.MaxRecords {
 			t.Fatalf("records %d above cap %d", st.Records, gopts.MaxRecords)
+		}
+
+		// 3. The fast paths (whole members, runs of fields, attributes
+		// copied whole: taken when the buffer holds the input) decide as
+		// the general path (one byte at a time), without detectors, which
+		// keep record fields off the fast path.
+		for _, in := range [][]byte{data, body} {
+			o := opts
+			if bytes.Equal(in, body) {
+				o = gopts
+			}
+			o.Detectors = nil
+			fast, fst, ferr := rewrite(t, in, o)
+			r := NewReader(io.NopCloser(iotest.OneByteReader(bytes.NewReader(in))), o)
+			slow, serr := io.ReadAll(r)
+			r.Close()
+			sst := r.Stats()
+			if (ferr == nil || ferr == io.EOF) != (serr == nil || serr == io.EOF) {
+				t.Fatalf("fast and general paths differ (%v / %v):\n%s", ferr, serr, in)
+			}
+			var a, b bytes.Buffer
+			if json.Compact(&a, fast) == nil && json.Compact(&b, slow) == nil && a.String() != b.String() {
+				t.Fatalf("fast and general paths differ:\n%s\n->\n%s\n%s", in, fast, slow)
+			}
+			if fst.Records != sst.Records || fst.Truncated != sst.Truncated || strings.Join(fst.Masked, ",") != strings.Join(sst.Masked, ",") {
+				t.Fatalf("stats differ: %+v / %+v\n%s", fst, sst, in)
+			}
 		}
 	})
 }

@@ -449,9 +449,22 @@ func (w *jsonRewriter) objMembers(p *frame) (done, closed bool, err error) {
 		name := key[1 : len(key)-1]
 		if val == nil {
 			// A container: opened (or masked whole) as step would; its
-			// frame is then the top one, so this loop ends.
+			// frame is then the top one, so this loop ends. A record's
+			// Salesforce attributes are copied whole when they can be.
 			flush()
 			setName(p, key, w.sc.keyEsc)
+			if p.role == roleRecord && w.mode == modeSalesforce && !w.holding && !w.sc.keyEsc &&
+				(w.capDepth == 0 || depth >= w.capDepth) && equalFold(name, "attributes") {
+				if copied, err := w.copyAttributes(p); err != nil {
+					return true, false, err
+				} else if copied {
+					// The type may have made p a plain record just now.
+					if plain = p.role == roleRecord && !p.maybeWrp && w.det == 0 && noCapture; plain {
+						flag = &w.recFlag
+					}
+					continue
+				}
+			}
 			return true, false, w.value(p, w.sc.peek())
 		}
 		if !w.sc.keyEsc {
@@ -495,6 +508,48 @@ func (w *jsonRewriter) objMembers(p *frame) (done, closed bool, err error) {
 		}
 	}
 	return true, false, nil
+}
+
+// copyAttributes copies the attributes object of record p, the scanner's
+// next value, from the input as it is, and gives p its type: what open,
+// the members of an attributes frame and closeFrame would have written and
+// done, for an object whose members are all scalars with plain names and
+// which is whole in the buffer (the scanner is left as it was otherwise,
+// and the general path reads it). Nothing in attributes is masked,
+// detected or captured; only type is read.
+func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
+	sc := w.sc
+	start, depth := sc.pos, len(sc.stack)
+	if sc.kind != 0 || sc.st != stValue || start >= sc.end || sc.buf[start] != '{' || depth >= maxDepth {
+		return false, nil
+	}
+	sc.stack = append(sc.stack, '{')
+	sc.pos, sc.st = start+1, stFirst
+	var typ []byte
+	for {
+		_, key, val, ok := sc.member(&w.attrFlag)
+		if !ok {
+			break
+		}
+		if val == nil || sc.keyEsc {
+			sc.pos, sc.st, sc.stack = start, stValue, sc.stack[:depth]
+			return false, nil
+		}
+		if kindOf(val) == '"' && equalFold(key[1:len(key)-1], "type") {
+			typ = val
+		}
+	}
+	if !sc.closeObj() {
+		sc.pos, sc.st, sc.stack = start, stValue, sc.stack[:depth]
+		return false, nil
+	}
+	w.writeKey(p)
+	w.out.b = append(w.out.b, sc.buf[start:sc.pos]...)
+	if typ == nil {
+		return true, nil
+	}
+	_, err := w.setType(p, typ) // never cut: only a held body is
+	return true, err
 }
 
 // scalarMember writes the scalar v, already read, as p's current member.

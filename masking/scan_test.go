@@ -349,3 +349,56 @@ func TestMaskedValuesAreQuoted(t *testing.T) {
 		}
 	}
 }
+
+// TestAttributesCopiedWholeDecideLikeTheGeneralPath: a record's attributes
+// object copied whole from the buffer gives the output, stats and errors of
+// the general path (one byte at a time), for the shapes that must fall back
+// (a container or an escaped name inside, a broken object) and those that
+// must not (no type, a type that is not a string, several types, an
+// escaped type value, an aggregate row).
+func TestAttributesCopiedWholeDecideLikeTheGeneralPath(t *testing.T) {
+	t.Parallel()
+	opts := Options{Vendor: "salesforce", Rules: mustRules(t, map[string]string{
+		"Contact.Email": "redact", "*.Phone": "partial", "Account.Name": "null",
+	})}
+	for _, attrs := range []string{
+		`{"type":"Contact","url":"/c/1"}`,
+		`{}`,
+		`{"url":"/c/1"}`,
+		`{"type":null,"url":"/c/1"}`,
+		`{"type":"Account","type":"Contact"}`,
+		`{"type":"Con\u0074act"}`,
+		`{"typ\u0065":"Contact"}`,
+		`{"type":"Contact","nested":{"a":1}}`,
+		`{"type":"Contact","list":[1,2]}`,
+		`{"Type":"Contact","número":"1","a.b":true}`,
+		`{"type":"AggregateResult"}`,
+		` { "type" : "Contact" , "url" : "/c/1" } `,
+		`{"type":"Contact",}`,
+		`{"type":"Contact" "url":"/c/1"}`,
+		`{"type":"Contact","url":"/c/1"`,
+	} {
+		body := []byte(`{"totalSize":2,"done":true,"records":[{"attributes":` + attrs +
+			`,"Email":"a@b.cn","Phone":"+86 10 1234 5678","Name":"N"},{"attributes":` + attrs + `,"Email":"c@d.cn"}]}`)
+		for _, max := range []int{0, 1} {
+			o := opts
+			o.MaxRecords = max
+			fast, fst, ferr := rewrite(t, body, o)
+			r := NewReader(io.NopCloser(iotest.OneByteReader(bytes.NewReader(body))), o)
+			slow, serr := io.ReadAll(r)
+			r.Close()
+			sst := r.Stats()
+			if (ferr == nil) != (serr == nil) {
+				t.Errorf("%s (max %d): errors differ: %v / %v", attrs, max, ferr, serr)
+				continue
+			}
+			var a, b bytes.Buffer
+			if ferr == nil && (json.Compact(&a, fast) != nil || json.Compact(&b, slow) != nil || a.String() != b.String()) {
+				t.Errorf("%s (max %d): outputs differ:\n%s\n%s", attrs, max, fast, slow)
+			}
+			if ferr == nil && (fst.Records != sst.Records || fst.Truncated != sst.Truncated || strings.Join(fst.Masked, ",") != strings.Join(sst.Masked, ",")) {
+				t.Errorf("%s (max %d): stats differ: %+v / %+v", attrs, max, fst, sst)
+			}
+		}
+	}
+}
