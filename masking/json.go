@@ -767,11 +767,9 @@ func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ru
 // it needs an escape (masked values are mostly stars, digits and ASCII),
 // else jsontext's quoting. v comes from valid JSON, so it is valid UTF-8.
 func appendQuote(dst, v []byte) []byte {
-	for _, c := range v {
-		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			dst, _ = jsontext.AppendQuote(dst, v)
-			return dst
-		}
+	if stringStop(v) < len(v) {
+		dst, _ = jsontext.AppendQuote(dst, v)
+		return dst
 	}
 	dst = append(dst, '"')
 	dst = append(dst, v...)
