@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 )
 
 // csvRewriter masks CSV bodies (Bulk API 2.0 and 1.0 query results, Zoho
@@ -63,11 +64,28 @@ const maxCSVRecord = 64 << 20
 
 var errRecordTooLarge = errors.New("record larger than 64 MiB")
 
+// csvPool recycles rewriters with their 64 KiB input buffer and per-column
+// slices: a CSV body then allocates nothing for them.
+var csvPool = sync.Pool{New: func() any { return &csvRewriter{buf: make([]byte, 64<<10)} }}
+
 func newCSVRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *csvRewriter {
-	return &csvRewriter{src: src, out: out, opts: opts, det: det, m: newMasker(opts.HMACKey), buf: make([]byte, 64<<10)}
+	c := csvPool.Get().(*csvRewriter)
+	masked := c.masked
+	clear(masked)
+	*c = csvRewriter{src: src, out: out, opts: opts, det: det, m: newMasker(opts.HMACKey), buf: c.buf[:cap(c.buf)],
+		rules: c.rules[:0], names: c.names[:0], detect: c.detect[:0], used: c.used[:0], fields: c.fields[:0],
+		val: c.val[:0], tmp: c.tmp[:0], spans: c.spans[:0], scr: c.scr[:0], masked: masked}
+	return c
 }
 
-func (c *csvRewriter) release() { c.buf = nil }
+// release returns c to the pool; c is not used after it (stats come first).
+func (c *csvRewriter) release() {
+	if cap(c.buf) > 1<<20 {
+		c.buf = make([]byte, 64<<10) // a huge record's buffer is not kept
+	}
+	c.src, c.out, c.opts, c.m = nil, nil, Options{}, masker{}
+	csvPool.Put(c)
+}
 
 func (c *csvRewriter) stats(st *Stats) {
 	st.Records, st.Truncated = c.records, c.truncated
@@ -317,12 +335,22 @@ func appendField(dst, v []byte, quote bool) []byte {
 	return append(dst, '"')
 }
 
+// resize returns s with n zero elements, in its own array when it has room.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
 func (c *csvRewriter) compileHeader(rec []byte) {
 	n := len(c.fields)
-	c.rules = make([]Strategy, n)
-	c.names = make([]string, n)
-	c.detect = make([]bool, n)
-	c.used = make([]bool, n)
+	c.rules = resize(c.rules, n)
+	c.names = resize(c.names, n)
+	c.detect = resize(c.detect, n)
+	c.used = resize(c.used, n)
 	obj := c.opts.Object
 	for i, f := range c.fields {
 		name := string(unquoteField(nil, rec, f))
@@ -500,6 +528,7 @@ func (z *zipRewriter) step() error {
 	if err == io.EOF {
 		z.absorb()
 		z.curIn.Close()
+		z.cur.release()
 		z.cur = nil
 		return nil
 	}
