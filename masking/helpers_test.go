@@ -3,8 +3,12 @@ package masking
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
 )
 
 func readCSV(b []byte) ([][]string, error) {
@@ -105,4 +109,36 @@ var benchMask = map[string]string{
 	"Contact.Birthdate":     "redact",
 	"User.Email":            "redact",
 	"Account.AnnualRevenue": "null",
+}
+
+// pathsDiffer rewrites in whole (the fast paths, which take what the buffer
+// holds) and one byte at a time (the general path, token by token) and
+// says how the two differ: "" when both fail, or both succeed with the same
+// output (compacted; an empty body stays empty) and the same stats.
+func pathsDiffer(t testing.TB, in []byte, opts Options) string {
+	t.Helper()
+	fast, fst, ferr := rewrite(t, in, opts)
+	r := NewReader(io.NopCloser(iotest.OneByteReader(bytes.NewReader(in))), opts)
+	slow, serr := io.ReadAll(r)
+	r.Close()
+	sst := r.Stats()
+	if ferr == io.EOF {
+		ferr = nil
+	}
+	if (ferr == nil) != (serr == nil) {
+		return fmt.Sprintf("errors differ: %v / %v", ferr, serr)
+	}
+	if ferr != nil {
+		return ""
+	}
+	var a, b bytes.Buffer
+	ca, cb := json.Compact(&a, fast), json.Compact(&b, slow)
+	if (ca == nil) != (cb == nil) || ca == nil && a.String() != b.String() || ca != nil && !bytes.Equal(fast, slow) {
+		return fmt.Sprintf("outputs differ:\n%s\n%s", fast, slow)
+	}
+	if fst.Records != sst.Records || fst.Truncated != sst.Truncated || strings.Join(fst.Masked, ",") != strings.Join(sst.Masked, ",") ||
+		len(fst.Captured) != len(sst.Captured) {
+		return fmt.Sprintf("stats differ: %+v / %+v", fst, sst)
+	}
+	return ""
 }

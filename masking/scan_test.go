@@ -242,19 +242,8 @@ func TestFastPathDecidesLikeTheGeneralPath(t *testing.T) {
 				if max > 0 {
 					opts.MaxRecords = max
 				}
-				fast, fst, ferr := rewrite(t, in, opts)
-				r := NewReader(io.NopCloser(iotest.OneByteReader(bytes.NewReader(in))), opts)
-				slow, serr := io.ReadAll(r)
-				r.Close()
-				sst := r.Stats()
-				var a, b bytes.Buffer
-				if ferr != serr || json.Compact(&a, fast) != nil || json.Compact(&b, slow) != nil || a.String() != b.String() {
-					t.Errorf("%s (max %d): fast and general paths differ (%v / %v):\n%s\n%s", gc.name, max, ferr, serr, fast, slow)
-					continue
-				}
-				if fst.Records != sst.Records || fst.Truncated != sst.Truncated || strings.Join(fst.Masked, ",") != strings.Join(sst.Masked, ",") ||
-					len(fst.Captured) != len(sst.Captured) {
-					t.Errorf("%s (max %d): stats differ: %+v / %+v", gc.name, max, fst, sst)
+				if d := pathsDiffer(t, in, opts); d != "" {
+					t.Errorf("%s (max %d): fast and general paths: %s", gc.name, max, d)
 				}
 			}
 		}
@@ -383,21 +372,8 @@ func TestAttributesCopiedWholeDecideLikeTheGeneralPath(t *testing.T) {
 		for _, max := range []int{0, 1} {
 			o := opts
 			o.MaxRecords = max
-			fast, fst, ferr := rewrite(t, body, o)
-			r := NewReader(io.NopCloser(iotest.OneByteReader(bytes.NewReader(body))), o)
-			slow, serr := io.ReadAll(r)
-			r.Close()
-			sst := r.Stats()
-			if (ferr == nil) != (serr == nil) {
-				t.Errorf("%s (max %d): errors differ: %v / %v", attrs, max, ferr, serr)
-				continue
-			}
-			var a, b bytes.Buffer
-			if ferr == nil && (json.Compact(&a, fast) != nil || json.Compact(&b, slow) != nil || a.String() != b.String()) {
-				t.Errorf("%s (max %d): outputs differ:\n%s\n%s", attrs, max, fast, slow)
-			}
-			if ferr == nil && (fst.Records != sst.Records || fst.Truncated != sst.Truncated || strings.Join(fst.Masked, ",") != strings.Join(sst.Masked, ",")) {
-				t.Errorf("%s (max %d): stats differ: %+v / %+v", attrs, max, fst, sst)
+			if d := pathsDiffer(t, body, o); d != "" {
+				t.Errorf("%s (max %d): fast and general paths: %s", attrs, max, d)
 			}
 		}
 	}
