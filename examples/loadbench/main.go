@@ -46,6 +46,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -271,7 +272,8 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 	results := medianRounds(targets, byTarget)
 
 	// Added latency at half of the gateway's saturation throughput, for
-	// every target at the same rate.
+	// every target at the same rate, in interleaved rounds like the above:
+	// one round's p99 rests on a few dozen requests.
 	var half []result
 	var gwRPS float64
 	for _, r := range results {
@@ -281,10 +283,11 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 	}
 	if gwRPS > 0 {
 		rate := gwRPS / 2
-		for _, t := range targets {
-			{
+		halfBy := map[string][]result{}
+		for round := range rounds {
+			for _, t := range targets {
 				var f *os.File
-				if t.name == "crmgw" && tracePath != "" {
+				if round == 0 && t.name == "crmgw" && tracePath != "" {
 					if f, err = os.Create(tracePath); err != nil {
 						return err
 					}
@@ -292,13 +295,14 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 						return err
 					}
 				}
-				half = append(half, paced(t, path, conc, duration, rate))
+				halfBy[t.name] = append(halfBy[t.name], paced(t, path, conc, duration, rate))
 				if f != nil {
 					trace.Stop()
 					f.Close()
 				}
 			}
 		}
+		half = medianLatency(targets, halfBy)
 	}
 	report(results, half, conc, records, duration)
 	return nil
@@ -408,6 +412,48 @@ func medianRounds(targets []target, by map[string][]result) []result {
 			m.errors += x.r.errors
 		}
 		m.errors -= xs[len(xs)/2].r.errors
+		out = append(out, m)
+	}
+	return out
+}
+
+// medianLatency gives, per target, the median over the rounds of each
+// latency percentile, and in ratioLo/ratioHi the lowest and highest p99 added
+// to direct's in the same round (in milliseconds).
+func medianLatency(targets []target, by map[string][]result) []result {
+	med := func(rs []result, f func(result) time.Duration) time.Duration {
+		xs := make([]time.Duration, len(rs))
+		for i, r := range rs {
+			xs[i] = f(r)
+		}
+		slices.Sort(xs)
+		return xs[len(xs)/2]
+	}
+	direct := by["direct"]
+	var out []result
+	for _, t := range targets {
+		rs := by[t.name]
+		if len(rs) == 0 {
+			continue
+		}
+		m := rs[0]
+		m.rps, m.errors, m.rounds = 0, 0, len(rs)
+		for i, r := range rs {
+			m.rps += r.rps / float64(len(rs))
+			m.errors += r.errors
+			if i < len(direct) {
+				added := float64((r.p99 - direct[i].p99).Microseconds()) / 1000
+				if i == 0 || added < m.ratioLo {
+					m.ratioLo = added
+				}
+				if i == 0 || added > m.ratioHi {
+					m.ratioHi = added
+				}
+			}
+		}
+		m.p50 = med(rs, func(r result) time.Duration { return r.p50 })
+		m.p90 = med(rs, func(r result) time.Duration { return r.p90 })
+		m.p99 = med(rs, func(r result) time.Duration { return r.p99 })
 		out = append(out, m)
 	}
 	return out
@@ -863,7 +909,7 @@ func report(results, half []result, conc, records int, d time.Duration) {
 	}
 	tw.Flush()
 	if len(half) > 0 {
-		fmt.Printf("\nAt half of crmgw's saturation throughput (open loop):\n\n")
+		fmt.Printf("\nAt half of crmgw's saturation throughput (open loop; median of %d interleaved rounds):\n\n", half[0].rounds)
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\terrors\t")
 		for _, r := range half {
@@ -873,7 +919,8 @@ func report(results, half []result, conc, records int, d time.Duration) {
 		if len(half) > 1 && strings.HasPrefix(half[0].name, "direct") {
 			fmt.Println()
 			for _, r := range half[1:] {
-				fmt.Printf("%s: added p50 %s, added p99 %s\n", strings.Fields(r.name)[0], ms(r.p50-half[0].p50), ms(r.p99-half[0].p99))
+				fmt.Printf("%s: added p50 %s, added p99 %s (rounds %.2f to %.2fms)\n", strings.Fields(r.name)[0],
+					ms(r.p50-half[0].p50), ms(r.p99-half[0].p99), r.ratioLo, r.ratioHi)
 			}
 		}
 	}
