@@ -137,9 +137,9 @@ type jsonRewriter struct {
 	memo [64]ruleMemo
 	gen  uint32
 
-	// skim's flags (scanner.skim): the names a record field or an
-	// attributes member must not be copied unread under (flagsFor: the
-	// rules they were made from).
+	// member's flags (scanner.member): the names under which a record
+	// field or an attributes member is not copied unread (flagsFor and
+	// flagsMode: the rules and mode they were made for).
 	recFlag, attrFlag [64]uint64
 	flagsFor          *Rules
 	flagsMode         mode
@@ -207,9 +207,9 @@ func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonR
 	return w
 }
 
-// setFlags makes skim's flags for the rules and mode: every name a rule may
-// name (Rules.quick) and Salesforce's attributes stop a record's run; type
-// stops an attributes object's.
+// setFlags makes member's flags for the rules and mode: every name a rule
+// may name (Rules.quick) and Salesforce's attributes stop a record's run;
+// type stops an attributes object's.
 func (w *jsonRewriter) setFlags() {
 	w.recFlag, w.attrFlag = [64]uint64{}, [64]uint64{}
 	if w.rules != nil {
