@@ -178,7 +178,7 @@ func TestSimpleStr(t *testing.T) {
 	for in, want := range map[string]int{
 		`"abc"` + pad:              5,
 		`"0123456789abcdef"` + pad: 18,
-		`"abc"`:                    0, // fewer than eight bytes to spare: strScan decides
+		`"abc"`:                    5, // at the very end of b
 		`"a\"b"` + pad:             0, // an escape
 		"\"a\x01b\"" + pad:         0, // a control character
 		"\"\xc3\xa9\"" + pad:       0, // non-ASCII
@@ -377,4 +377,49 @@ func TestAttributesCopiedWholeDecideLikeTheGeneralPath(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestStringStopEveryByte: the stop routine of this architecture and the
+// portable SWAR one agree with the definition for every byte value at every
+// position of buffers long enough for whole 16- and 8-byte steps and tails.
+func TestStringStopEveryByte(t *testing.T) {
+	t.Parallel()
+	stops := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	for _, n := range []int{7, 17, 41} {
+		for c := 0; c < 256; c++ {
+			for i := 0; i < n; i++ {
+				b := bytes.Repeat([]byte{'a'}, n)
+				b[i] = byte(c)
+				want := n
+				if stops(byte(c)) {
+					want = i
+				}
+				if got := stringStop(b); got != want {
+					t.Fatalf("stringStop: byte %#x at %d of %d: got %d, want %d", c, i, n, got, want)
+				}
+				if got := stringStopSWAR(b); got != want {
+					t.Fatalf("stringStopSWAR: byte %#x at %d of %d: got %d, want %d", c, i, n, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzStringStop(f *testing.F) {
+	f.Add([]byte(`plain text, then "a quote`))
+	f.Add([]byte("tab\there and é there"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for k := 0; k <= len(b) && k < 20; k++ { // every alignment
+			in, want := b[k:], len(b)-k
+			for i, c := range in {
+				if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+					want = i
+					break
+				}
+			}
+			if got, swar := stringStop(in), stringStopSWAR(in); got != want || swar != want {
+				t.Fatalf("%q: stringStop %d, SWAR %d, want %d", in, got, swar, want)
+			}
+		}
+	})
 }
