@@ -667,7 +667,6 @@ func (s *scanner) endRun(run int) int {
 	return run
 }
 
-
 // offsetOf is the offset in buf of a token slice member returned.
 func (s *scanner) offsetOf(tok []byte) int { return cap(s.buf) - cap(tok) }
 
