@@ -64,9 +64,12 @@ const maxCSVRecord = 64 << 20
 
 var errRecordTooLarge = errors.New("record larger than 64 MiB")
 
-// csvPool recycles rewriters with their 64 KiB input buffer and per-column
-// slices: a CSV body then allocates nothing for them.
-var csvPool = sync.Pool{New: func() any { return &csvRewriter{buf: make([]byte, 64<<10)} }}
+// csvBuf is a CSV rewriter's input buffer; it grows for a longer record.
+const csvBuf = 64 << 10
+
+// csvPool recycles rewriters with their input buffer and per-column slices:
+// a CSV body then allocates nothing for them.
+var csvPool = sync.Pool{New: func() any { return &csvRewriter{buf: make([]byte, csvBuf)} }}
 
 func newCSVRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *csvRewriter {
 	c := csvPool.Get().(*csvRewriter)
@@ -80,8 +83,8 @@ func newCSVRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *csvRew
 
 // release returns c to the pool; c is not used after it (stats come first).
 func (c *csvRewriter) release() {
-	if cap(c.buf) > 1<<20 {
-		c.buf = make([]byte, 64<<10) // a huge record's buffer is not kept
+	if cap(c.buf) > 16*csvBuf {
+		c.buf = make([]byte, csvBuf) // a huge record's buffer is not kept
 	}
 	c.src, c.out, c.opts, c.m = nil, nil, Options{}, masker{}
 	csvPool.Put(c)

@@ -523,6 +523,10 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 	if sc.kind != 0 || sc.st != stValue || start >= sc.end || sc.buf[start] != '{' || depth >= maxDepth {
 		return false, nil
 	}
+	leave := func() (bool, error) { // as it was: the general path reads it
+		sc.pos, sc.st, sc.stack = start, stValue, sc.stack[:depth]
+		return false, nil
+	}
 	sc.stack = append(sc.stack, '{')
 	sc.pos, sc.st = start+1, stFirst
 	var typ []byte
@@ -532,16 +536,14 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 			break
 		}
 		if val == nil || sc.keyEsc {
-			sc.pos, sc.st, sc.stack = start, stValue, sc.stack[:depth]
-			return false, nil
+			return leave()
 		}
 		if kindOf(val) == '"' && equalFold(key[1:len(key)-1], "type") {
 			typ = val
 		}
 	}
 	if !sc.closeObj() {
-		sc.pos, sc.st, sc.stack = start, stValue, sc.stack[:depth]
-		return false, nil
+		return leave()
 	}
 	w.writeKey(p)
 	w.out.b = append(w.out.b, sc.buf[start:sc.pos]...)

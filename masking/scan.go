@@ -590,6 +590,8 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 			}
 		}
 		if plain && flag != nil && n > 2 {
+			// quickBit of the name, written out: calling it on a slice
+			// of b cost 1% of the instructions per body.
 			c := b[i+1]
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
