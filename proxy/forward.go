@@ -351,14 +351,11 @@ func (w *responseRecorder) Flush() {
 	// ReverseProxy flushes after every write of a body without a length.
 	// While the masking stage still has input in hand, the next write
 	// follows at once: skip the flush (and its system call) until the
-	// stage says it is waiting on the upstream.
-	if w.x != nil && w.x.masker != nil && !w.x.masker.Idle() {
-		return
-	}
-	// Nor is a flush needed after a large write: its data went out
-	// during it, and the flush would be a system call for the chunk's
-	// line end alone. The next write, or the end of the response, sends it.
-	if w.x != nil && w.x.masker != nil && w.last >= onWire {
+	// stage says it is waiting on the upstream. Nor is a flush needed
+	// after a large write: its data went out during it, and the flush
+	// would be a system call for the chunk's line end alone. The next
+	// write, or the end of the response, sends it.
+	if w.x != nil && w.x.masker != nil && (!w.x.masker.Idle() || w.last >= onWire) {
 		return
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
