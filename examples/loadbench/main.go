@@ -152,6 +152,9 @@ type result struct {
 	// the lowest and highest ratios, and the number of rounds.
 	ratio, ratioLo, ratioHi float64
 	rounds                  int
+	// At half saturation: the lowest and highest p99 added to direct's in
+	// the same round.
+	addedLo, addedHi time.Duration
 	// cpuPerReq is the server side's CPU time per request (see target.cpu).
 	cpuPerReq time.Duration
 }
@@ -382,16 +385,22 @@ func measure(t target, path string, conc int, d time.Duration, first bool, cpupr
 	return r, nil
 }
 
+// perTarget applies f, in the targets' order, to each target's rounds and
+// direct's rounds (the same round at the same index).
+func perTarget(targets []target, by map[string][]result, f func(rs, direct []result) result) []result {
+	var out []result
+	for _, t := range targets {
+		if rs := by[t.name]; len(rs) > 0 {
+			out = append(out, f(rs, by["direct"]))
+		}
+	}
+	return out
+}
+
 // medianRounds picks, per target, the round with the median ratio to direct
 // in the same round, and records the range of those ratios.
 func medianRounds(targets []target, by map[string][]result) []result {
-	direct := by["direct"]
-	var out []result
-	for _, t := range targets {
-		rs := by[t.name]
-		if len(rs) == 0 {
-			continue
-		}
+	return perTarget(targets, by, func(rs, direct []result) result {
 		type rr struct {
 			r     result
 			ratio float64
@@ -412,14 +421,13 @@ func medianRounds(targets []target, by map[string][]result) []result {
 			m.errors += x.r.errors
 		}
 		m.errors -= xs[len(xs)/2].r.errors
-		out = append(out, m)
-	}
-	return out
+		return m
+	})
 }
 
 // medianLatency gives, per target, the median over the rounds of each
-// latency percentile, and in ratioLo/ratioHi the lowest and highest p99 added
-// to direct's in the same round (in milliseconds).
+// latency percentile, and the range of p99 added to direct's in the same
+// round.
 func medianLatency(targets []target, by map[string][]result) []result {
 	med := func(rs []result, f func(result) time.Duration) time.Duration {
 		xs := make([]time.Duration, len(rs))
@@ -429,34 +437,27 @@ func medianLatency(targets []target, by map[string][]result) []result {
 		slices.Sort(xs)
 		return xs[len(xs)/2]
 	}
-	direct := by["direct"]
-	var out []result
-	for _, t := range targets {
-		rs := by[t.name]
-		if len(rs) == 0 {
-			continue
-		}
+	return perTarget(targets, by, func(rs, direct []result) result {
 		m := rs[0]
 		m.rps, m.errors, m.rounds = 0, 0, len(rs)
 		for i, r := range rs {
 			m.rps += r.rps / float64(len(rs))
 			m.errors += r.errors
 			if i < len(direct) {
-				added := float64((r.p99 - direct[i].p99).Microseconds()) / 1000
-				if i == 0 || added < m.ratioLo {
-					m.ratioLo = added
+				added := r.p99 - direct[i].p99
+				if i == 0 || added < m.addedLo {
+					m.addedLo = added
 				}
-				if i == 0 || added > m.ratioHi {
-					m.ratioHi = added
+				if i == 0 || added > m.addedHi {
+					m.addedHi = added
 				}
 			}
 		}
 		m.p50 = med(rs, func(r result) time.Duration { return r.p50 })
 		m.p90 = med(rs, func(r result) time.Duration { return r.p90 })
 		m.p99 = med(rs, func(r result) time.Duration { return r.p99 })
-		out = append(out, m)
-	}
-	return out
+		return m
+	})
 }
 
 // selfCPU is this process's CPU time (all threads).
@@ -919,8 +920,8 @@ func report(results, half []result, conc, records int, d time.Duration) {
 		if len(half) > 1 && strings.HasPrefix(half[0].name, "direct") {
 			fmt.Println()
 			for _, r := range half[1:] {
-				fmt.Printf("%s: added p50 %s, added p99 %s (rounds %.2f to %.2fms)\n", strings.Fields(r.name)[0],
-					ms(r.p50-half[0].p50), ms(r.p99-half[0].p99), r.ratioLo, r.ratioHi)
+				fmt.Printf("%s: added p50 %s, added p99 %s (rounds %s to %s)\n", strings.Fields(r.name)[0],
+					ms(r.p50-half[0].p50), ms(r.p99-half[0].p99), ms(r.addedLo), ms(r.addedHi))
 			}
 		}
 	}
