@@ -124,3 +124,24 @@ func BenchmarkAlertRules(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSeal is the writer goroutine's encoding of one event: the direct
+// encoders against the encoding/json + jsontext way they replace.
+func BenchmarkSeal(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		seal func(*Event) ([]byte, error)
+	}{{"direct", seal}, {"library", sealLibrary}} {
+		b.Run(c.name, func(b *testing.B) {
+			ev := testEvent(1)
+			normalise(ev)
+			b.ReportAllocs()
+			for b.Loop() {
+				ev.Chain = Chain{Seq: 1, Prev: GenesisPrev}
+				if _, err := c.seal(ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -39,9 +40,33 @@ func canonicalize(b []byte) ([]byte, error) {
 	return v, nil
 }
 
-// seal marshals ev (whose Chain.Seq and Chain.Prev are set and Chain.Hash
-// empty), computes chain.hash and returns the JSON line without newline.
+// seal computes ev's chain.hash (ev.Chain.Seq and Prev set, Hash empty)
+// and returns its JSON line without newline: the bytes json.Marshal writes
+// for the sealed event, the hash over its canonical form without the hash.
 func seal(ev *Event) ([]byte, error) {
+	ev.Chain.Hash = ""
+	if !fastEncodable(ev) {
+		return sealLibrary(ev)
+	}
+	// prev and the canonical form are hashed in one piece from a pooled
+	// buffer: the writer goroutine seals every request's event.
+	sb := sealBuf.Get().(*[]byte)
+	canon := appendCanonical(append((*sb)[:0], ev.Chain.Prev...), ev)
+	sum := sha256.Sum256(canon)
+	ev.Chain.Hash = hex.EncodeToString(sum[:])
+	if cap(canon) <= 64<<10 {
+		*sb = canon
+		sealBuf.Put(sb)
+	}
+	return appendLine(make([]byte, 0, len(canon)+len(ev.Chain.Hash)+64), ev), nil
+}
+
+var sealBuf = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// sealLibrary is seal through encoding/json and jsontext: the reference the
+// direct encoders are tested against, and the way for events they do not
+// take, whose errors it reports.
+func sealLibrary(ev *Event) ([]byte, error) {
 	ev.Chain.Hash = ""
 	b, err := json.Marshal(ev)
 	if err != nil {
