@@ -366,6 +366,19 @@ func TestAttributesCopiedWholeDecideLikeTheGeneralPath(t *testing.T) {
 		`{"type":"Contact",}`,
 		`{"type":"Contact" "url":"/c/1"}`,
 		`{"type":"Contact","url":"/c/1"`,
+		// Around the literal shape plainAttributes matches.
+		`{"type":"Contact"}`,
+		`{"type":"","url":""}`,
+		`{"type":"Contact","url":"/c/1","extra":1}`,
+		`{"type":"Contact","url":"/c/1" }`,
+		`{"type":"Contact","url":null}`,
+		`{"type":"Contact","URL":"/c/1"}`,
+		`{"type":"Contact","url":"/c/\"1"}`,
+		`{"type":"Con\"tact","url":"/c/1"}`,
+		`{"type":"Contact","url":"/c/é"}`,
+		`{"type":"Contáct","url":"/c/1"}`,
+		"{\"type\":\"Con\ttact\"}",
+		`{"type":"Contact","url":"/c/1"}}`,
 	} {
 		body := []byte(`{"totalSize":2,"done":true,"records":[{"attributes":` + attrs +
 			`,"Email":"a@b.cn","Phone":"+86 10 1234 5678","Name":"N"},{"attributes":` + attrs + `,"Email":"c@d.cn"}]}`)
