@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,9 @@ import (
 
 // redacted is what redact (and a detector hit) writes.
 const redacted = "****"
+
+// stars are the stars appendPartial writes for ASCII values up to their length.
+const stars = "****************************************************************"
 
 // masker applies strategies to decoded values. It owns reusable buffers and
 // one HMAC state, so it is not safe for concurrent use (one per Reader).
@@ -59,6 +63,10 @@ func appendPartial(dst, v []byte) []byte {
 	if n <= 4 {
 		return append(dst, redacted...)
 	}
+	if n == len(v) && n-4 <= len(stars) { // ASCII: a byte is a character
+		dst = append(dst, stars[:n-4]...)
+		return append(dst, v[n-4:]...)
+	}
 	i := 0
 	for range n - 4 {
 		_, size := utf8.DecodeRune(v[i:])
@@ -72,16 +80,8 @@ func appendPartial(dst, v []byte) []byte {
 // "wang.fang@customer-corp.cn" -> "w***@customer-corp.cn". Anything that is
 // not local@domain (one '@', both sides non-empty) is redacted.
 func appendEmail(dst, v []byte) []byte {
-	at := -1
-	for i, c := range v {
-		if c == '@' {
-			if at >= 0 {
-				return append(dst, redacted...)
-			}
-			at = i
-		}
-	}
-	if at <= 0 || at == len(v)-1 {
+	at := bytes.IndexByte(v, '@')
+	if at <= 0 || at == len(v)-1 || bytes.IndexByte(v[at+1:], '@') >= 0 {
 		return append(dst, redacted...)
 	}
 	_, size := utf8.DecodeRune(v)
