@@ -491,8 +491,15 @@ func (w *jsonRewriter) objMembers(p *frame) (done, closed bool, err error) {
 			}
 			if fast {
 				flush()
-				setName(p, key, false)
-				if err := w.maskRead(p, kindOf(val), s, val, memo); err != nil {
+				// The name is needed as p's key only to be noted as masked
+				// (once per body and field); else maskRead writes it from
+				// the input.
+				raw := key
+				if memo == nil || !memo.noted {
+					setName(p, key, false)
+					raw = nil
+				}
+				if err := w.maskRead(p, kindOf(val), s, val, memo, raw); err != nil {
 					return true, false, err
 				}
 				continue
@@ -599,7 +606,7 @@ func plainAttributes(b []byte) (typ []byte, n int) {
 func (w *jsonRewriter) scalarMember(p *frame, v []byte) error {
 	k := kindOf(v)
 	if s := w.ruleAt(p, k); s != StrategyNone {
-		return w.maskRead(p, k, s, v, nil)
+		return w.maskRead(p, k, s, v, nil, nil)
 	}
 	return w.scalar(p, v)
 }
@@ -763,13 +770,14 @@ func (w *jsonRewriter) maskValue(p *frame, k byte, s Strategy) error {
 	if err != nil {
 		return w.decodeErr(err)
 	}
-	return w.maskRead(p, k, s, v, nil)
+	return w.maskRead(p, k, s, v, nil, nil)
 }
 
 // maskRead writes the masked form of the value of kind k just read (v; nil
 // for a container, which was skipped). memo, when the rule came from it,
-// says whether the field's name is noted already.
-func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ruleMemo) error {
+// says whether the field's name is noted already. rawKey, when set, is the
+// member's name token, written in place of p.rawKey (which is then stale).
+func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ruleMemo, rawKey []byte) error {
 	// A null stays null: nothing was masked (unless the member is removed).
 	if (k != 'n' || s == StrategyRemove) && (memo == nil || !memo.noted) {
 		w.noteMasked(p)
@@ -781,9 +789,13 @@ func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ru
 	if s == StrategyRemove {
 		return nil
 	}
-	if p.isObj {
+	switch {
+	case rawKey != nil:
+		w.sep(p)
+		w.out.b = append(append(w.out.b, rawKey...), ':')
+	case p.isObj:
 		w.writeKey(p)
-	} else {
+	default:
 		w.sep(p)
 	}
 	switch {
