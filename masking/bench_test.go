@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/http/httptest"
+	"net/url"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crmgw/crmgw/examples/samplecrm"
 )
 
 // naiveRewrite is the approach the streaming rewriter replaces: decode the
@@ -164,4 +168,24 @@ func BenchmarkRulesLookup(b *testing.B) {
 	for b.Loop() {
 		r.lookup(&scratch, obj, true, field)
 	}
+}
+
+// BenchmarkJSONRewriteLoadbenchBody rewrites the body make bench-load sends
+// through the gateway (the sample CRM's answer to its 200-record query)
+// with the default policies' mask for its caller (role sales_rep).
+func BenchmarkJSONRewriteLoadbenchBody(b *testing.B) {
+	crm := samplecrm.New(samplecrm.Options{Records: 5000, Seed: 1}) // as make bench-load
+	q := url.QueryEscape("SELECT Id, Name, Email, MobilePhone, Phone, Birthdate, Account.Name, Account.Owner.Email FROM Contact LIMIT 200")
+	req := httptest.NewRequest("GET", "/services/data/v60.0/query?q="+q, nil)
+	req.Header.Set("Authorization", "Bearer token")
+	rec := httptest.NewRecorder()
+	crm.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		b.Fatalf("sample CRM: %d %s", rec.Code, rec.Body.Bytes())
+	}
+	rules := mustRules(b, map[string]string{
+		"*.National_ID__c": "redact", "*.National_ID": "redact", "*.Bank_Account__c": "redact", "*.Bank_Account": "redact",
+		"*.Birthdate": "redact", "*.Date_of_Birth": "redact", "*.MobilePhone": "partial", "*.Mobile": "partial",
+	})
+	benchRewrite(b, rec.Body.Bytes(), Options{Vendor: "salesforce", Rules: rules})
 }

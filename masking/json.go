@@ -804,12 +804,17 @@ func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ru
 	case s == StrategyNull || k == '{' || k == '[' || k == 't' || k == 'f':
 		w.out.b = append(w.out.b, "null"...)
 	case k == '"':
-		text := v[1 : len(v)-1] // the token's own bytes unless it has escapes
-		if bytes.IndexByte(v, '\\') >= 0 {
-			w.val = appendUnquote(w.val[:0], v)
-			text = w.val
+		if bytes.IndexByte(v, '\\') < 0 {
+			// The token's own bytes are its text, and hold nothing a JSON
+			// string must escape: neither does what a strategy makes of
+			// them (stars, whole characters of the text, hex), so it is
+			// written between quotes unchecked.
+			w.out.b = append(w.out.b, '"')
+			w.out.b = append(w.m.apply(w.out.b, s, v[1:len(v)-1]), '"')
+			break
 		}
-		w.tmp = w.m.apply(w.tmp[:0], s, text)
+		w.val = appendUnquote(w.val[:0], v)
+		w.tmp = w.m.apply(w.tmp[:0], s, w.val)
 		w.out.b = appendQuote(w.out.b, w.tmp)
 	default: // number: masked numbers become strings
 		w.tmp = w.m.apply(w.tmp[:0], s, v)

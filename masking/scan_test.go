@@ -315,9 +315,11 @@ func TestRunStopsAtNamesARuleMayName(t *testing.T) {
 func TestMaskedValuesAreQuoted(t *testing.T) {
 	t.Parallel()
 	body := []byte(`{"totalSize":1,"done":true,"records":[{"attributes":{"type":"Contact"},` +
-		`"MobilePhone":"ab\"c\\d\u0001e","Email":"x\"y@ex\\ample.cn","Phone":"北京市朝阳区","Title":"plain-1234"}]}`)
-	opts := Options{Vendor: "salesforce", Rules: mustRules(t, map[string]string{
+		`"MobilePhone":"ab\"c\\d\u0001e","Email":"x\"y@ex\\ample.cn","Phone":"北京市朝阳区","Title":"plain-1234",` +
+		`"Name":"王芳","Department":"Sales","Fax":"wang@北京.cn"}]}`)
+	opts := Options{Vendor: "salesforce", HMACKey: testKey, Rules: mustRules(t, map[string]string{
 		"Contact.MobilePhone": "partial", "Contact.Email": "email", "Contact.Phone": "partial", "Contact.Title": "partial",
+		"Contact.Name": "hash", "Contact.Department": "redact", "Contact.Fax": "email",
 	})}
 	out, _, err := rewrite(t, body, opts)
 	if err != nil {
@@ -331,6 +333,10 @@ func TestMaskedValuesAreQuoted(t *testing.T) {
 	}
 	want := map[string]string{
 		"MobilePhone": "****\\d\x01e", "Email": "x***@ex\\ample.cn", "Phone": "**市朝阳区", "Title": "******1234",
+		"Department": "****", "Fax": "w***@北京.cn",
+	}
+	if h, _ := got.Records[0]["Name"].(string); !strings.HasPrefix(h, "hmac:") || len(h) != len("hmac:")+32 {
+		t.Errorf("Name = %q, want hmac: and 32 hex digits", h)
 	}
 	for k, v := range want {
 		if got.Records[0][k] != v {
