@@ -3,6 +3,7 @@ package masking
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"net/url"
@@ -188,4 +189,23 @@ func BenchmarkJSONRewriteLoadbenchBody(b *testing.B) {
 		"*.Birthdate": "redact", "*.Date_of_Birth": "redact", "*.MobilePhone": "partial", "*.Mobile": "partial",
 	})
 	benchRewrite(b, rec.Body.Bytes(), Options{Vendor: "salesforce", Rules: rules})
+}
+
+// BenchmarkJSONRewrite200RecordsChinese is the 200-record query with its
+// text in Chinese (names, titles, descriptions, addresses), as a CRM of
+// Chinese customers holds it: strings of multi-byte characters.
+func BenchmarkJSONRewrite200RecordsChinese(b *testing.B) {
+	body := bytes.NewBufferString(`{"totalSize":200,"done":true,"records":[`)
+	for i := range 200 {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprintf(body, `{"attributes":{"type":"Contact","url":"/services/data/v60.0/sobjects/Contact/003D%014dAAA"},`+
+			`"Id":"003D%014dAAA","Name":"王芳%d","LastName":"王","Title":"采购经理","MailingStreet":"北京市朝阳区建国路%d号",`+
+			`"Email":"wang.fang%d@customer-corp.cn","MobilePhone":"138%08d","Description":"在上海交易会上认识，喜欢用微信联系。",`+
+			`"Account":{"attributes":{"type":"Account","url":"/services/data/v60.0/sobjects/Account/001D%014dAAA"},"Name":"客户公司%d","Industry":"制造业"}}`,
+			i, i, i, i, i, i, i, i)
+	}
+	body.WriteString("]}")
+	benchRewrite(b, body.Bytes(), Options{Vendor: "salesforce", Rules: mustRules(b, benchMask), HMACKey: testKey})
 }

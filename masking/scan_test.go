@@ -61,6 +61,9 @@ func TestScannerRejects(t *testing.T) {
 		`01`, `1.`, `.5`, `-`, `1e`, `1e+`, `+1`, `tru`, `nulll`, `True`, `[truex]`,
 		`"a`, `"\x"`, `"\u12"`, `"\u12g4"`, "\"a\x01b\"", "\"\xff\"", "\"\xe4\xb8\"",
 		`{"a":1}}`, `{"a":1} x`, `[1]]`, `]`, `}`, `{`, `[`, `{"a":`, `{"a"`, `"x"y`,
+		// Invalid UTF-8 inside and at the ends of long non-ASCII runs.
+		"\"王芳王芳王芳\xff王芳王芳\"", "\"王芳王芳王芳王芳\xe4\xb8\"", "\"王芳王芳王芳王芳\xe4\xb8a\"",
+		"\"\xed\xa0\x80王芳王芳王芳\"", "\"王芳王芳王芳王芳\xc0\xaf\"", "\"王芳王芳王芳王芳\xf4\x90\x80\x80\"",
 	} {
 		_, err := scanAll(strings.NewReader(in))
 		if err == nil {
