@@ -63,7 +63,7 @@ func TestScannerRejects(t *testing.T) {
 		`{"a":1}}`, `{"a":1} x`, `[1]]`, `]`, `}`, `{`, `[`, `{"a":`, `{"a"`, `"x"y`,
 		// Invalid UTF-8 inside and at the ends of long non-ASCII runs.
 		"\"王芳王芳王芳\xff王芳王芳\"", "\"王芳王芳王芳王芳\xe4\xb8\"", "\"王芳王芳王芳王芳\xe4\xb8a\"",
-		"\"\xed\xa0\x80王芳王芳王芳\"", "\"王芳王芳王芳王芳\xc0\xaf\"", "\"王芳王芳王芳王芳\xf4\x90\x80\x80\"",
+		"\"\xed\xa0\x80王芳王芳王芳\"", "\"王芳\xe0\x80\x80王芳\"", "\"王芳\xe1\x80王芳\"", "\"王芳\xef\xbf\"", "\"王芳王芳王芳王芳\xc0\xaf\"", "\"王芳王芳王芳王芳\xf4\x90\x80\x80\"",
 	} {
 		_, err := scanAll(strings.NewReader(in))
 		if err == nil {
@@ -74,6 +74,22 @@ func TestScannerRejects(t *testing.T) {
 		// Split reads must not change the verdict.
 		if _, err := scanAll(iotest.OneByteReader(strings.NewReader(in))); err == nil {
 			t.Errorf("%q accepted one byte at a time", in)
+		}
+	}
+}
+
+// TestScannerAcceptsEveryUTF8Length: strings of one- to four-byte
+// characters at the edges of each lead byte's range, alone and in runs (the
+// three-byte fast path and the run validation), whole and one byte a time.
+func TestScannerAcceptsEveryUTF8Length(t *testing.T) {
+	chars := []string{"a", "\u0080", "\u07ff", "\u0800", "\u0fff", "\u1000", "\ucfff", "\ud7ff", "\ue000", "\uffff", "\U00010000", "\U0010ffff", "王", "é"}
+	for _, c := range chars {
+		for _, in := range []string{`"` + c + `"`, `"` + strings.Repeat(c, 9) + `"`, `"王芳` + c + `王芳a` + c + `"`} {
+			for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+				if got, err := scanAll(r); err != nil || got != in {
+					t.Errorf("%q: got %q, %v", in, got, err)
+				}
+			}
 		}
 	}
 }
