@@ -451,10 +451,28 @@ func (w *jsonRewriter) objMembers(p *frame) (done, closed bool, err error) {
 			// A container: opened (or masked whole) as step would; its
 			// frame is then the top one, so this loop ends. A record's
 			// Salesforce attributes are copied whole when they can be.
-			flush()
-			setName(p, key, w.sc.keyEsc)
 			if p.role == roleRecord && w.mode == modeSalesforce && !w.holding && !w.sc.keyEsc &&
 				(w.capDepth == 0 || depth >= w.capDepth) && equalFold(name, "attributes") {
+				if typ, end := w.literalAttributes(); end > 0 {
+					// The member joins the span of input copied as it is.
+					if span < 0 {
+						span = at
+						if p.n == 0 {
+							span = w.sc.offsetOf(key)
+						}
+					}
+					spanEnd = end
+					p.n++
+					if _, err := w.setType(p, typ); err != nil { // never cut: only a held body is
+						return true, false, err
+					}
+					if plain = p.role == roleRecord && !p.maybeWrp && w.det == 0 && noCapture; plain {
+						flag = &w.recFlag
+					}
+					continue
+				}
+				flush()
+				setName(p, key, false)
 				if copied, err := w.copyAttributes(p); err != nil {
 					return true, false, err
 				} else if copied {
@@ -464,6 +482,9 @@ func (w *jsonRewriter) objMembers(p *frame) (done, closed bool, err error) {
 					}
 					continue
 				}
+			} else {
+				flush()
+				setName(p, key, w.sc.keyEsc)
 			}
 			return true, false, w.value(p, w.sc.peek())
 		}
@@ -530,14 +551,6 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 	if sc.kind != 0 || sc.st != stValue || start >= sc.end || sc.buf[start] != '{' || depth >= maxDepth {
 		return false, nil
 	}
-	if typ, n := plainAttributes(sc.buf[start:sc.end]); n > 0 {
-		// The object, opened and closed: as the loop below leaves it.
-		sc.pos, sc.st = start+n, stAfter
-		w.writeKey(p)
-		w.out.b = append(w.out.b, sc.buf[start:sc.pos]...)
-		_, err := w.setType(p, typ) // never cut: only a held body is
-		return true, err
-	}
 	leave := func() (bool, error) { // as it was: the general path reads it
 		sc.pos, sc.st, sc.stack = start, stValue, sc.stack[:depth]
 		return false, nil
@@ -567,6 +580,25 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 	}
 	_, err := w.setType(p, typ) // never cut: only a held body is
 	return true, err
+}
+
+// literalAttributes consumes the scanner's next value when it is an
+// attributes object plainAttributes matches, whole in the buffer, and
+// returns its type token and the offset of its end in the buffer; end is 0,
+// and nothing consumed, otherwise (copyAttributes then tries).
+func (w *jsonRewriter) literalAttributes() (typ []byte, end int) {
+	sc := w.sc
+	start := sc.pos
+	if sc.kind != 0 || sc.st != stValue || start >= sc.end || sc.buf[start] != '{' || len(sc.stack) >= maxDepth {
+		return nil, 0
+	}
+	typ, n := plainAttributes(sc.buf[start:sc.end])
+	if n == 0 {
+		return nil, 0
+	}
+	// The object, opened and closed: as copyAttributes leaves it.
+	sc.pos, sc.st = start+n, stAfter
+	return typ, start + n
 }
 
 // plainAttributes measures the attributes object at the start of b when
