@@ -482,6 +482,15 @@ func (w *jsonRewriter) objMembers(p *frame) (done, closed bool, err error) {
 					}
 					continue
 				}
+			} else if plain && w.mode == modeSalesforce && !w.sc.keyEsc && !equalFold(name, "attributes") {
+				// A related record or child result ({"Account":{...}}) that
+				// no rule names: opened as value and open would, and its
+				// members read next in this loop's caller.
+				if s, _ := w.recordRule(p.typ, p.typed, name); s == StrategyNone && w.openRelated(p, key, flush) {
+					return false, true, nil
+				}
+				flush()
+				setName(p, key, false)
 			} else {
 				flush()
 				setName(p, key, w.sc.keyEsc)
@@ -580,6 +589,28 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 	}
 	_, err := w.setType(p, typ) // never cut: only a held body is
 	return true, err
+}
+
+// openRelated opens the object that is the value of record p's member key
+// (its name just read by the scanner, plain): what value and open do for an
+// object member of a Salesforce record that no rule names. It is false,
+// and nothing done, when the value is not an object or nesting is at its
+// limit (the general path then reads it and says why). flush writes what
+// the caller holds back before the member.
+func (w *jsonRewriter) openRelated(p *frame, key []byte, flush func()) bool {
+	sc := w.sc
+	if sc.kind != 0 || sc.st != stValue || sc.pos >= sc.end || sc.buf[sc.pos] != '{' || len(sc.stack) >= maxDepth {
+		return false
+	}
+	sc.stack = append(sc.stack, '{')
+	sc.pos, sc.st = sc.pos+1, stFirst
+	flush()
+	setName(p, key, false)
+	w.writeKey(p)
+	w.out.b = append(w.out.b, '{')
+	c := w.push(true, roleRecord) // p may move: not used after this
+	c.inRec = true
+	return true
 }
 
 // literalAttributes consumes the scanner's next value when it is an
