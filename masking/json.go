@@ -379,21 +379,57 @@ func setName(p *frame, v []byte, esc bool) {
 // reading), p's record was cut at the cap, or on an error.
 func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 	for {
-		done, closed, err := w.objMembers(p)
-		if !closed {
+		done, next, err := w.objMembers(p)
+		if !next {
 			return done, err
 		}
-		// p ended: its parent's members go on here, when it is an object
-		// and output is still wanted.
-		if p = w.top(); p == nil || !p.isObj || p.hasKey || w.avail() >= chunk {
+		// p ended, or opened a child: the top frame's members go on here
+		// when it is an object and output is still wanted; after a record
+		// of a Salesforce list, the next one is opened here.
+		p = w.top()
+		if p != nil && !p.isObj && p.role == roleList && w.mode == modeSalesforce && w.avail() < chunk && w.nextRecord(p) {
+			p = w.top()
+			continue
+		}
+		if p == nil || !p.isObj || p.hasKey || w.avail() >= chunk {
 			return true, nil
 		}
 	}
 }
 
-// objMembers is members for p alone; closed reports that p ended (its
-// closing brace was next in the buffer) and its frame was closed.
-func (w *jsonRewriter) objMembers(p *frame) (done, closed bool, err error) {
+// nextRecord opens the next record of Salesforce list p when `,{` (with
+// any whitespace) is next in the buffer: what step, value and open do for
+// it while no cap is reached. It is false, and nothing done, otherwise.
+func (w *jsonRewriter) nextRecord(p *frame) bool {
+	sc := w.sc
+	if sc.kind != 0 || sc.err != nil || sc.st != stAfter || len(sc.stack) == 0 || sc.stack[len(sc.stack)-1] != '[' ||
+		len(sc.stack) >= maxDepth || (w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords) {
+		return false
+	}
+	b := sc.buf[:sc.end]
+	i := skipWS(b, sc.pos)
+	if i >= len(b) || b[i] != ',' {
+		return false
+	}
+	if i = skipWS(b, i+1); i >= len(b) || b[i] != '{' {
+		return false
+	}
+	sc.stack = append(sc.stack, '{')
+	sc.pos, sc.st = i+1, stFirst
+	p.idx++
+	w.sep(p)
+	w.out.b = append(w.out.b, '{')
+	inRec := p.inRec
+	c := w.push(true, roleRecord) // p may move: not used after this
+	c.top, c.counted, c.inRec = true, true, inRec
+	w.records++
+	return true
+}
+
+// objMembers is members for p alone; next reports that p ended (its
+// closing brace was next in the buffer) and its frame was closed, or that
+// it opened a child object whose members are next.
+func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 	depth := len(w.frames)
 	// A field of a record: the commonest member of all. When no detector
 	// or capture can apply and its name is plain, scalar and ruleAt come
