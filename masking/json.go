@@ -448,7 +448,27 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 		}
 	}
 	defer flush()
+	// keep adds the input from the member whose name starts at first to
+	// end to the span: the input's comma before it is the output's comma
+	// too, unless nothing was written before it (at: where the member loop
+	// stood before it).
+	at := 0
+	keep := func(first, end int) {
+		if span < 0 {
+			span = at
+			if p.n == 0 {
+				span = first
+			}
+		}
+		spanEnd = end
+	}
 	var flag *[64]uint64
+	// replain says again whether p is a plain record, after its type.
+	replain := func() {
+		if plain = p.role == roleRecord && !p.maybeWrp && w.det == 0 && noCapture; plain {
+			flag = &w.recFlag
+		}
+	}
 	switch {
 	case plain:
 		flag = &w.recFlag
@@ -456,18 +476,12 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 		flag = &w.attrFlag
 	}
 	for n := 0; w.avail() < chunk; n++ {
-		at := w.sc.pos
+		at = w.sc.pos
 		run, key, val, ok := w.sc.member(flag)
 		if run > 0 {
 			// Fields no rule can name, as the code below would have
 			// copied them one by one.
-			if span < 0 {
-				span = at
-				if p.n == 0 {
-					span = w.sc.runFirst
-				}
-			}
-			spanEnd = w.sc.runEnd
+			keep(w.sc.runFirst, w.sc.runEnd)
 			p.n += run
 			n++
 			at = w.sc.runEnd
@@ -491,20 +505,12 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 				(w.capDepth == 0 || depth >= w.capDepth) && equalFold(name, "attributes") {
 				if typ, end := w.literalAttributes(); end > 0 {
 					// The member joins the span of input copied as it is.
-					if span < 0 {
-						span = at
-						if p.n == 0 {
-							span = w.sc.offsetOf(key)
-						}
-					}
-					spanEnd = end
+					keep(w.sc.offsetOf(key), end)
 					p.n++
 					if _, err := w.setType(p, typ); err != nil { // never cut: only a held body is
 						return true, false, err
 					}
-					if plain = p.role == roleRecord && !p.maybeWrp && w.det == 0 && noCapture; plain {
-						flag = &w.recFlag
-					}
+					replain()
 					continue
 				}
 				flush()
@@ -512,10 +518,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 				if copied, err := w.copyAttributes(p); err != nil {
 					return true, false, err
 				} else if copied {
-					// The type may have made p a plain record just now.
-					if plain = p.role == roleRecord && !p.maybeWrp && w.det == 0 && noCapture; plain {
-						flag = &w.recFlag
-					}
+					replain() // the type may have made p a plain record just now
 					continue
 				}
 			} else if plain && w.mode == modeSalesforce && !w.sc.keyEsc && !equalFold(name, "attributes") {
@@ -543,15 +546,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 				fast = true
 			}
 			if fast && s == StrategyNone {
-				if span < 0 {
-					// The input's comma before this member is the output's
-					// comma too, unless nothing was written before it.
-					span = at
-					if p.n == 0 {
-						span = w.sc.offsetOf(key)
-					}
-				}
-				spanEnd = w.sc.pos
+				keep(w.sc.offsetOf(key), w.sc.pos)
 				p.n++
 				continue
 			}
