@@ -970,6 +970,11 @@ func (w *jsonRewriter) noteMasked(p *frame) {
 }
 
 // open starts a container at p's current position, choosing its role.
+// openRelated, nextRecord and literalAttributes are it (with value and
+// closeFrame) written out for the three commonest cases of a Salesforce
+// query; a change to those cases here is a change there too
+// (TestFastPathDecidesLikeTheGeneralPath and FuzzJSONRewriter compare the
+// two paths).
 func (w *jsonRewriter) open(p *frame, isObj bool) error {
 	if err := w.sc.readDelim(); err != nil {
 		return w.decodeErr(err)
