@@ -385,14 +385,22 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 		}
 		// p ended, or opened a child: the top frame's members go on here
 		// when it is an object and output is still wanted; after a record
-		// of a Salesforce list, the next one is opened here.
-		p = w.top()
-		if p != nil && !p.isObj && p.role == roleList && w.mode == modeSalesforce && w.avail() < chunk && w.nextRecord(p) {
+		// of a Salesforce list, the next one is opened here. An object
+		// whose closing brace is next too (its last member was the object
+		// that just ended) is closed here, as objMembers would close it.
+		for {
 			p = w.top()
-			continue
-		}
-		if p == nil || !p.isObj || p.hasKey || w.avail() >= chunk {
-			return true, nil
+			if p != nil && !p.isObj && p.role == roleList && w.mode == modeSalesforce && w.avail() < chunk && w.nextRecord(p) {
+				p = w.top()
+				break
+			}
+			if p == nil || !p.isObj || p.hasKey || w.avail() >= chunk {
+				return true, nil
+			}
+			if !w.sc.closeObj() {
+				break
+			}
+			w.closeFrame()
 		}
 	}
 }
