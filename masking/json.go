@@ -422,8 +422,7 @@ func (w *jsonRewriter) nextRecord(p *frame) bool {
 	if i = skipWS(b, i+1); i >= len(b) || b[i] != '{' {
 		return false
 	}
-	sc.stack = append(sc.stack, '{')
-	sc.pos, sc.st = i+1, stFirst
+	sc.enterObject(i)
 	p.idx++
 	w.sep(p)
 	w.out.b = append(w.out.b, '{')
@@ -595,16 +594,15 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 // detected or captured; only type is read.
 func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 	sc := w.sc
-	start, depth := sc.pos, len(sc.stack)
-	if sc.kind != 0 || sc.st != stValue || start >= sc.end || sc.buf[start] != '{' || depth >= maxDepth {
+	if !sc.objectNext() {
 		return false, nil
 	}
+	start, depth := sc.pos, len(sc.stack)
 	leave := func() (bool, error) { // as it was: the general path reads it
 		sc.pos, sc.st, sc.stack = start, stValue, sc.stack[:depth]
 		return false, nil
 	}
-	sc.stack = append(sc.stack, '{')
-	sc.pos, sc.st = start+1, stFirst
+	sc.enterObject(start)
 	var typ []byte
 	for {
 		_, key, val, ok := sc.member(&w.attrFlag)
@@ -638,11 +636,10 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 // the caller holds back before the member.
 func (w *jsonRewriter) openRelated(p *frame, key []byte, flush func()) bool {
 	sc := w.sc
-	if sc.kind != 0 || sc.st != stValue || sc.pos >= sc.end || sc.buf[sc.pos] != '{' || len(sc.stack) >= maxDepth {
+	if !sc.objectNext() {
 		return false
 	}
-	sc.stack = append(sc.stack, '{')
-	sc.pos, sc.st = sc.pos+1, stFirst
+	sc.enterObject(sc.pos)
 	flush()
 	setName(p, key, false)
 	w.writeKey(p)
@@ -658,10 +655,10 @@ func (w *jsonRewriter) openRelated(p *frame, key []byte, flush func()) bool {
 // and nothing consumed, otherwise (copyAttributes then tries).
 func (w *jsonRewriter) literalAttributes() (typ []byte, end int) {
 	sc := w.sc
-	start := sc.pos
-	if sc.kind != 0 || sc.st != stValue || start >= sc.end || sc.buf[start] != '{' || len(sc.stack) >= maxDepth {
+	if !sc.objectNext() {
 		return nil, 0
 	}
+	start := sc.pos
 	typ, n := plainAttributes(sc.buf[start:sc.end])
 	if n == 0 {
 		return nil, 0

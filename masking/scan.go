@@ -576,13 +576,10 @@ func strScan(b []byte, i int) (j int, st uint8, esc bool) {
 // in flag (the layout of Rules.quick). The member after the run is
 // returned as without flag.
 func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
-	if s.kind != 0 || s.err != nil || len(s.stack) == 0 || s.stack[len(s.stack)-1] != '{' {
+	if !s.inMembers() {
 		return 0, nil, nil, false
 	}
 	st := s.st
-	if st != stAfter && st != stFirst {
-		return 0, nil, nil, false
-	}
 	b := s.buf[:s.end]
 	for i := s.pos; ; {
 		if st == stAfter {
@@ -679,7 +676,7 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 // in the buffer, where member stopped: the rewriter then closes the object
 // and goes on with its parent without a round through peek.
 func (s *scanner) closeObj() bool {
-	if s.kind != 0 || s.err != nil || len(s.stack) == 0 || s.stack[len(s.stack)-1] != '{' || (s.st != stAfter && s.st != stFirst) {
+	if !s.inMembers() {
 		return false
 	}
 	i := skipWS(s.buf[:s.end], s.pos)
@@ -689,6 +686,25 @@ func (s *scanner) closeObj() bool {
 	s.stack = s.stack[:len(s.stack)-1]
 	s.pos, s.st = i+1, stAfter
 	return true
+}
+
+// inMembers reports that the scanner stands between the members of an
+// object, nothing peeked: where member and closeObj read.
+func (s *scanner) inMembers() bool {
+	return s.kind == 0 && s.err == nil && len(s.stack) > 0 && s.stack[len(s.stack)-1] == '{' && (s.st == stAfter || s.st == stFirst)
+}
+
+// objectNext reports that the value the scanner stands before (member
+// returned its name) is an object starting in the buffer, which may be
+// opened without passing the nesting limit.
+func (s *scanner) objectNext() bool {
+	return s.kind == 0 && s.st == stValue && s.pos < s.end && s.buf[s.pos] == '{' && len(s.stack) < maxDepth
+}
+
+// enterObject consumes the '{' at i, as readDelim does after peek.
+func (s *scanner) enterObject(i int) {
+	s.stack = append(s.stack, '{')
+	s.pos, s.st = i+1, stFirst
 }
 
 // endRun leaves the scanner after a run of run members member consumed.
