@@ -182,6 +182,19 @@ func (e *encoder) strs(l []string) {
 	e.b = append(e.b, ']')
 }
 
+// strField writes the member name: v.
+func (e *encoder) strField(name, v string) {
+	e.field(name)
+	e.str(v)
+}
+
+// optStr writes name: v unless v is empty (omitempty).
+func (e *encoder) optStr(name, v string) {
+	if v != "" {
+		e.strField(name, v)
+	}
+}
+
 func (e *encoder) open() {
 	e.b = append(e.b, '{')
 	e.objs = append(e.objs, len(e.mems))
@@ -282,25 +295,17 @@ func (e *encoder) eventChain(ev *Event, chain *Chain) {
 	e.time(ev.Time)
 	e.field("class_uid")
 	e.int(int64(ev.ClassUID))
-	e.field("request_id")
-	e.str(ev.RequestID)
-	e.field("activity")
-	e.str(ev.Activity)
-	e.field("severity")
-	e.str(ev.Severity)
-	if ev.Status != "" {
-		e.field("status")
-		e.str(ev.Status)
-	}
+	e.strField("request_id", ev.RequestID)
+	e.strField("activity", ev.Activity)
+	e.strField("severity", ev.Severity)
+	e.optStr("status", ev.Status)
 	a := &ev.Actor
 	e.field("actor")
 	e.open()
 	e.field("user")
 	e.open()
-	e.field("uid")
-	e.str(a.User.UID)
-	e.field("email")
-	e.str(a.User.Email)
+	e.strField("uid", a.User.UID)
+	e.strField("email", a.User.Email)
 	e.field("groups")
 	e.strs(a.User.Groups)
 	if len(a.User.Roles) > 0 {
@@ -308,32 +313,21 @@ func (e *encoder) eventChain(ev *Event, chain *Chain) {
 		e.strs(a.User.Roles)
 	}
 	e.close()
-	e.field("client_id")
-	e.str(a.ClientID)
+	e.strField("client_id", a.ClientID)
 	e.field("mfa")
 	e.bool(a.MFA)
-	if a.Kind != "" {
-		e.field("kind")
-		e.str(a.Kind)
-	}
-	if a.Issuer != "" {
-		e.field("issuer")
-		e.str(a.Issuer)
-	}
+	e.optStr("kind", a.Kind)
+	e.optStr("issuer", a.Issuer)
 	e.close()
 	e.field("src_endpoint")
 	e.open()
-	e.field("ip")
-	e.str(ev.SrcEndpoint.IP)
+	e.strField("ip", ev.SrcEndpoint.IP)
 	e.close()
 	e.field("http_request")
 	e.open()
-	e.field("method")
-	e.str(ev.HTTPRequest.Method)
-	e.field("path")
-	e.str(ev.HTTPRequest.Path)
-	e.field("user_agent")
-	e.str(ev.HTTPRequest.UserAgent)
+	e.strField("method", ev.HTTPRequest.Method)
+	e.strField("path", ev.HTTPRequest.Path)
+	e.strField("user_agent", ev.HTTPRequest.UserAgent)
 	e.close()
 	e.field("http_response")
 	e.open()
@@ -351,12 +345,10 @@ func (e *encoder) eventChain(ev *Event, chain *Chain) {
 	e.bool(d.Allow)
 	e.field("enforced")
 	e.bool(d.Enforced)
-	e.field("reason")
-	e.str(d.Reason)
+	e.strField("reason", d.Reason)
 	e.field("masked")
 	e.strs(d.Masked)
-	e.field("policy_revision")
-	e.str(d.PolicyRevision)
+	e.strField("policy_revision", d.PolicyRevision)
 	if d.MaxRecords != 0 {
 		e.field("max_records")
 		e.int(d.MaxRecords)
@@ -364,10 +356,7 @@ func (e *encoder) eventChain(ev *Event, chain *Chain) {
 	e.close()
 	e.field("duration_ms")
 	e.float(ev.DurationMS)
-	if ev.Error != "" {
-		e.field("error")
-		e.str(ev.Error)
-	}
+	e.optStr("error", ev.Error)
 	if len(ev.Subrequests) > 0 {
 		e.field("subrequests")
 		e.raw("[")
@@ -383,37 +372,25 @@ func (e *encoder) eventChain(ev *Event, chain *Chain) {
 	e.open()
 	e.field("seq")
 	e.int(chain.Seq)
-	e.field("prev")
-	e.str(chain.Prev)
-	if chain.Hash != "" {
-		e.field("hash")
-		e.str(chain.Hash)
-	}
+	e.strField("prev", chain.Prev)
+	e.optStr("hash", chain.Hash)
 	e.close()
 	e.close()
 }
 
 func (e *encoder) crm(c *CRM) {
 	e.open()
-	e.field("upstream")
-	e.str(c.Upstream)
-	e.field("type")
-	e.str(c.Type)
-	e.field("operation")
-	e.str(c.Operation)
-	e.field("category")
-	e.str(c.Category)
-	e.field("object")
-	e.str(c.Object)
+	e.strField("upstream", c.Upstream)
+	e.strField("type", c.Type)
+	e.strField("operation", c.Operation)
+	e.strField("category", c.Category)
+	e.strField("object", c.Object)
 	e.field("fields")
 	e.strs(c.Fields)
 	e.field("records")
 	e.int(c.Records)
 	e.field("truncated")
 	e.bool(c.Truncated)
-	if c.Host != "" {
-		e.field("host")
-		e.str(c.Host)
-	}
+	e.optStr("host", c.Host)
 	e.close()
 }
