@@ -25,6 +25,14 @@
 //	gen     generator on CPU 0; sample CRM and proxy share the other CPUs: the
 //	        proxy's work is weighed against the upstream's.
 //	shared  no pinning: the kernel shares every CPU among all of them.
+//
+// Throughput is measured closed loop, each target in turn, in interleaved
+// rounds. Added latency is measured open loop at half of crmgw's saturation
+// rate: each proxy is paired with direct in one generator run that sends to
+// one or the other in 5 ms windows drawn at random, so both are measured
+// over the same moments of the machine (its stalls hit both alike, where
+// separate runs a few seconds apart differ in p99 by more than the proxy
+// adds), and the p99 added is the proxy's minus direct's in the same run.
 package main
 
 import (
@@ -36,6 +44,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -83,6 +92,8 @@ func main() {
 	genURL := flag.String("url", "", "internal: generator target URL (with path)")
 	genAuth := flag.String("auth", "", "internal: generator Authorization header")
 	genRate := flag.Float64("rate", 0, "internal: generator total rate (0: closed loop)")
+	genBase := flag.String("base-url", "", "internal: generator baseline URL (with path), alternated with -url in windows")
+	genBaseAuth := flag.String("base-auth", "", "internal: generator Authorization header for -base-url")
 	flag.Parse()
 	if *serveCRM {
 		if err := runCRM(); err != nil {
@@ -92,7 +103,7 @@ func main() {
 		return
 	}
 	if *generate {
-		if err := generateLoad(*genURL, *genAuth, *conc, *duration, *genRate); err != nil {
+		if err := generateLoad(*genURL, *genAuth, *genBase, *genBaseAuth, *conc, *duration, *genRate); err != nil {
 			fmt.Fprintln(os.Stderr, "loadbench generator:", err)
 			os.Exit(1)
 		}
@@ -152,9 +163,12 @@ type result struct {
 	// the lowest and highest ratios, and the number of rounds.
 	ratio, ratioLo, ratioHi float64
 	rounds                  int
-	// At half saturation: the lowest and highest p99 added to direct's in
-	// the same round.
-	addedLo, addedHi time.Duration
+	// At half saturation: direct's figures from the same generator run
+	// (paired), the latency added to direct's there (the median over the
+	// rounds) and the lowest and highest p99 added.
+	base               *result
+	addedP50, addedP99 time.Duration
+	addedLo, addedHi   time.Duration
 	// cpuPerReq is the server side's CPU time per request (see target.cpu).
 	cpuPerReq time.Duration
 }
@@ -274,9 +288,10 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 	}
 	results := medianRounds(targets, byTarget)
 
-	// Added latency at half of the gateway's saturation throughput, for
-	// every target at the same rate, in interleaved rounds like the above:
-	// one round's p99 rests on a few dozen requests.
+	// Added latency at half of the gateway's saturation throughput. Each
+	// proxy is paired with direct in one generator run that alternates
+	// between the two in short windows (see drive), so both see the same
+	// moments of this machine; rounds are interleaved like the above.
 	var half []result
 	var gwRPS float64
 	for _, r := range results {
@@ -284,11 +299,11 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 			gwRPS = r.rps
 		}
 	}
-	if gwRPS > 0 {
+	if gwRPS > 0 && len(targets) > 1 && targets[0].name == "direct" {
 		rate := gwRPS / 2
 		halfBy := map[string][]result{}
 		for round := range rounds {
-			for _, t := range targets {
+			for _, t := range targets[1:] {
 				var f *os.File
 				if round == 0 && t.name == "crmgw" && tracePath != "" {
 					if f, err = os.Create(tracePath); err != nil {
@@ -298,14 +313,14 @@ func run(duration, warmup time.Duration, conc, records, rounds int, cpuprofile, 
 						return err
 					}
 				}
-				halfBy[t.name] = append(halfBy[t.name], paced(t, path, conc, duration, rate))
+				halfBy[t.name] = append(halfBy[t.name], paired(t, targets[0], path, conc, 2*duration, rate))
 				if f != nil {
 					trace.Stop()
 					f.Close()
 				}
 			}
 		}
-		half = medianLatency(targets, halfBy)
+		half = medianLatency(targets[1:], halfBy)
 	}
 	report(results, half, conc, records, duration)
 	return nil
@@ -426,38 +441,59 @@ func medianRounds(targets []target, by map[string][]result) []result {
 }
 
 // medianLatency gives, per target, the median over the rounds of each
-// latency percentile, and the range of p99 added to direct's in the same
-// round.
+// latency percentile, of direct's in the same runs and of the latency added
+// to direct's in the same run, and the range of the p99 added.
 func medianLatency(targets []target, by map[string][]result) []result {
 	med := func(rs []result, f func(result) time.Duration) time.Duration {
 		xs := make([]time.Duration, len(rs))
 		for i, r := range rs {
 			xs[i] = f(r)
 		}
-		slices.Sort(xs)
-		return xs[len(xs)/2]
+		return median(xs)
 	}
-	return perTarget(targets, by, func(rs, direct []result) result {
-		m := rs[0]
-		m.rps, m.errors, m.rounds = 0, 0, len(rs)
-		for i, r := range rs {
-			m.rps += r.rps / float64(len(rs))
-			m.errors += r.errors
-			if i < len(direct) {
-				added := r.p99 - direct[i].p99
-				if i == 0 || added < m.addedLo {
-					m.addedLo = added
-				}
-				if i == 0 || added > m.addedHi {
-					m.addedHi = added
-				}
-			}
+	var out []result
+	for _, t := range targets {
+		rs := by[t.name]
+		if len(rs) == 0 {
+			continue
 		}
+		var base result
+		m := rs[0]
+		m.rps, m.errors, m.rounds, m.base = 0, 0, len(rs), &base
+		for i, r := range rs {
+			if r.base == nil { // the generator failed
+				rs[i].base = &result{}
+			}
+			m.rps += r.rps / float64(len(rs))
+			m.errors += r.errors + rs[i].base.errors
+		}
+		m.addedLo = slices.Min(deltas(rs, func(r result) time.Duration { return r.p99 }))
+		m.addedHi = slices.Max(deltas(rs, func(r result) time.Duration { return r.p99 }))
 		m.p50 = med(rs, func(r result) time.Duration { return r.p50 })
 		m.p90 = med(rs, func(r result) time.Duration { return r.p90 })
 		m.p99 = med(rs, func(r result) time.Duration { return r.p99 })
-		return m
-	})
+		base.p50 = med(rs, func(r result) time.Duration { return r.base.p50 })
+		base.p99 = med(rs, func(r result) time.Duration { return r.base.p99 })
+		m.addedP50 = median(deltas(rs, func(r result) time.Duration { return r.p50 }))
+		m.addedP99 = median(deltas(rs, func(r result) time.Duration { return r.p99 }))
+		out = append(out, m)
+	}
+	return out
+}
+
+// deltas is, per paired round, f of the target minus f of direct.
+func deltas(rs []result, f func(result) time.Duration) []time.Duration {
+	xs := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		xs[i] = f(r) - f(*r.base)
+	}
+	return xs
+}
+
+// median sorts xs and returns its middle element (the upper one of two).
+func median(xs []time.Duration) time.Duration {
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }
 
 // selfCPU is this process's CPU time (all threads).
@@ -729,12 +765,13 @@ func once(t target, path string) (int64, int, error) {
 
 // load runs conc closed-loop workers for d, in the generator process.
 func load(t target, path string, conc int, d time.Duration) result {
-	return spawn(t, path, conc, d, 0)
+	return spawn(t, nil, path, conc, d, 0)
 }
 
-// paced sends at a fixed total rate (open loop, spread over conc workers).
-func paced(t target, path string, conc int, d time.Duration, rate float64) result {
-	r := spawn(t, path, conc, d, rate)
+// paired sends at a fixed total rate (open loop, spread over conc workers)
+// to t and to base in alternation (see drive); the result holds base's.
+func paired(t, base target, path string, conc int, d time.Duration, rate float64) result {
+	r := spawn(t, &base, path, conc, d, rate)
 	r.name += fmt.Sprintf(" @%.0f/s", rate)
 	return r
 }
@@ -786,21 +823,45 @@ func repin() error {
 	return cmd.Run()
 }
 
-// genResult is what a generator process prints.
+// genResult is what a generator process prints; Base holds the baseline's
+// figures when the run alternated with one.
 type genResult struct {
 	Requests, Errors, Bytes int64
 	Seconds                 float64
 	P50, P90, P99, Max      time.Duration
+	Base                    *genResult `json:",omitempty"`
 }
 
-// spawn runs one generator process against t and reads its result.
-func spawn(t target, path string, conc int, d time.Duration, rate float64) result {
+func (g genResult) result(name string) result {
+	r := result{name: name, requests: g.Requests, errors: g.Errors, bytes: g.Bytes,
+		p50: g.P50, p90: g.P90, p99: g.P99, max: g.Max, seconds: g.Seconds}
+	if g.Seconds > 0 {
+		r.rps = float64(g.Requests) / g.Seconds
+	}
+	if g.Base != nil {
+		b := g.Base.result("direct")
+		r.base = &b
+	}
+	return r
+}
+
+func (r result) gen() genResult {
+	return genResult{Requests: r.requests, Errors: r.errors, Bytes: r.bytes, Seconds: r.seconds,
+		P50: r.p50, P90: r.p90, P99: r.p99, Max: r.max}
+}
+
+// spawn runs one generator process against t (alternating with base when
+// it is not nil) and reads its result.
+func spawn(t target, base *target, path string, conc int, d time.Duration, rate float64) result {
 	exe, err := os.Executable()
 	if err != nil {
 		return result{name: t.name, errors: 1}
 	}
 	args := []string{"-generate", "-url", t.url + path, "-auth", t.auth,
 		"-concurrency", fmt.Sprint(conc), "-duration", d.String(), "-rate", fmt.Sprint(rate)}
+	if base != nil {
+		args = append(args, "-base-url", base.url+path, "-base-auth", base.auth)
+	}
 	cmd := onCPU0(exe, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -812,28 +873,47 @@ func spawn(t target, path string, conc int, d time.Duration, rate float64) resul
 		fmt.Fprintf(os.Stderr, "%s: generator: %v\n", t.name, err)
 		return result{name: t.name, errors: 1}
 	}
-	return result{name: t.name, requests: g.Requests, errors: g.Errors, bytes: g.Bytes,
-		rps: float64(g.Requests) / g.Seconds, p50: g.P50, p90: g.P90, p99: g.P99, max: g.Max}
+	return g.result(t.name)
 }
 
-// generateLoad is the generator process: it drives url and prints a genResult.
-func generateLoad(url, auth string, conc int, d time.Duration, rate float64) error {
+// generateLoad is the generator process: it drives url (and baseURL in
+// alternation) and prints a genResult.
+func generateLoad(url, auth, baseURL, baseAuth string, conc int, d time.Duration, rate float64) error {
 	if url == "" {
 		return fmt.Errorf("-url is required")
 	}
-	r := drive(target{name: "target", url: url, auth: auth}, "", conc, d, rate)
-	return json.NewEncoder(os.Stdout).Encode(genResult{
-		Requests: r.requests, Errors: r.errors, Bytes: r.bytes, Seconds: r.seconds,
-		P50: r.p50, P90: r.p90, P99: r.p99, Max: r.max})
+	ts := []target{{name: "target", url: url, auth: auth}}
+	if baseURL != "" {
+		ts = append(ts, target{name: "base", url: baseURL, auth: baseAuth})
+	}
+	rs := drive(ts, "", conc, d, rate)
+	g := rs[0].gen()
+	if len(rs) > 1 {
+		b := rs[1].gen()
+		g.Base = &b
+	}
+	return json.NewEncoder(os.Stdout).Encode(g)
 }
 
-func drive(t target, path string, conc int, d time.Duration, rate float64) result {
+// pairWindow is how long a paired run sends to one of its two targets
+// before it draws again which one is next.
+const pairWindow = 5 * time.Millisecond
+
+// drive runs conc workers against ts for d: closed loop, or open loop at
+// rate requests per second in all. With two targets the run is cut in
+// windows of pairWindow and each window's requests go to one of them,
+// drawn at random (a fixed seed; random, not alternate, so no periodic
+// event on the machine, a garbage collection every so often, falls on one
+// target's windows only): both targets are measured over the same moments,
+// at the same rate, with the same connections warm. A request belongs to
+// the window it was sent in.
+func drive(ts []target, path string, conc int, d time.Duration, rate float64) []result {
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
-		lat     []time.Duration
-		errs    atomic.Int64
-		nbytes  atomic.Int64
+		lat     = make([][]time.Duration, len(ts))
+		errs    = make([]atomic.Int64, len(ts))
+		nbytes  = make([]atomic.Int64, len(ts))
 		stop    = time.Now().Add(d)
 		started = time.Now()
 	)
@@ -841,11 +921,18 @@ func drive(t target, path string, conc int, d time.Duration, rate float64) resul
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(conc) / rate)
 	}
+	which := make([]uint8, max(1, int(d/pairWindow))+1)
+	if len(ts) > 1 {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := range which {
+			which[i] = uint8(rng.IntN(len(ts)))
+		}
+	}
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			local := make([]time.Duration, 0, 4096)
+			local := make([][]time.Duration, len(ts))
 			next := time.Now().Add(time.Duration(w) * interval / time.Duration(conc))
 			for time.Now().Before(stop) {
 				if interval > 0 {
@@ -855,29 +942,46 @@ func drive(t target, path string, conc int, d time.Duration, rate float64) resul
 					next = next.Add(interval)
 				}
 				t0 := time.Now()
-				n, status, err := once(t, path)
+				k := which[min(len(which)-1, int(t0.Sub(started)/pairWindow))]
+				n, status, err := once(ts[k], path)
 				if err != nil || status != 200 {
-					errs.Add(1)
+					errs[k].Add(1)
 					continue
 				}
-				local = append(local, time.Since(t0))
-				nbytes.Add(n)
+				local[k] = append(local[k], time.Since(t0))
+				nbytes[k].Add(n)
 			}
 			mu.Lock()
-			lat = append(lat, local...)
+			for k := range local {
+				lat[k] = append(lat[k], local[k]...)
+			}
 			mu.Unlock()
 		}(w)
 	}
 	wg.Wait()
 	elapsed := time.Since(started)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	// Each target's rate is over its own windows' share of the run.
+	share := make([]float64, len(ts))
+	for _, k := range which[:len(which)-1] {
+		share[k] += 1 / float64(len(which)-1)
+	}
+	rs := make([]result, len(ts))
+	for k, t := range ts {
+		rs[k] = summarize(t.name, lat[k], errs[k].Load(), nbytes[k].Load(), time.Duration(float64(elapsed)*share[k]))
+	}
+	return rs
+}
+
+// summarize gives the percentiles of one target's latencies.
+func summarize(name string, lat []time.Duration, errs, nbytes int64, elapsed time.Duration) result {
+	slices.Sort(lat)
 	pct := func(p float64) time.Duration {
 		if len(lat) == 0 {
 			return 0
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	r := result{name: t.name, requests: int64(len(lat)), errors: errs.Load(), bytes: nbytes.Load(),
+	r := result{name: name, requests: int64(len(lat)), errors: errs, bytes: nbytes,
 		p50: pct(.50), p90: pct(.90), p99: pct(.99)}
 	if len(lat) > 0 {
 		r.max = lat[len(lat)-1]
@@ -910,20 +1014,15 @@ func report(results, half []result, conc, records int, d time.Duration) {
 	}
 	tw.Flush()
 	if len(half) > 0 {
-		fmt.Printf("\nAt half of crmgw's saturation throughput (open loop; median of %d interleaved rounds):\n\n", half[0].rounds)
+		fmt.Printf("\nAt half of crmgw's saturation throughput (open loop; each proxy paired with direct in one generator run\n"+
+			"that alternates between them in random %s windows; median of %d interleaved rounds):\n\n", pairWindow, half[0].rounds)
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\terrors\t")
+		fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\tdirect p50\tdirect p99\tadded p50\tadded p99\tadded p99, all rounds\terrors\t")
 		for _, r := range half {
-			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, ms(r.p50), ms(r.p90), ms(r.p99), r.errors)
+			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s to %s\t%d\t\n", r.name, r.rps, ms(r.p50), ms(r.p90), ms(r.p99),
+				ms(r.base.p50), ms(r.base.p99), ms(r.addedP50), ms(r.addedP99), ms(r.addedLo), ms(r.addedHi), r.errors)
 		}
 		tw.Flush()
-		if len(half) > 1 && strings.HasPrefix(half[0].name, "direct") {
-			fmt.Println()
-			for _, r := range half[1:] {
-				fmt.Printf("%s: added p50 %s, added p99 %s (rounds %s to %s)\n", strings.Fields(r.name)[0],
-					ms(r.p50-half[0].p50), ms(r.p99-half[0].p99), ms(r.addedLo), ms(r.addedHi))
-			}
-		}
 	}
 }
 

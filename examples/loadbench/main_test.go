@@ -1,0 +1,66 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// A paired run sends to both targets, in windows, and keeps their figures
+// apart: the slow target's latencies and the failing target's errors are
+// its own.
+func TestPairedRunKeepsTargetsApart(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(3 * time.Millisecond)
+		w.Write([]byte("slow"))
+	}))
+	defer slow.Close()
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusServiceUnavailable)
+	}))
+	defer failing.Close()
+
+	rs := drive([]target{{name: "slow", url: slow.URL}, {name: "failing", url: failing.URL}}, "/", 4, 600*time.Millisecond, 400)
+	if len(rs) != 2 {
+		t.Fatalf("%d results, want 2", len(rs))
+	}
+	s, f := rs[0], rs[1]
+	if s.requests == 0 || s.errors != 0 {
+		t.Errorf("slow target: %d requests, %d errors; want some requests and no errors", s.requests, s.errors)
+	}
+	if f.requests != 0 || f.errors == 0 {
+		t.Errorf("failing target: %d requests, %d errors; want errors only", f.requests, f.errors)
+	}
+	if s.p50 < 3*time.Millisecond {
+		t.Errorf("slow target p50 %v, want at least its 3ms", s.p50)
+	}
+	// Both got a share of the windows, and each rate is over its own share:
+	// about 400/s while it was sent to.
+	if total := s.requests + f.errors; total < 100 {
+		t.Errorf("%d requests in all, want about 240", total)
+	}
+	if s.rps < 200 || s.rps > 800 {
+		t.Errorf("slow target at %.0f req/s over its windows, want about 400", s.rps)
+	}
+}
+
+// Added latency is taken per round against direct in the same run.
+func TestMedianLatencyPairsRounds(t *testing.T) {
+	ms := time.Millisecond
+	round := func(p99, base99 time.Duration) result {
+		return result{name: "crmgw", p50: ms, p99: p99, base: &result{p50: ms / 2, p99: base99}}
+	}
+	by := map[string][]result{"crmgw": {round(12*ms, 11*ms), round(5*ms, 9*ms), round(20*ms, 18*ms)}}
+	got := medianLatency([]target{{name: "crmgw"}}, by)
+	if len(got) != 1 {
+		t.Fatalf("%d results, want 1", len(got))
+	}
+	m := got[0]
+	if m.addedP99 != ms || m.addedLo != -4*ms || m.addedHi != 2*ms {
+		t.Errorf("added p99 %v (rounds %v to %v), want 1ms (-4ms to 2ms)", m.addedP99, m.addedLo, m.addedHi)
+	}
+	if m.addedP50 != ms/2 || m.base.p99 != 11*ms {
+		t.Errorf("added p50 %v, direct p99 %v; want 500µs, 11ms", m.addedP50, m.base.p99)
+	}
+}
