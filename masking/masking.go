@@ -11,6 +11,7 @@ package masking
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"slices"
 	"sort"
@@ -80,6 +81,8 @@ type Stats struct {
 	Truncated bool
 	// Masked lists "Object.Field" names actually masked (rule or detector),
 	// sorted and unique; "*" stands for a record whose type was unknown.
+	// Once the Reader is done the list may be shared with other Readers'
+	// Stats: read it, do not modify it.
 	Masked []string
 	// Captured maps each Options.Capture pointer found to its value.
 	Captured map[string]string
@@ -171,11 +174,21 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // rewriter described by opts. Configuration problems (unknown format or
 // detector) surface as the first Read's error.
 func NewReader(src io.ReadCloser, opts Options) *Reader {
-	r := &Reader{src: countingReader{r: src}, closer: src, out: outPool.Get().(*outBuf)}
+	r := new(Reader)
+	r.Init(src, opts)
+	return r
+}
+
+// Init makes r, a Reader never used before (its zero value), what
+// NewReader returns. A caller that keeps per-request state in one struct
+// may hold the Reader in it by value: a body then costs no allocation of
+// the package's own.
+func (r *Reader) Init(src io.ReadCloser, opts Options) {
+	r.src, r.closer, r.out = countingReader{r: src}, src, outPool.Get().(*outBuf)
 	det, err := parseDetectors(opts.Detectors)
 	if err != nil {
 		r.fail(err)
-		return r
+		return
 	}
 	switch opts.Format {
 	case "", "json":
@@ -190,7 +203,6 @@ func NewReader(src io.ReadCloser, opts Options) *Reader {
 	r.holder, _ = r.eng.(holder)
 	r.drainer, _ = r.eng.(drainer)
 	r.json, _ = r.eng.(*jsonRewriter)
-	return r
 }
 
 func (r *Reader) fail(err error) {
@@ -304,13 +316,17 @@ func (r *Reader) finish() {
 	}
 	r.final = true
 	if r.eng != nil {
+		scratch := scratchPool.Get().(*[]string)
+		r.st.Masked = (*scratch)[:0]
 		r.eng.stats(&r.st)
+		sort.Strings(r.st.Masked)
+		*scratch = slices.Compact(r.st.Masked)
+		r.st.Masked = lists.intern(*scratch)
+		scratchPool.Put(scratch)
 		r.eng.release()
 		r.eng = nil
 	}
 	r.st.BytesIn = r.src.n
-	sort.Strings(r.st.Masked)
-	r.st.Masked = slices.Compact(r.st.Masked)
 }
 
 // Close closes the source and releases the rewriter; Stats are final after it.
@@ -363,6 +379,49 @@ func intern(b []byte) string {
 	s := string(b)
 	if len(names.m) < maxNames {
 		names.m[s] = s
+	}
+	return s
+}
+
+// scratchPool holds the slices finish gathers masked names in.
+var scratchPool = sync.Pool{New: func() any { return new([]string) }}
+
+// lists interns the final Stats.Masked lists: the bodies of one policy mask
+// the same few fields again and again, and a shared list saves the slice a
+// body would otherwise allocate for them. Past maxLists distinct lists, new
+// ones are copied and not kept. A list is found by a hash of its names and
+// taken only when it is equal.
+var lists = listIntern{seed: maphash.MakeSeed(), m: make(map[uint64][]string)}
+
+const maxLists = 1024
+
+type listIntern struct {
+	sync.Mutex
+	seed maphash.Seed
+	m    map[uint64][]string
+}
+
+// intern returns a list equal to names that the caller may keep (nil for
+// none): a shared one when there is one, else a copy of names.
+func (l *listIntern) intern(names []string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	var h maphash.Hash
+	h.SetSeed(l.seed)
+	for _, n := range names {
+		h.WriteString(n)
+		h.WriteByte(0) // {"ab"} and {"a", "b"} hash apart (and a list found is compared anyway)
+	}
+	k := h.Sum64()
+	l.Lock()
+	defer l.Unlock()
+	if s, ok := l.m[k]; ok && slices.Equal(s, names) {
+		return s
+	}
+	s := slices.Clone(names)
+	if _, taken := l.m[k]; !taken && len(l.m) < maxLists {
+		l.m[k] = s
 	}
 	return s
 }

@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -743,5 +745,60 @@ func TestAggregateResultFieldsUseTheStrictestRule(t *testing.T) {
 	out, st, _ := rewrite(t, []byte(body), Options{Vendor: "salesforce", Rules: mustRules(t, map[string]string{"Contact.Email": "redact"})})
 	if bytes.Contains(out, []byte("a@b.cn")) || !bytes.Contains(out, []byte(`"expr0":3`)) || st.Records != 1 {
 		t.Fatalf("got %s %+v", out, st)
+	}
+}
+
+// The masked-name lists of finished Readers may be shared: a list handed
+// out stays what it was while later bodies mask other fields, and a Reader
+// held by value (Init) reports like one from NewReader.
+func TestMaskedListsStayPutAcrossBodies(t *testing.T) {
+	body := sfQuery(3)
+	finish := func(r *Reader) Stats {
+		t.Helper()
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		return r.Stats()
+	}
+	emailOnly := mustRules(t, map[string]string{"Contact.Email": "redact"})
+	both := mustRules(t, map[string]string{"Contact.Email": "redact", "User.Email": "hash"})
+	first := finish(NewReader(io.NopCloser(bytes.NewReader(body)), Options{Vendor: "salesforce", Rules: emailOnly}))
+	var byValue Reader
+	byValue.Init(io.NopCloser(bytes.NewReader(body)), Options{Vendor: "salesforce", Rules: both, HMACKey: testKey})
+	second := finish(&byValue)
+	third := finish(NewReader(io.NopCloser(bytes.NewReader(body)), Options{Vendor: "salesforce", Rules: emailOnly}))
+	none := finish(NewReader(io.NopCloser(bytes.NewReader(body)), Options{Vendor: "salesforce"}))
+
+	if want := []string{"Contact.Email"}; !slices.Equal(first.Masked, want) || !slices.Equal(third.Masked, want) {
+		t.Errorf("email-only bodies masked %v and %v, want %v each", first.Masked, third.Masked, want)
+	}
+	if want := []string{"Contact.Email", "User.Email"}; !slices.Equal(second.Masked, want) {
+		t.Errorf("second body masked %v, want %v", second.Masked, want)
+	}
+	if second.Records != 3 || first.Records != 3 {
+		t.Errorf("records %d and %d, want 3 each", first.Records, second.Records)
+	}
+	if none.Masked != nil {
+		t.Errorf("a body without rules masked %v, want nil", none.Masked)
+	}
+}
+
+func TestListInternKeepsDistinctListsApart(t *testing.T) {
+	l := listIntern{seed: maphash.MakeSeed(), m: make(map[uint64][]string)}
+	in := []string{"a", "b"}
+	got := l.intern(in)
+	in[0] = "changed" // the caller's scratch is reused after intern
+	if !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("interned list %v changed with its source", got)
+	}
+	if joined := l.intern([]string{"ab"}); !slices.Equal(joined, []string{"ab"}) {
+		t.Errorf("{ab} interned as %v", joined)
+	}
+	if again := l.intern([]string{"a", "b"}); &again[0] != &got[0] {
+		t.Error("an equal list was not shared")
+	}
+	if l.intern(nil) != nil || l.intern([]string{}) != nil {
+		t.Error("an empty list is not nil")
 	}
 }
