@@ -149,7 +149,8 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	if !x.enforced {
 		rules = nil
 	}
-	m := masking.NewReader(body, masking.Options{
+	m := &x.mr // held by value in the exchange: no allocation per body
+	m.Init(body, masking.Options{
 		Format:     shape.Format,
 		Vendor:     shape.Vendor,
 		Kind:       shape.Kind,

@@ -84,7 +84,8 @@ type exchange struct {
 	rlReq ratelimit.Request
 	usage ratelimit.Usage
 
-	masker         *masking.Reader
+	masker         *masking.Reader // &mr once the body is being rewritten
+	mr             masking.Reader
 	upstreamStatus int
 
 	outcome string
