@@ -322,7 +322,9 @@ func (r *Reader) finish() {
 		sort.Strings(r.st.Masked)
 		*scratch = slices.Compact(r.st.Masked)
 		r.st.Masked = lists.intern(*scratch)
-		scratchPool.Put(scratch)
+		if cap(*scratch) <= maxScratch { // a body with a flood of masked names does not pin its list
+			scratchPool.Put(scratch)
+		}
 		r.eng.release()
 		r.eng = nil
 	}
@@ -383,8 +385,11 @@ func intern(b []byte) string {
 	return s
 }
 
-// scratchPool holds the slices finish gathers masked names in.
+// scratchPool holds the slices finish gathers masked names in; one grown
+// past maxScratch names is left to the collector.
 var scratchPool = sync.Pool{New: func() any { return new([]string) }}
+
+const maxScratch = 1024
 
 // lists interns the final Stats.Masked lists: the bodies of one policy mask
 // the same few fields again and again, and a shared list saves the slice a
