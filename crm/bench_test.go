@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -34,6 +35,30 @@ func BenchmarkClassifySOQLQuery(b *testing.B) {
 	benchClassify(b, "salesforce", Request{Method: "GET", Path: "/services/data/v60.0/query",
 		RawQuery: "q=SELECT+Id,+Email,+Account.Owner.Email+FROM+Contact+WHERE+LastName+=+'Wang'+LIMIT+200",
 		Header:   benchHeader(), Subject: "iss|alice"})
+}
+
+// BenchmarkClassifySOQLQueryFirstSight classifies a query the classifier
+// has not seen (the SOQL text differs per op): unescaping and parsing,
+// which a repeated query skips (BenchmarkClassifySOQLQuery).
+func BenchmarkClassifySOQLQueryFirstSight(b *testing.B) {
+	c := newTestClassifier(b, "salesforce", Options{})
+	ctx := context.Background()
+	reqs := make([]Request, 4096)
+	for i := range reqs {
+		reqs[i] = Request{Method: "GET", Path: "/services/data/v60.0/query",
+			RawQuery: "q=SELECT+Id,+Email,+Account.Owner.Email+FROM+Contact+WHERE+LastName+=+'Wang" + strconv.Itoa(i) + "'+LIMIT+200",
+			Header:   benchHeader(), Subject: "iss|alice"}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := c.Classify(ctx, reqs[i%len(reqs)]); err != nil {
+			b.Fatal(err)
+		}
+		if i++; i%len(reqs) == 0 {
+			c.soql = soqlCache{} // every op a first sight
+		}
+	}
 }
 
 func BenchmarkClassifySObjectGet(b *testing.B) {

@@ -171,6 +171,7 @@ type Classifier struct {
 	vendor string
 	opts   Options
 	mem    *memory
+	soql   soqlCache
 }
 
 // NewClassifier returns a classifier for an upstream type: "salesforce",

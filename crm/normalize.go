@@ -274,19 +274,10 @@ func effectiveMethod(vendor string, req Request) (string, string, error) {
 // unescapeQuery decodes one query component ("+" is a space), allocating
 // only when there is something to decode.
 func unescapeQuery(s string) (string, bool) {
-	need := false
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '%':
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-				return "", false
-			}
-			need = true
-		case '+':
-			need = true
-		}
+	if !validEscapes(s) {
+		return "", false
 	}
-	if !need {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
 		return s, true
 	}
 	var b strings.Builder
@@ -305,10 +296,34 @@ func unescapeQuery(s string) (string, bool) {
 	return b.String(), true
 }
 
+// validEscapes reports whether every '%' in s starts a %XX escape.
+func validEscapes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && (i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2])) {
+			return false
+		}
+	}
+	return true
+}
+
 // queryParam returns the decoded value of key in a raw query (keys compared
 // case-insensitively), how many times the key occurs, and false when the
 // query cannot be decoded. Callers treat n > 1 as ambiguous.
 func queryParam(raw, key string) (val string, n int, ok bool) {
+	rv, n, ok := queryParamRaw(raw, key)
+	if !ok || n == 0 {
+		return "", n, ok
+	}
+	if val, ok = unescapeQuery(rv); !ok {
+		return "", 0, false
+	}
+	return val, n, true
+}
+
+// queryParamRaw is queryParam without unescaping the value: the last
+// value of key as sent. Every value of key must unescape (ok is false
+// otherwise), as queryParam requires.
+func queryParamRaw(raw, key string) (val string, n int, ok bool) {
 	for rest := raw; rest != ""; {
 		var part string
 		part, rest, _ = strings.Cut(rest, "&")
@@ -324,11 +339,10 @@ func queryParam(raw, key string) (val string, n int, ok bool) {
 			continue
 		}
 		n++
-		dv, ok := unescapeQuery(v)
-		if !ok {
+		if !validEscapes(v) {
 			return "", 0, false
 		}
-		val = dv
+		val = v
 	}
 	return val, n, true
 }

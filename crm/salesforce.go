@@ -118,11 +118,11 @@ func (c *Classifier) sfQuery(in *input, rest []string, res *Result) {
 	all := strings.EqualFold(rest[0], "queryAll")
 	switch len(rest) {
 	case 1:
-		q, n, ok := queryParam(in.rawQuery, "q")
+		raw, n, ok := queryParamRaw(in.rawQuery, "q")
 		if !ok || n != 1 {
 			return
 		}
-		a, ok := soqlAction(q)
+		a, ok := c.soql.action(raw)
 		if !ok {
 			return
 		}
