@@ -274,10 +274,11 @@ func effectiveMethod(vendor string, req Request) (string, string, error) {
 // unescapeQuery decodes one query component ("+" is a space), allocating
 // only when there is something to decode.
 func unescapeQuery(s string) (string, bool) {
-	if !validEscapes(s) {
+	valid, coded := escapes(s)
+	if !valid {
 		return "", false
 	}
-	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+	if !coded {
 		return s, true
 	}
 	var b strings.Builder
@@ -296,14 +297,22 @@ func unescapeQuery(s string) (string, bool) {
 	return b.String(), true
 }
 
-// validEscapes reports whether every '%' in s starts a %XX escape.
-func validEscapes(s string) bool {
+// escapes reports, in one pass over s, whether every '%' in it starts a
+// %XX escape (valid) and whether it holds anything to decode (coded: an
+// escape or a '+').
+func escapes(s string) (valid, coded bool) {
 	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && (i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2])) {
-			return false
+		switch s[i] {
+		case '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false, false
+			}
+			coded = true
+		case '+':
+			coded = true
 		}
 	}
-	return true
+	return true, coded
 }
 
 // queryParam returns the decoded value of key in a raw query (keys compared
@@ -339,7 +348,7 @@ func queryParamRaw(raw, key string) (val string, n int, ok bool) {
 			continue
 		}
 		n++
-		if !validEscapes(v) {
+		if valid, _ := escapes(v); !valid {
 			return "", 0, false
 		}
 		val = v
