@@ -421,11 +421,12 @@ func (l *listIntern) intern(names []string) []string {
 	k := h.Sum64()
 	l.Lock()
 	defer l.Unlock()
-	if s, ok := l.m[k]; ok && slices.Equal(s, names) {
-		return s
+	kept, taken := l.m[k]
+	if taken && slices.Equal(kept, names) {
+		return kept
 	}
 	s := slices.Clone(names)
-	if _, taken := l.m[k]; !taken && len(l.m) < maxLists {
+	if !taken && len(l.m) < maxLists {
 		l.m[k] = s
 	}
 	return s
