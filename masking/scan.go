@@ -42,6 +42,7 @@ type scanner struct {
 	esc, keyEsc bool
 	// runFirst, runEnd: where the last run member consumed starts and ends.
 	runFirst, runEnd int
+	ix               []sblock // the structural index of buf (index.go)
 }
 
 type scanState uint8
@@ -80,7 +81,13 @@ func (e *syntaxError) Error() string { return fmt.Sprintf("%s at byte %d", e.msg
 // errTokenTooLong is returned for a token above maxToken.
 var errTokenTooLong = fmt.Errorf("a single JSON token longer than %d bytes", maxToken)
 
-func newScanner() *scanner { return &scanner{buf: make([]byte, scanBuf)} }
+func newScanner() *scanner {
+	s := &scanner{buf: make([]byte, scanBuf)}
+	if indexOn {
+		s.ix = make([]sblock, 0, ixBlocks)
+	}
+	return s
+}
 
 // reset points the scanner at a new source (nil parks it).
 func (s *scanner) reset(r io.Reader) {
@@ -88,7 +95,7 @@ func (s *scanner) reset(r io.Reader) {
 		s.buf = make([]byte, scanBuf) // do not keep a huge token's buffer in the pool
 	}
 	s.buf = s.buf[:cap(s.buf)]
-	*s = scanner{r: r, buf: s.buf, stack: s.stack[:0]}
+	*s = scanner{r: r, buf: s.buf, stack: s.stack[:0], ix: s.ix[:0]}
 }
 
 // depth is the number of open containers.
@@ -129,6 +136,7 @@ func (s *scanner) fill() bool {
 		n := copy(s.buf, s.buf[s.pos:s.end])
 		s.base += int64(s.pos)
 		s.pos, s.end = 0, n
+		s.ix = s.ix[:0] // the bytes moved
 	}
 	if s.end == len(s.buf) {
 		if len(s.buf) >= maxToken {
@@ -152,6 +160,7 @@ func (s *scanner) fill() bool {
 			}
 		}
 		if n > 0 {
+			s.index()
 			return true
 		}
 		if err != nil {
@@ -592,13 +601,26 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 			break
 		}
 		ks := i
-		// The name: simpleStr's test eight bytes a step, written out on
-		// this hot path, noting dots on the way (flags of y below the
-		// lowest true one are exact, so dots before the quote are told by
-		// the bits below it).
+		// The name: from the index when it says (index.go), else
+		// simpleStr's test eight bytes a step, written out on this hot
+		// path, noting dots on the way (flags of y below the lowest true
+		// one are exact, so dots before the quote are told by the bits
+		// below it).
 		n, plain, esc := 0, false, false
+		if k := (i + 1) >> 6; k < len(s.ix) {
+			// plainStr, its one-block case written out on this hot path
+			// (the function is over the inlining budget).
+			keep := ^uint64(0) << ((i + 1) & 63)
+			if q := s.ix[k].q & keep; q == 0 {
+				var dotted bool
+				n, dotted = plainStrLong(s.ix, i)
+				plain = n > 0 && !dotted
+			} else if before := q&-q - 1; s.ix[k].s&keep&before == 0 {
+				n, plain = k<<6+bits.TrailingZeros64(q)+1-i, s.ix[k].d&keep&before == 0
+			}
+		}
 		var dots uint64
-		for j := i + 1; j+8 <= len(b); j += 8 {
+		for j := i + 1; n == 0 && j+8 <= len(b); j += 8 {
 			x := binary.LittleEndian.Uint64(b[j:])
 			y := x ^ (lsb * '.')
 			if m := special(x); m != 0 {
@@ -642,7 +664,19 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 			return run, b[ks:ke], nil, true
 		case '"':
 			var vst uint8
-			if n, s.esc = simpleStr(b[i:]), false; n == 0 {
+			n = 0
+			if k := (i + 1) >> 6; k < len(s.ix) { // plainStr, as for the name
+				keep := ^uint64(0) << ((i + 1) & 63)
+				if q := s.ix[k].q & keep; q == 0 {
+					n, _ = plainStrLong(s.ix, i)
+				} else if s.ix[k].s&keep&(q&-q-1) == 0 {
+					n = k<<6 + bits.TrailingZeros64(q) + 1 - i
+				}
+			}
+			if n == 0 {
+				n = simpleStr(b[i:])
+			}
+			if s.esc = false; n == 0 {
 				if n, vst, s.esc = strScan(b[i:], 1); vst != strDone {
 					return s.endRun(run), nil, nil, false
 				}

@@ -1,0 +1,111 @@
+package masking
+
+import "math/bits"
+
+// A structural index of the scanner's buffer: for each 64-byte block of
+// buf, a bit per byte for the bytes member's fast path asks about. Built
+// once per read (with AVX2, 64 bytes in a dozen instructions), it lets
+// member measure a plain string by a bit search instead of a byte loop:
+// in the load benchmark's body most tokens are short plain strings, and
+// measuring them eight bytes a step was the largest part of the
+// rewriter's time (~245 instructions per member). There is no library for
+// this in Go; simdjson's stage 1 is the model.
+//
+// The index covers buf[0 : 64*len(ix)], whole blocks below end only; a
+// token reaching past it is measured byte-wise as before. Bytes of buf
+// below end never change except when fill moves the unread input to the
+// front, which drops the index.
+type sblock struct {
+	q uint64 // '"'
+	s uint64 // '\\', a control character (< 0x20) or a non-ASCII byte (>= 0x80)
+	d uint64 // '.'
+}
+
+// ixBlocks is how many blocks the index holds: the scanner's initial
+// buffer. A longer buffer (grown for a long token) is indexed up to this.
+const ixBlocks = scanBuf / 64
+
+// indexGo is the index builder in Go, the definition the assembly follows
+// (TestIndexMatchesDefinition); len(src) is 64*len(dst).
+func indexGo(dst []sblock, src []byte) {
+	for k := range dst {
+		var bl sblock
+		for i, c := range src[k*64 : k*64+64] {
+			bit := uint64(1) << i
+			switch {
+			case c == '"':
+				bl.q |= bit
+			case c == '.':
+				bl.d |= bit
+			case c == '\\' || c < 0x20 || c >= 0x80:
+				bl.s |= bit
+			}
+		}
+		dst[k] = bl
+	}
+}
+
+// index extends the index over the whole blocks read since it was last
+// built (a no-op where there is no vector builder).
+func (s *scanner) index() {
+	if !indexOn {
+		return
+	}
+	have, want := len(s.ix), min(s.end>>6, cap(s.ix))
+	if want > have {
+		s.ix = s.ix[:want]
+		buildIndex(s.ix[have:], s.buf[have<<6:want<<6])
+	}
+}
+
+// plainStr measures, from the index, the string token at i (b[i] is '"')
+// when it holds no escape, control or non-ASCII byte: its length and
+// whether it holds a dot. n is 0 when the index cannot say so (such a byte
+// comes first, or the closing quote is past the index): the byte-wise
+// scan then decides.
+func plainStr(ix []sblock, i int) (n int, dotted bool) {
+	// Most strings end in the block they start in: that case inline.
+	j := i + 1
+	if k := j >> 6; k < len(ix) {
+		keep := ^uint64(0) << (j & 63)
+		if q := ix[k].q & keep; q != 0 {
+			before := q&-q - 1 // the bits below the closing quote
+			if ix[k].s&keep&before != 0 {
+				return 0, false
+			}
+			return k<<6 + bits.TrailingZeros64(q) + 1 - i, ix[k].d&keep&before != 0
+		}
+	}
+	return plainStrLong(ix, i)
+}
+
+// plainStrLong is plainStr for a string that does not end in the block
+// where it starts.
+func plainStrLong(ix []sblock, i int) (n int, dotted bool) {
+	j := i + 1
+	k := j >> 6
+	if k >= len(ix) {
+		return 0, false
+	}
+	keep := ^uint64(0) << (j & 63)
+	var dots uint64
+	for {
+		bl := &ix[k]
+		q, sp := bl.q&keep, bl.s&keep
+		if q != 0 {
+			before := q&-q - 1
+			if sp&before != 0 {
+				return 0, false
+			}
+			return k<<6 + bits.TrailingZeros64(q) + 1 - i, dots|bl.d&keep&before != 0
+		}
+		if sp != 0 {
+			return 0, false
+		}
+		dots |= bl.d & keep
+		if k++; k >= len(ix) {
+			return 0, false
+		}
+		keep = ^uint64(0)
+	}
+}
