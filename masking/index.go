@@ -62,7 +62,11 @@ func (s *scanner) index() {
 // when it holds no escape, control or non-ASCII byte: its length and
 // whether it holds a dot. n is 0 when the index cannot say so (such a byte
 // comes first, or the closing quote is past the index): the byte-wise
-// scan then decides.
+// scan then decides. member writes its one-block case out twice (name and
+// value: the function is over the inlining budget) and calls plainStrLong
+// for the rest; TestPlainStr holds this function to a byte-by-byte
+// definition, and the rewriter's tests (whole against one-byte reads,
+// TestIndexAcrossReads) hold member's copies to it.
 func plainStr(ix []sblock, i int) (n int, dotted bool) {
 	// Most strings end in the block they start in: that case inline.
 	j := i + 1
