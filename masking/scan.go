@@ -160,7 +160,6 @@ func (s *scanner) fill() bool {
 			}
 		}
 		if n > 0 {
-			s.index()
 			return true
 		}
 		if err != nil {
@@ -587,6 +586,9 @@ func strScan(b []byte, i int) (j int, st uint8, esc bool) {
 func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 	if !s.inMembers() {
 		return 0, nil, nil, false
+	}
+	if s.pos>>6+ixAhead > len(s.ix) {
+		s.index()
 	}
 	st := s.st
 	b := s.buf[:s.end]
