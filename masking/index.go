@@ -62,12 +62,10 @@ const (
 )
 
 // index extends the index, from where it ends, to ixWindow blocks past
-// pos's or to the last whole block read (a no-op where there is no vector
-// builder). Blocks are built in order from the first, none skipped.
+// pos's or to the last whole block read. Blocks are built in order from
+// the first, none skipped. member calls it only where there is a vector
+// builder (indexOn; without one newScanner gives the index no capacity).
 func (s *scanner) index() {
-	if !indexOn {
-		return
-	}
 	have, want := len(s.ix), min(s.end>>6, s.pos>>6+ixWindow, cap(s.ix))
 	if want > have {
 		s.ix = s.ix[:want]
@@ -79,30 +77,13 @@ func (s *scanner) index() {
 // when it holds no escape, control or non-ASCII byte: its length and
 // whether it holds a dot. n is 0 when the index cannot say so (such a byte
 // comes first, or the closing quote is past the index): the byte-wise
-// scan then decides. member writes its one-block case out twice (name and
-// value: the function is over the inlining budget) and calls plainStrLong
-// for the rest; TestPlainStr holds this function to a byte-by-byte
-// definition, and the rewriter's tests (whole against one-byte reads,
-// TestIndexAcrossReads) hold member's copies to it.
+// scan then decides. member writes the case of a string that ends in the
+// block where it starts out twice (name and value: this function is over
+// the inlining budget) and calls plainStr for the others; TestPlainStr
+// holds this function to a byte-by-byte definition, and the rewriter's
+// tests (whole against one-byte reads, TestIndexAcrossReads) hold
+// member's copies to it.
 func plainStr(ix []sblock, i int) (n int, dotted bool) {
-	// Most strings end in the block they start in: that case inline.
-	j := i + 1
-	if k := j >> 6; k < len(ix) {
-		keep := ^uint64(0) << (j & 63)
-		if q := ix[k].q & keep; q != 0 {
-			before := q&-q - 1 // the bits below the closing quote
-			if ix[k].s&keep&before != 0 {
-				return 0, false
-			}
-			return k<<6 + bits.TrailingZeros64(q) + 1 - i, ix[k].d&keep&before != 0
-		}
-	}
-	return plainStrLong(ix, i)
-}
-
-// plainStrLong is plainStr for a string that does not end in the block
-// where it starts.
-func plainStrLong(ix []sblock, i int) (n int, dotted bool) {
 	j := i + 1
 	k := j >> 6
 	if k >= len(ix) {
@@ -114,7 +95,7 @@ func plainStrLong(ix []sblock, i int) (n int, dotted bool) {
 		bl := &ix[k]
 		q, sp := bl.q&keep, bl.s&keep
 		if q != 0 {
-			before := q&-q - 1
+			before := q&-q - 1 // the bits below the closing quote
 			if sp&before != 0 {
 				return 0, false
 			}

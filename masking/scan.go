@@ -587,7 +587,7 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 	if !s.inMembers() {
 		return 0, nil, nil, false
 	}
-	if s.pos>>6+ixAhead > len(s.ix) {
+	if s.pos>>6+ixAhead > len(s.ix) && indexOn {
 		s.index()
 	}
 	st := s.st
@@ -615,7 +615,7 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 			keep := ^uint64(0) << ((i + 1) & 63)
 			if q := s.ix[k].q & keep; q == 0 {
 				var dotted bool
-				n, dotted = plainStrLong(s.ix, i)
+				n, dotted = plainStr(s.ix, i)
 				plain = n > 0 && !dotted
 			} else if before := q&-q - 1; s.ix[k].s&keep&before == 0 {
 				n, plain = k<<6+bits.TrailingZeros64(q)+1-i, s.ix[k].d&keep&before == 0
@@ -670,7 +670,7 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 			if k := (i + 1) >> 6; k < len(s.ix) { // plainStr, as for the name
 				keep := ^uint64(0) << ((i + 1) & 63)
 				if q := s.ix[k].q & keep; q == 0 {
-					n, _ = plainStrLong(s.ix, i)
+					n, _ = plainStr(s.ix, i)
 				} else if s.ix[k].s&keep&(q&-q-1) == 0 {
 					n = k<<6 + bits.TrailingZeros64(q) + 1 - i
 				}
