@@ -212,33 +212,49 @@ func (r *Reader) fail(err error) {
 	}
 }
 
-// Read returns rewritten bytes.
+// Read returns rewritten bytes. It fills p for as long as the rewriter has
+// input in hand: a proxy writing each Read as one chunk of its response
+// makes two write system calls per chunk (net/http's 4 KiB connection
+// buffer takes the chunk header and the first bytes), so a caller's buffer
+// larger than chunk saves calls without the Reader holding more output.
+// It returns what it has as soon as the next output would need a read from
+// the source (Idle is then true) or the body ended (the end or error comes
+// with the next Read).
 func (r *Reader) Read(p []byte) (int, error) {
-	for r.off >= r.avail() {
-		if r.err != nil {
-			r.finish()
-			return 0, r.err
-		}
-		if r.off > 0 {
-			// Keep held-back bytes (if any), drop what was read.
-			n := copy(r.out.b, r.out.b[r.off:])
-			r.out.b = r.out.b[:n]
-			if r.holder != nil {
-				r.holder.shift(r.off)
+	n := 0
+	for {
+		for r.off >= r.avail() {
+			if n > 0 && (r.err != nil || r.idle.Load()) {
+				r.st.BytesOut += int64(n)
+				return n, nil
 			}
-			r.off = 0
+			if r.err != nil {
+				r.finish()
+				return 0, r.err
+			}
+			if r.off > 0 {
+				// Keep held-back bytes (if any), drop what was read.
+				k := copy(r.out.b, r.out.b[r.off:])
+				r.out.b = r.out.b[:k]
+				if r.holder != nil {
+					r.holder.shift(r.off)
+				}
+				r.off = 0
+			}
+			r.idle.Store(false)
+			if r.json != nil {
+				r.fillJSON()
+			} else {
+				r.fill()
+			}
 		}
-		r.idle.Store(false)
-		if r.json != nil {
-			r.fillJSON()
-		} else {
-			r.fill()
+		k := copy(p[n:], r.out.b[r.off:r.avail()])
+		r.off += k
+		if n += k; n == len(p) || r.idle.Load() {
+			r.st.BytesOut += int64(n)
+			return n, nil
 		}
 	}
-	n := copy(p, r.out.b[r.off:r.avail()])
-	r.off += n
-	r.st.BytesOut += int64(n)
-	return n, nil
 }
 
 // fill runs the engine until a chunk of output is ready, the engine would

@@ -15,8 +15,10 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func TestCompileRulesRejectsBadRules(t *testing.T) {
@@ -800,5 +802,71 @@ func TestListInternKeepsDistinctListsApart(t *testing.T) {
 	}
 	if l.intern(nil) != nil || l.intern([]string{}) != nil {
 		t.Error("an empty list is not nil")
+	}
+}
+
+// TestReadFillsTheCallersBufferWithoutWaitingOnTheSource: a Read with a
+// buffer larger than the output chunk gets more than a chunk while the
+// source has input in hand (a proxy then writes fewer, larger chunks), and
+// never waits on the source for more once it has output: a slow upstream's
+// first records reach the caller as they arrive.
+func TestReadFillsTheCallersBufferWithoutWaitingOnTheSource(t *testing.T) {
+	t.Parallel()
+	body := sfQuery(600) // ~420 KB
+	opts := Options{Vendor: "salesforce", Rules: mustRules(t, benchMask), HMACKey: testKey}
+	want, _, _ := rewrite(t, body, opts)
+
+	r := NewReader(io.NopCloser(bytes.NewReader(body)), opts)
+	buf := make([]byte, 3*chunk)
+	n, err := r.Read(buf)
+	if err != nil || n != len(buf) {
+		t.Fatalf("first Read of %d bytes (%d chunks) with the whole body at hand: %d, %v; want the buffer full", len(buf), len(buf)/chunk, n, err)
+	}
+	if !bytes.Equal(buf[:n], want[:n]) {
+		t.Fatal("first Read differs from the whole output's start")
+	}
+	rest, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(append(buf[:n:n], rest...), want) {
+		t.Fatalf("output differs (%v)", err)
+	}
+
+	// The source sends a part larger than two chunks that ends after a
+	// whole record, then holds the rest until the caller has seen that
+	// record (or 10 s passed: the Reader waited on the source).
+	cut := bytes.Index(body, fmt.Appendf(nil, `{"attributes":{"type":"Contact","url":"/services/data/v60.0/sobjects/Contact/003D%014dAAA"}`, 450))
+	if cut < 2*chunk {
+		t.Fatalf("cut at %d: want a first part above two chunks", cut)
+	}
+	last := fmt.Appendf(nil, `"003D%014dAAA"`, 449) // the first part's last record
+	pr, pw := io.Pipe()
+	seen := make(chan struct{})
+	var restSent atomic.Bool
+	go func() {
+		_, _ = pw.Write(body[:cut])
+		select {
+		case <-seen:
+		case <-time.After(10 * time.Second):
+		}
+		restSent.Store(true)
+		_, _ = pw.Write(body[cut:])
+		_ = pw.Close()
+	}()
+	r = NewReader(pr, opts)
+	defer r.Close()
+	var got []byte
+	for !bytes.Contains(got, last) {
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("Read: %v after %d bytes", err, len(got))
+		}
+		got = append(got, buf[:n]...)
+	}
+	if restSent.Load() {
+		t.Fatal("the first part's records came out only after the source sent the rest: Read waited on the source")
+	}
+	close(seen)
+	rest, err = io.ReadAll(r)
+	if err != nil || !bytes.Equal(append(got, rest...), want) {
+		t.Fatalf("streamed output differs (%v)", err)
 	}
 }

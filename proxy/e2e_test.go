@@ -237,9 +237,12 @@ func TestZohoUpstreamByPrefixAndZohoErrorShape(t *testing.T) {
 // upstream sends the first records, then waits until the caller has read
 // them before sending the rest. The first part is small (the gateway
 // flushes it) or large (its write puts it on the connection, and the
-// gateway skips the flush that would only send the chunk's line end).
+// gateway skips the flush that would only send the chunk's line end), or
+// larger than the masking stage's output chunk (the gateway's read of it
+// fills its copy buffer with more than one chunk, and returns when the
+// input in hand is used up, not waiting on the upstream to fill the rest).
 func TestResponsesStream(t *testing.T) {
-	for _, filler := range []int{0, 400} {
+	for _, filler := range []int{0, 400, 1500} {
 		t.Run(fmt.Sprintf("%d records before", filler), func(t *testing.T) { testResponsesStream(t, filler) })
 	}
 }
