@@ -482,8 +482,25 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 	case attrs:
 		flag = &w.attrFlag
 	}
+	// A Salesforce record's first member is its attributes, as Salesforce
+	// writes it: matched here whole, as member, the attributes case below
+	// and literalAttributes would read it (three per record of make
+	// bench-load's body: a member call and its dispatch less each).
+	first := p.n == 0 && p.role == roleRecord && w.mode == modeSalesforce && !w.holding && (w.capDepth == 0 || depth >= w.capDepth)
 	for n := 0; w.avail() < chunk; n++ {
 		at = w.sc.pos
+		if first {
+			first = false
+			if typ, end := w.firstAttributes(); end > 0 {
+				keep(at, end)
+				p.n++
+				if _, err := w.setPlainType(p, typ); err != nil { // never cut: only a held body is
+					return true, false, err
+				}
+				replain()
+				continue
+			}
+		}
 		run, key, val, ok := w.sc.member(flag)
 		if run > 0 {
 			// Fields no rule can name, as the code below would have
@@ -514,7 +531,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 					// The member joins the span of input copied as it is.
 					keep(w.sc.offsetOf(key), end)
 					p.n++
-					if _, err := w.setType(p, typ); err != nil { // never cut: only a held body is
+					if _, err := w.setPlainType(p, typ); err != nil { // never cut: only a held body is
 						return true, false, err
 					}
 					replain()
@@ -528,11 +545,19 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 					replain() // the type may have made p a plain record just now
 					continue
 				}
-			} else if plain && w.mode == modeSalesforce && !w.sc.keyEsc && !equalFold(name, "attributes") {
+			} else if plain && w.mode == modeSalesforce && !w.sc.keyEsc && (w.sc.keyFree || !equalFold(name, "attributes")) {
 				// A related record or child result ({"Account":{...}}) that
 				// no rule names: opened as value and open would, and its
-				// members read next in this loop's caller.
-				if s, _ := w.recordRule(p.typ, p.typed, name); s == StrategyNone && w.openRelated(p, key, flush) {
+				// members read next in this loop's caller. keyFree: recFlag
+				// (the rules' quick bits and attributes) does not mark the
+				// name, so no rule names it (mayName) and it is not
+				// attributes.
+				free := w.sc.keyFree
+				if !free {
+					s, _ := w.recordRule(p.typ, p.typed, name)
+					free = s == StrategyNone
+				}
+				if free && w.openRelated(p, key, flush) {
 					return false, true, nil
 				}
 				flush()
@@ -666,6 +691,31 @@ func (w *jsonRewriter) literalAttributes() (typ []byte, end int) {
 	// The object, opened and closed: as copyAttributes leaves it.
 	sc.pos, sc.st = start+n, stAfter
 	return typ, start + n
+}
+
+// firstAttributes consumes `"attributes":{...}` when it is the first member
+// of the object the scanner has just opened, written without whitespace and
+// with an attributes object plainAttributes matches, whole in the buffer;
+// it returns the type token and the offset of the member's end in the
+// buffer. end is 0, and nothing consumed, otherwise (member then reads
+// the member).
+func (w *jsonRewriter) firstAttributes() (typ []byte, end int) {
+	const name = `"attributes":`
+	sc := w.sc
+	if !sc.inMembers() || sc.st != stFirst || len(sc.stack) >= maxDepth {
+		return nil, 0
+	}
+	b := sc.buf[sc.pos:sc.end]
+	if len(b) < len(name) || string(b[:len(name)]) != name {
+		return nil, 0
+	}
+	typ, n := plainAttributes(b[len(name):])
+	if n == 0 {
+		return nil, 0
+	}
+	end = sc.pos + len(name) + n
+	sc.pos, sc.st = end, stAfter
+	return typ, end
 }
 
 // plainAttributes measures the attributes object at the start of b when
@@ -1361,7 +1411,17 @@ func (w *jsonRewriter) setType(f *frame, v []byte) (cut bool, err error) {
 	if f == nil {
 		return false, nil
 	}
-	t := appendUnquoted(f.typ[:0], v)
+	return w.typeIs(f, appendUnquoted(f.typ[:0], v))
+}
+
+// setPlainType is setType for a type token plainAttributes matched: it
+// holds no escape, so its bytes are its text.
+func (w *jsonRewriter) setPlainType(f *frame, v []byte) (cut bool, err error) {
+	return w.typeIs(f, append(f.typ[:0], v[1:len(v)-1]...))
+}
+
+// typeIs is setType after the type's text t (in f.typ's buffer) is known.
+func (w *jsonRewriter) typeIs(f *frame, t []byte) (cut bool, err error) {
 	// AggregateResult rows (GROUP BY) mix fields of several objects under
 	// their own names: mask them as records of unknown type (strictest rule).
 	f.typ, f.typed = t, !equalFold(t, "AggregateResult")

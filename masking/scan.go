@@ -38,8 +38,10 @@ type scanner struct {
 	kind     byte // the peeked kind; 0: not peeked
 	key      bool // the peeked string is an object member name
 	// esc: the last string read has escapes; keyEsc: the last member name
-	// read by member has escapes.
-	esc, keyEsc bool
+	// read by member has escapes; keyFree: member was given a flag, the
+	// name of the container it returned last is plain and the flag does
+	// not mark it.
+	esc, keyEsc, keyFree bool
 	// runFirst, runEnd: where the last run member consumed starts and ends.
 	runFirst, runEnd int
 	ix               []sblock // the structural index of buf (index.go)
@@ -662,7 +664,7 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 		case '{', '[':
 			// The member's value is a container: the name is read, the
 			// value is next (peek reports it).
-			s.pos, s.st, s.keyEsc = i, stValue, esc
+			s.pos, s.st, s.keyEsc, s.keyFree = i, stValue, esc, plain && flag != nil
 			return run, b[ks:ke], nil, true
 		case '"':
 			var vst uint8
