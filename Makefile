@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test test-short lint demo bench bench-load fuzz clean
+.PHONY: all build test test-short lint demo bench bench-load pgo fuzz clean
 
 all: lint test
 
@@ -31,9 +31,19 @@ demo:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-## bench-load: gateway vs direct over loopback (see README "Performance")
+## bench-load: gateway vs direct over loopback (see README "Performance"):
+## the gateways under test built with the product's profile
+## (cmd/crmgw/default.pgo, as `go build ./cmd/crmgw` is), the load generator
+## and the sample CRM without it. ARGS: more loadbench flags.
 bench-load:
-	$(GO) run ./examples/loadbench
+	$(GO) build -pgo=off -o bin/loadbench-world ./examples/loadbench
+	$(GO) run -pgo=cmd/crmgw/default.pgo ./examples/loadbench -world bin/loadbench-world $(ARGS)
+
+## pgo: profile the full pipeline under make bench-load's load (30 s, a
+## build without a profile) into cmd/crmgw/default.pgo, the profile
+## `go build ./cmd/crmgw` optimises with
+pgo:
+	$(GO) run -pgo=off ./examples/loadbench -only crmgw -rounds 1 -warmup 2s -duration 30s -cpuprofile cmd/crmgw/default.pgo
 
 clean:
 	rm -rf bin

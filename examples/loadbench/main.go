@@ -82,6 +82,7 @@ func main() {
 	conc := flag.Int("concurrency", 16, "concurrent connections")
 	records := flag.Int("records", 200, "records per query response")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the full-pipeline run (see -profile)")
+	flag.StringVar(&worldExe, "world", "", "the executable that runs the load generator and the sample CRM (another build of this program; default this one): make bench-load gives one built without PGO, so that the gateway's profile (cmd/crmgw/default.pgo) speeds up the proxies under test only")
 	flag.StringVar(&profileTarget, "profile", "crmgw", "the target -cpuprofile and -memprofile profile (crmgw, crmgw-plain or goproxy: they run in this process)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run (see -profile)")
 	traceFile := flag.String("trace", "", "write an execution trace of the half-saturation crmgw run")
@@ -108,6 +109,12 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if worldExe != "" {
+		if _, err := exec.LookPath(worldExe); err != nil {
+			fmt.Fprintf(os.Stderr, "loadbench: -world %q: %v\n", worldExe, err)
+			os.Exit(2)
+		}
 	}
 	switch *cpus {
 	case "proxy", "gen", "shared":
@@ -339,9 +346,18 @@ func runCRM() error {
 	return nil
 }
 
+// world is the executable of the generator and the sample CRM: -world,
+// else this program.
+func world() (string, error) {
+	if worldExe != "" {
+		return worldExe, nil
+	}
+	return os.Executable()
+}
+
 // startCRM runs the sample CRM as a child process.
 func startCRM() (string, int, func(), error) {
-	exe, err := os.Executable()
+	exe, err := world()
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -782,6 +798,7 @@ const pinnedEnv = "CRMGW_LOADBENCH_PINNED"
 // tracePath receives an execution trace of the half-saturation crmgw run.
 var (
 	tracePath     string
+	worldExe      string // -world
 	profileTarget = "crmgw"
 	layout        = "shared"
 	totalCPUs     = runtime.NumCPU()
@@ -853,7 +870,7 @@ func (r result) gen() genResult {
 // spawn runs one generator process against t (alternating with base when
 // it is not nil) and reads its result.
 func spawn(t target, base *target, path string, conc int, d time.Duration, rate float64) result {
-	exe, err := os.Executable()
+	exe, err := world()
 	if err != nil {
 		return result{name: t.name, errors: 1}
 	}
