@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 )
@@ -62,5 +63,22 @@ func TestMedianLatencyPairsRounds(t *testing.T) {
 	}
 	if m.addedP50 != ms/2 || m.base.p99 != 11*ms {
 		t.Errorf("added p50 %v, direct p99 %v; want 500µs, 11ms", m.addedP50, m.base.p99)
+	}
+}
+
+// The generator and the sample CRM run from -world when it is given (make
+// bench-load: a build without the gateway's profile), else from this
+// program.
+func TestWorldIsTheGivenExecutable(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(w string) { worldExe = w }(worldExe)
+	for _, tc := range []struct{ flag, want string }{{"", self}, {"bin/loadbench-world", "bin/loadbench-world"}} {
+		worldExe = tc.flag
+		if got, err := world(); err != nil || got != tc.want {
+			t.Errorf("-world %q: %q, %v; want %q", tc.flag, got, err, tc.want)
+		}
 	}
 }
