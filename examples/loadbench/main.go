@@ -28,9 +28,9 @@
 //
 // Throughput is measured closed loop, each target in turn, in interleaved
 // rounds. Added latency is measured open loop at half of crmgw's saturation
-// rate: each proxy is paired with direct in one generator run that sends to
-// one or the other in 5 ms windows drawn at random, so both are measured
-// over the same moments of the machine (its stalls hit both alike, where
+// rate: each proxy is paired with direct in one generator run that draws,
+// for each request, which of the two it goes to, so both are measured over
+// the same moments of the machine (its stalls hit both alike, where
 // separate runs a few seconds apart differ in p99 by more than the proxy
 // adds), and the p99 added is the proxy's minus direct's in the same run.
 package main
@@ -95,6 +95,7 @@ func main() {
 	genRate := flag.Float64("rate", 0, "internal: generator total rate (0: closed loop)")
 	genBase := flag.String("base-url", "", "internal: generator baseline URL (with path), alternated with -url in windows")
 	genBaseAuth := flag.String("base-auth", "", "internal: generator Authorization header for -base-url")
+	flag.DurationVar(&pairWindow, "window", pairWindow, "paired runs: how long the generator sends to one target before drawing again (0: each request is drawn on its own)")
 	flag.Parse()
 	if *serveCRM {
 		if err := runCRM(); err != nil {
@@ -877,7 +878,7 @@ func spawn(t target, base *target, path string, conc int, d time.Duration, rate 
 	args := []string{"-generate", "-url", t.url + path, "-auth", t.auth,
 		"-concurrency", fmt.Sprint(conc), "-duration", d.String(), "-rate", fmt.Sprint(rate)}
 	if base != nil {
-		args = append(args, "-base-url", base.url+path, "-base-auth", base.auth)
+		args = append(args, "-base-url", base.url+path, "-base-auth", base.auth, "-window", pairWindow.String())
 	}
 	cmd := onCPU0(exe, args...)
 	cmd.Stderr = os.Stderr
@@ -913,17 +914,23 @@ func generateLoad(url, auth, baseURL, baseAuth string, conc int, d time.Duration
 }
 
 // pairWindow is how long a paired run sends to one of its two targets
-// before it draws again which one is next.
-const pairWindow = 5 * time.Millisecond
+// before it draws again which one is next; 0 (the default): each request is
+// drawn on its own. Windows of 5 ms were the default before: a stall of the
+// world (the sample CRM collects garbage every ~2 s at half saturation,
+// ~20 ms of slowed answers each time) mostly fell in one target's windows,
+// and direct paired with itself (A/A, 10 s runs at 1700/s) then differed
+// in p99 by -1.9 to +4.6 ms; drawn per request, by -0.4 to +0.3 ms (up to
+// ±0.9 ms in a noisier hour), so a 1 ms target can be told apart at all.
+var pairWindow time.Duration
 
 // drive runs conc workers against ts for d: closed loop, or open loop at
-// rate requests per second in all. With two targets the run is cut in
-// windows of pairWindow and each window's requests go to one of them,
-// drawn at random (a fixed seed; random, not alternate, so no periodic
-// event on the machine, a garbage collection every so often, falls on one
-// target's windows only): both targets are measured over the same moments,
-// at the same rate, with the same connections warm. A request belongs to
-// the window it was sent in.
+// rate requests per second in all. With two targets each request goes to
+// one of them drawn at random (fixed seeds; random, not alternate, so no
+// periodic event on the machine falls on one target only), or with
+// pairWindow > 0 the run is cut in windows and each window's requests go
+// to one target drawn so (a request belongs to the window it was sent in):
+// both targets are measured over the same moments, at the same rate, with
+// the same connections warm.
 func drive(ts []target, path string, conc int, d time.Duration, rate float64) []result {
 	var (
 		wg      sync.WaitGroup
@@ -938,7 +945,11 @@ func drive(ts []target, path string, conc int, d time.Duration, rate float64) []
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(conc) / rate)
 	}
-	which := make([]uint8, max(1, int(d/pairWindow))+1)
+	win := pairWindow
+	if win <= 0 {
+		win = d
+	}
+	which := make([]uint8, max(1, int(d/win))+1)
 	if len(ts) > 1 {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for i := range which {
@@ -950,6 +961,7 @@ func drive(ts []target, path string, conc int, d time.Duration, rate float64) []
 		go func(w int) {
 			defer wg.Done()
 			local := make([][]time.Duration, len(ts))
+			rng := rand.New(rand.NewPCG(3, uint64(w)))
 			next := time.Now().Add(time.Duration(w) * interval / time.Duration(conc))
 			for time.Now().Before(stop) {
 				if interval > 0 {
@@ -959,7 +971,10 @@ func drive(ts []target, path string, conc int, d time.Duration, rate float64) []
 					next = next.Add(interval)
 				}
 				t0 := time.Now()
-				k := which[min(len(which)-1, int(t0.Sub(started)/pairWindow))]
+				k := which[min(len(which)-1, int(t0.Sub(started)/win))]
+				if pairWindow <= 0 && len(ts) > 1 {
+					k = uint8(rng.IntN(len(ts)))
+				}
 				n, status, err := once(ts[k], path)
 				if err != nil || status != 200 {
 					errs[k].Add(1)
@@ -981,6 +996,11 @@ func drive(ts []target, path string, conc int, d time.Duration, rate float64) []
 	share := make([]float64, len(ts))
 	for _, k := range which[:len(which)-1] {
 		share[k] += 1 / float64(len(which)-1)
+	}
+	if pairWindow <= 0 {
+		for k := range share {
+			share[k] = 1 / float64(len(ts))
+		}
 	}
 	rs := make([]result, len(ts))
 	for k, t := range ts {
@@ -1031,8 +1051,12 @@ func report(results, half []result, conc, records int, d time.Duration) {
 	}
 	tw.Flush()
 	if len(half) > 0 {
+		how := "drawing for each request which of the two it goes to"
+		if pairWindow > 0 {
+			how = fmt.Sprintf("alternating between them in random %s windows", pairWindow)
+		}
 		fmt.Printf("\nAt half of crmgw's saturation throughput (open loop; each proxy paired with direct in one generator run\n"+
-			"that alternates between them in random %s windows; median of %d interleaved rounds):\n\n", pairWindow, half[0].rounds)
+			"%s; median of %d interleaved rounds):\n\n", how, half[0].rounds)
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\tdirect p50\tdirect p99\tadded p50\tadded p99\tadded p99, all rounds\terrors\t")
 		for _, r := range half {

@@ -8,10 +8,20 @@ import (
 	"time"
 )
 
-// A paired run sends to both targets, in windows, and keeps their figures
-// apart: the slow target's latencies and the failing target's errors are
-// its own.
+// A paired run sends to both targets, each request drawn on its own (the
+// default) or in windows, and keeps their figures apart: the slow target's
+// latencies and the failing target's errors are its own.
 func TestPairedRunKeepsTargetsApart(t *testing.T) {
+	for _, w := range []time.Duration{0, 5 * time.Millisecond} {
+		t.Run("window="+w.String(), func(t *testing.T) {
+			defer func(w time.Duration) { pairWindow = w }(pairWindow)
+			pairWindow = w
+			testPairedRun(t)
+		})
+	}
+}
+
+func testPairedRun(t *testing.T) {
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(3 * time.Millisecond)
 		w.Write([]byte("slow"))
