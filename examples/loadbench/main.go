@@ -919,8 +919,8 @@ func generateLoad(url, auth, baseURL, baseAuth string, conc int, d time.Duration
 // world (the sample CRM collects garbage every ~2 s at half saturation,
 // ~20 ms of slowed answers each time) mostly fell in one target's windows,
 // and direct paired with itself (A/A, 10 s runs at 1700/s) then differed
-// in p99 by -1.9 to +4.6 ms; drawn per request, by -0.4 to +0.3 ms (up to
-// ±0.9 ms in a noisier hour), so a 1 ms target can be told apart at all.
+// in p99 by -1.9 to +4.6 ms; drawn per request, by -0.4 to +0.3 ms, so a
+// 1 ms target can be told apart at all.
 var pairWindow time.Duration
 
 // drive runs conc workers against ts for d: closed loop, or open loop at
