@@ -916,11 +916,11 @@ func generateLoad(url, auth, baseURL, baseAuth string, conc int, d time.Duration
 // pairWindow is how long a paired run sends to one of its two targets
 // before it draws again which one is next; 0 (the default): each request is
 // drawn on its own. Windows of 5 ms were the default before: a stall of the
-// world (the sample CRM collects garbage every ~2 s at half saturation,
-// ~20 ms of slowed answers each time) mostly fell in one target's windows,
-// and direct paired with itself (A/A, 10 s runs at 1700/s) then differed
-// in p99 by -1.9 to +4.6 ms; drawn per request, by -0.4 to +0.3 ms, so a
-// 1 ms target can be told apart at all.
+// world (the sample CRM's garbage collections, for one: every ~2 s at half
+// saturation, ~20 ms of slowed answers each) mostly fell in one target's
+// windows, and direct paired with itself (A/A, 10 s runs at 1700/s) then
+// differed in p99 by -1.9 to +4.6 ms; drawn per request, by -0.4 to +0.3
+// ms, so a 1 ms target can be told apart at all.
 var pairWindow time.Duration
 
 // drive runs conc workers against ts for d: closed loop, or open loop at
