@@ -93,7 +93,7 @@ func main() {
 	genURL := flag.String("url", "", "internal: generator target URL (with path)")
 	genAuth := flag.String("auth", "", "internal: generator Authorization header")
 	genRate := flag.Float64("rate", 0, "internal: generator total rate (0: closed loop)")
-	genBase := flag.String("base-url", "", "internal: generator baseline URL (with path), alternated with -url in windows")
+	genBase := flag.String("base-url", "", "internal: generator baseline URL (with path), paired with -url (see -window)")
 	genBaseAuth := flag.String("base-auth", "", "internal: generator Authorization header for -base-url")
 	flag.DurationVar(&pairWindow, "window", pairWindow, "paired runs: how long the generator sends to one target before drawing again (0: each request is drawn on its own)")
 	flag.Parse()
@@ -945,15 +945,25 @@ func drive(ts []target, path string, conc int, d time.Duration, rate float64) []
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(conc) / rate)
 	}
-	win := pairWindow
-	if win <= 0 {
-		win = d
-	}
-	which := make([]uint8, max(1, int(d/win))+1)
-	if len(ts) > 1 {
+	// Each target's share of the run, over which its rate is taken; with
+	// windows, each window's target drawn in advance.
+	share := make([]float64, len(ts))
+	var which []uint8
+	switch {
+	case len(ts) == 1:
+		share[0] = 1
+	case pairWindow > 0:
+		which = make([]uint8, max(1, int(d/pairWindow))+1)
 		rng := rand.New(rand.NewPCG(1, 2))
 		for i := range which {
 			which[i] = uint8(rng.IntN(len(ts)))
+		}
+		for _, k := range which[:len(which)-1] {
+			share[k] += 1 / float64(len(which)-1)
+		}
+	default:
+		for k := range share {
+			share[k] = 1 / float64(len(ts))
 		}
 	}
 	for w := 0; w < conc; w++ {
@@ -971,9 +981,12 @@ func drive(ts []target, path string, conc int, d time.Duration, rate float64) []
 					next = next.Add(interval)
 				}
 				t0 := time.Now()
-				k := which[min(len(which)-1, int(t0.Sub(started)/win))]
-				if pairWindow <= 0 && len(ts) > 1 {
-					k = uint8(rng.IntN(len(ts)))
+				k := 0
+				switch {
+				case which != nil:
+					k = int(which[min(len(which)-1, int(t0.Sub(started)/pairWindow))])
+				case len(ts) > 1:
+					k = rng.IntN(len(ts))
 				}
 				n, status, err := once(ts[k], path)
 				if err != nil || status != 200 {
@@ -992,16 +1005,6 @@ func drive(ts []target, path string, conc int, d time.Duration, rate float64) []
 	}
 	wg.Wait()
 	elapsed := time.Since(started)
-	// Each target's rate is over its own windows' share of the run.
-	share := make([]float64, len(ts))
-	for _, k := range which[:len(which)-1] {
-		share[k] += 1 / float64(len(which)-1)
-	}
-	if pairWindow <= 0 {
-		for k := range share {
-			share[k] = 1 / float64(len(ts))
-		}
-	}
 	rs := make([]result, len(ts))
 	for k, t := range ts {
 		rs[k] = summarize(t.name, lat[k], errs[k].Load(), nbytes[k].Load(), time.Duration(float64(elapsed)*share[k]))
