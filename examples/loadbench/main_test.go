@@ -74,6 +74,38 @@ func TestMedianLatencyPairsRounds(t *testing.T) {
 	if m.addedP50 != ms/2 || m.base.p99 != 11*ms {
 		t.Errorf("added p50 %v, direct p99 %v; want 500µs, 11ms", m.addedP50, m.base.p99)
 	}
+	if m.pooledN != 0 {
+		t.Errorf("pooled over %d requests of rounds that kept none", m.pooledN)
+	}
+}
+
+// The pooled p99 is taken over all rounds' requests together, not per
+// round and not as a median of rounds.
+func TestMedianLatencyPoolsRounds(t *testing.T) {
+	ms := time.Millisecond
+	with := func(slow ...time.Duration) []time.Duration {
+		xs := make([]time.Duration, 100-len(slow), 100)
+		for i := range xs {
+			xs[i] = ms
+		}
+		return append(xs, slow...)
+	}
+	// Round 1: the target's slowest request 9 ms, direct's 1 ms (+8 ms).
+	// Round 2: 5 ms against 4 ms (+1 ms). Pooled, 200 requests each: the
+	// target's p99 is its second slowest, 5 ms, direct's 1 ms: +4 ms.
+	r1 := result{name: "crmgw", lat: with(9 * ms), p99: 9 * ms, base: &result{lat: with(), p99: ms}}
+	r2 := result{name: "crmgw", lat: with(5 * ms), p99: 5 * ms, base: &result{lat: with(4 * ms), p99: 4 * ms}}
+	got := medianLatency([]target{{name: "crmgw"}}, map[string][]result{"crmgw": {r1, r2}})
+	if len(got) != 1 {
+		t.Fatalf("%d results, want 1", len(got))
+	}
+	m := got[0]
+	if m.pooledP99 != 4*ms || m.pooledN != 200 {
+		t.Errorf("pooled added p99 %v over %d requests, want 4ms over 200", m.pooledP99, m.pooledN)
+	}
+	if m.addedLo != ms || m.addedHi != 8*ms {
+		t.Errorf("rounds %v to %v, want 1ms to 8ms", m.addedLo, m.addedHi)
+	}
 }
 
 // The generator and the sample CRM run from -world when it is given (make
