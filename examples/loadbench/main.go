@@ -78,7 +78,7 @@ const sfToken = "loadbench-upstream-token"
 func main() {
 	duration := flag.Duration("duration", 5*time.Second, "measuring time per target and round")
 	rounds := flag.Int("rounds", 3, "rounds over all targets (interleaved, so a noisy moment hits every target alike); the median round is reported")
-	halfRounds := flag.Int("half-rounds", 0, "rounds of the paired runs at half saturation (0: as -rounds); their p99 is noisier than the throughput")
+	halfRounds := flag.Int("half-rounds", 0, "rounds of the paired runs at half saturation (0: twice -rounds; their p99 is noisier than the throughput)")
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up time per target")
 	conc := flag.Int("concurrency", 16, "concurrent connections")
 	records := flag.Int("records", 200, "records per query response")
@@ -97,6 +97,7 @@ func main() {
 	genBase := flag.String("base-url", "", "internal: generator baseline URL (with path), paired with -url (see -window)")
 	genBaseAuth := flag.String("base-auth", "", "internal: generator Authorization header for -base-url")
 	flag.DurationVar(&pairWindow, "window", pairWindow, "paired runs: how long the generator sends to one target before drawing again (0: each request is drawn on its own)")
+	flag.Float64Var(&baseShare, "base-share", baseShare, "paired runs drawn per request: the share of requests sent to direct (the proxy gets the rest, at half of crmgw's saturation rate)")
 	flag.Parse()
 	if *serveCRM {
 		if err := runCRM(); err != nil {
@@ -117,6 +118,10 @@ func main() {
 			fmt.Fprintf(os.Stderr, "loadbench: -world %q: %v\n", worldExe, err)
 			os.Exit(2)
 		}
+	}
+	if !(baseShare > 0 && baseShare < 1) {
+		fmt.Fprintf(os.Stderr, "loadbench: -base-share %v: want a fraction between 0 and 1\n", baseShare)
+		os.Exit(2)
 	}
 	switch *cpus {
 	case "proxy", "gen", "shared":
@@ -145,7 +150,7 @@ func main() {
 		totalCPUs = n
 	}
 	if *halfRounds <= 0 {
-		*halfRounds = *rounds
+		*halfRounds = 2 * *rounds
 	}
 	if err := run(*duration, *warmup, *conc, *records, *rounds, *halfRounds, *cpuprofile, *memprofile, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -306,9 +311,11 @@ func run(duration, warmup time.Duration, conc, records, rounds, halfRounds int, 
 	results := medianRounds(targets, byTarget)
 
 	// Added latency at half of the gateway's saturation throughput. Each
-	// proxy is paired with direct in one generator run that alternates
-	// between the two in short windows (see drive), so both see the same
-	// moments of this machine; rounds are interleaved like the above.
+	// proxy is paired with direct in one generator run that draws for each
+	// request which of the two it goes to (or alternates in windows, see
+	// drive), so both see the same moments of this machine; rounds are
+	// interleaved like the above. The proxy gets half of crmgw's saturation
+	// rate, direct its baseShare on top.
 	var half []result
 	var gwRPS float64
 	for _, r := range results {
@@ -317,7 +324,7 @@ func run(duration, warmup time.Duration, conc, records, rounds, halfRounds int, 
 		}
 	}
 	if gwRPS > 0 && len(targets) > 1 && targets[0].name == "direct" {
-		rate := gwRPS / 2
+		rate := gwRPS / 2 // the proxy's
 		halfBy := map[string][]result{}
 		for round := range halfRounds {
 			for _, t := range targets[1:] {
@@ -811,8 +818,15 @@ func load(t target, path string, conc int, d time.Duration) result {
 
 // paired sends at a fixed total rate (open loop, spread over conc workers)
 // to t and to base in alternation (see drive); the result holds base's.
+// paired runs t at rate with base (direct) beside it: drawn per request,
+// base gets baseShare of all requests on top of t's rate; in windows, each
+// gets rate while it is sent to.
 func paired(t, base target, path string, conc int, d time.Duration, rate float64) result {
-	r := spawn(t, &base, path, conc, d, rate)
+	total := rate
+	if pairWindow == 0 {
+		total = rate / (1 - baseShare)
+	}
+	r := spawn(t, &base, path, conc, d, total)
 	r.name += fmt.Sprintf(" @%.0f/s", rate)
 	return r
 }
@@ -904,7 +918,8 @@ func spawn(t target, base *target, path string, conc int, d time.Duration, rate 
 	args := []string{"-generate", "-url", t.url + path, "-auth", t.auth,
 		"-concurrency", fmt.Sprint(conc), "-duration", d.String(), "-rate", fmt.Sprint(rate)}
 	if base != nil {
-		args = append(args, "-base-url", base.url+path, "-base-auth", base.auth, "-window", pairWindow.String())
+		args = append(args, "-base-url", base.url+path, "-base-auth", base.auth, "-window", pairWindow.String(),
+			"-base-share", fmt.Sprint(baseShare))
 	}
 	cmd := onCPU0(exe, args...)
 	cmd.Stderr = os.Stderr
@@ -950,14 +965,25 @@ func generateLoad(url, auth, baseURL, baseAuth string, conc int, d time.Duration
 // ms, so a 1 ms target can be told apart at all.
 var pairWindow time.Duration
 
+// baseShare is the share of a paired run's requests (drawn per request)
+// that go to the baseline, direct. Drawn half and half before, the proxy
+// got half of the half-saturation rate, a quarter of its saturation: its
+// core was a quarter busy, not half. Now the proxy gets the whole rate and
+// direct a fifth of all requests on top (a quarter of the proxy's rate):
+// the world serves 1.25 times the rate, direct's p99 rests on fewer
+// requests (pool the rounds, -half-rounds).
+var baseShare = 0.2
+
 // drive runs conc workers against ts for d: closed loop, or open loop at
-// rate requests per second in all. With two targets each request goes to
-// one of them drawn at random (fixed seeds; random, not alternate, so no
-// periodic event on the machine falls on one target only), or with
-// pairWindow > 0 the run is cut in windows and each window's requests go
-// to one target drawn so (a request belongs to the window it was sent in):
-// both targets are measured over the same moments, at the same rate, with
-// the same connections warm.
+// rate requests per second in all. With two targets (ts[1] the baseline)
+// each request goes to one of them drawn at random, the baseline with
+// probability baseShare (fixed seeds; random, not alternate, so no periodic
+// event on the machine falls on one target only), and each target's rate is
+// its own requests over the run; or with pairWindow > 0 the run is cut in
+// windows and each window's requests go to one target drawn with equal odds
+// (a request belongs to the window it was sent in), each target's rate
+// taken over its windows: both targets are measured over the same moments
+// with the same connections warm.
 func drive(ts []target, path string, conc int, d time.Duration, rate float64) []result {
 	var (
 		wg      sync.WaitGroup
@@ -972,8 +998,9 @@ func drive(ts []target, path string, conc int, d time.Duration, rate float64) []
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(conc) / rate)
 	}
-	// Each target's share of the run, over which its rate is taken; with
-	// windows, each window's target drawn in advance.
+	// The part of the run over which each target's rate is taken: all of
+	// it, or with windows its windows (each window's target drawn in
+	// advance).
 	share := make([]float64, len(ts))
 	var which []uint8
 	switch {
@@ -990,7 +1017,7 @@ func drive(ts []target, path string, conc int, d time.Duration, rate float64) []
 		}
 	default:
 		for k := range share {
-			share[k] = 1 / float64(len(ts))
+			share[k] = 1
 		}
 	}
 	for w := 0; w < conc; w++ {
@@ -1012,7 +1039,11 @@ func drive(ts []target, path string, conc int, d time.Duration, rate float64) []
 				switch {
 				case which != nil:
 					k = int(which[min(len(which)-1, int(t0.Sub(started)/pairWindow))])
-				case len(ts) > 1:
+				case len(ts) == 2:
+					if rng.Float64() < baseShare {
+						k = 1
+					}
+				case len(ts) > 2:
 					k = rng.IntN(len(ts))
 				}
 				n, status, err := once(ts[k], path)

@@ -46,13 +46,25 @@ func testPairedRun(t *testing.T) {
 	if s.p50 < 3*time.Millisecond {
 		t.Errorf("slow target p50 %v, want at least its 3ms", s.p50)
 	}
-	// Both got a share of the windows, and each rate is over its own share:
-	// about 400/s while it was sent to.
-	if total := s.requests + f.errors; total < 100 {
+	total := s.requests + f.errors
+	if total < 100 {
 		t.Errorf("%d requests in all, want about 240", total)
 	}
-	if s.rps < 200 || s.rps > 800 {
-		t.Errorf("slow target at %.0f req/s over its windows, want about 400", s.rps)
+	if pairWindow > 0 {
+		// Both got a share of the windows, and each rate is over its own
+		// share: about 400/s while it was sent to.
+		if s.rps < 200 || s.rps > 800 {
+			t.Errorf("slow target at %.0f req/s over its windows, want about 400", s.rps)
+		}
+		return
+	}
+	// Drawn per request: the baseline (the second target) gets baseShare of
+	// the requests, the first the rest, each rate over the whole run.
+	if got := float64(f.errors) / float64(total); got < baseShare/2 || got > baseShare*1.6 {
+		t.Errorf("baseline got %.2f of the requests, want about %.2f", got, baseShare)
+	}
+	if want := 400 * (1 - baseShare); s.rps < want*0.6 || s.rps > want*1.3 {
+		t.Errorf("slow target at %.0f req/s, want about %.0f", s.rps, want)
 	}
 }
 
