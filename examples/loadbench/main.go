@@ -33,6 +33,9 @@
 // the same moments of the machine (its stalls hit both alike, where
 // separate runs a few seconds apart differ in p99 by more than the proxy
 // adds), and the p99 added is the proxy's minus direct's in the same run.
+// The proxy gets the whole half-saturation rate, direct a fifth of all
+// requests on top (-base-share); the added p99 is given per round (median
+// and range) and pooled over all rounds' requests (-half-rounds rounds).
 package main
 
 import (
