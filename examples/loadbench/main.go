@@ -819,11 +819,10 @@ func load(t target, path string, conc int, d time.Duration) result {
 	return spawn(t, nil, path, conc, d, 0)
 }
 
-// paired sends at a fixed total rate (open loop, spread over conc workers)
-// to t and to base in alternation (see drive); the result holds base's.
-// paired runs t at rate with base (direct) beside it: drawn per request,
+// paired runs t open loop at rate (spread over conc workers) with base
+// (direct) beside it in one generator run (see drive): drawn per request,
 // base gets baseShare of all requests on top of t's rate; in windows, each
-// gets rate while it is sent to.
+// gets rate while it is sent to. The result holds base's.
 func paired(t, base target, path string, conc int, d time.Duration, rate float64) result {
 	total := rate
 	if pairWindow == 0 {
