@@ -143,6 +143,11 @@ type jsonRewriter struct {
 	recFlag, attrFlag [64]uint64
 	flagsFor          *Rules
 	flagsMode         mode
+
+	// When to try compactObject (compact.go): for whole records, and for
+	// related records by member name.
+	recBack backoff
+	relBack [16]backoff
 }
 
 // ruleMemo is one remembered field rule; noted: its name is in masked.
@@ -192,6 +197,7 @@ func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonR
 	}
 	w.columns, w.colRules, w.colsKnown = w.columns[:0], w.colRules[:0], false
 	w.capDepth, w.holding = 0, false
+	w.recBack, w.relBack = backoff{}, [len(w.relBack)]backoff{}
 	if w.flagsFor != w.rules || w.flagsMode != w.mode || w.attrFlag == ([64]uint64{}) {
 		w.setFlags()
 	}
@@ -408,20 +414,44 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 // nextRecord opens the next record of Salesforce list p when `,{` (with
 // any whitespace) is next in the buffer: what step, value and open do for
 // it while no cap is reached. It is false, and nothing done, otherwise.
+// With no rules, no detector and no capture nothing in a record is
+// rewritten: records that compactObject measures are copied from the
+// input whole (and counted) before the next one is opened, while output
+// is still wanted; it is false after them too when none is opened.
 func (w *jsonRewriter) nextRecord(p *frame) bool {
 	sc := w.sc
-	if sc.kind != 0 || sc.err != nil || sc.st != stAfter || len(sc.stack) == 0 || sc.stack[len(sc.stack)-1] != '[' ||
-		len(sc.stack) >= maxDepth || (w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords) {
-		return false
+	whole := w.rules.Empty() && w.det == 0 && w.capDepth == 0
+	for {
+		if sc.kind != 0 || sc.err != nil || sc.st != stAfter || len(sc.stack) == 0 || sc.stack[len(sc.stack)-1] != '[' ||
+			len(sc.stack) >= maxDepth || (w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords) {
+			return false
+		}
+		b := sc.buf[:sc.end]
+		i := skipWS(b, sc.pos)
+		if i >= len(b) || b[i] != ',' {
+			return false
+		}
+		if i = skipWS(b, i+1); i >= len(b) || b[i] != '{' {
+			return false
+		}
+		if whole && w.recBack.try() {
+			end := sc.compactObject(i, &w.recFlag)
+			if w.recBack.done(end); end > 0 {
+				p.idx++
+				w.sep(p)
+				w.out.b = append(w.out.b, b[i:end]...)
+				w.records++
+				sc.pos = end
+				if w.avail() >= chunk {
+					return false
+				}
+				continue
+			}
+		}
+		break
 	}
 	b := sc.buf[:sc.end]
-	i := skipWS(b, sc.pos)
-	if i >= len(b) || b[i] != ',' {
-		return false
-	}
-	if i = skipWS(b, i+1); i >= len(b) || b[i] != '{' {
-		return false
-	}
+	i := skipWS(b, skipWS(b, sc.pos)+1)
 	sc.enterObject(i)
 	p.idx++
 	w.sep(p)
@@ -556,6 +586,15 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 				if !free {
 					s, _ := w.recordRule(p.typ, p.typed, name)
 					free = s == StrategyNone
+				}
+				if free {
+					// Nothing in it a rule may name: copied unread with
+					// the run (compact.go), when it can be.
+					if end := w.compactRelated(name); end > 0 {
+						keep(w.sc.offsetOf(key), end)
+						p.n++
+						continue
+					}
 				}
 				if free && w.openRelated(p, key, flush) {
 					return false, true, nil
