@@ -6,7 +6,22 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
+
+func hasArray(v any) bool {
+	switch x := v.(type) {
+	case []any:
+		return true
+	case map[string]any:
+		for _, e := range x {
+			if hasArray(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // compactAt runs compactObject on in (an object, then anything) from a
 // scanner that has read it all, padded so that the index covers it.
@@ -62,10 +77,14 @@ func TestCompactObject(t *testing.T) {
 		{`{"Name":"x" }`, false},
 		{`{"Name"  :"x"}`, false},
 		{"{\"Name\":\"x\"\n}", false},
-		{`{"Name":"a\"b"}`, false},   // escapes
-		{`{"N\u0061me":"x"}`, false}, // escapes in a name
-		{`{"Name":"é"}`, false},      // non-ASCII
-		{"{\"Name\":\"a\tb\"}", false},
+		{`{"Name":"a\"b \u4e2d"}`, true}, // escapes in a value, validated
+		{`{"Name":"王芳 José"}`, true},     // non-ASCII text in a value
+		{`{"N\u0061me":"x"}`, false},     // escapes in a name
+		{`{"Námé":"x"}`, false},          // non-ASCII in a name
+		{`{"Name":"a\x"}`, false},        // an invalid escape
+		{`{"Name":"a\u12"}`, false},
+		{"{\"Name\":\"\xff\"}", false}, // invalid UTF-8
+		{"{\"Name\":\"a\tb\"}", false}, // a control character
 		{`{"attributes":"x"}`, false},
 		{`{"attributes":1}`, false},
 		{`{"attributes":{"a":{}}}`, false},
@@ -118,7 +137,7 @@ func TestCompactObjectBeyondIndex(t *testing.T) {
 }
 
 // FuzzCompactObject: whatever compactObject takes is one valid JSON
-// object, with no whitespace, array or escape in it.
+// object of valid UTF-8, with no whitespace or array in it.
 func FuzzCompactObject(f *testing.F) {
 	f.Add([]byte(`{"Name":"Acme","Owner":{"attributes":{"type":"User"},"Alias":"x"}}`))
 	f.Add([]byte(`{"n":-12.5e3,"t":true}`))
@@ -135,8 +154,12 @@ func FuzzCompactObject(f *testing.F) {
 		if err := json.Compact(&c, obj); err != nil || !bytes.Equal(c.Bytes(), obj) {
 			t.Fatalf("took JSON that is not compact %q", obj)
 		}
-		if bytes.ContainsAny(obj, "[\\") {
-			t.Fatalf("took an array or an escape: %q", obj)
+		if !utf8.Valid(obj) {
+			t.Fatalf("took invalid UTF-8 %q", obj)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(obj, &v); err != nil || hasArray(v) {
+			t.Fatalf("took an array: %q", obj)
 		}
 	})
 }
