@@ -42,8 +42,9 @@ func (s *scanner) compactObject(i int, flag *[64]uint64) int {
 	if s.pos>>6+ixAhead > len(s.ix) {
 		s.index()
 	}
-	b := s.buf[:min(len(s.ix)<<6, s.end)] // the indexed bytes: strings are measured from the index alone
-	depth, attrs := 0, 0                  // attrs: the depth of the attributes object being read, 0 outside one
+	ix := s.ix
+	b := s.buf[:min(len(ix)<<6, s.end)] // the indexed bytes: strings are measured from the index alone
+	depth, attrs := 0, 0                // attrs: the depth of the attributes object being read, 0 outside one
 	if i >= len(b) || b[i] != '{' {
 		return 0
 	}
@@ -64,7 +65,18 @@ func (s *scanner) compactObject(i int, flag *[64]uint64) int {
 			return 0
 		}
 		{
-			n, dotted := s.ixStr(i)
+			// The name, from the index alone: plainStr with its
+			// one-block case written out, as member has it.
+			n, dotted := 0, false
+			if k := (i + 1) >> 6; k < len(ix) {
+				keep := ^uint64(0) << ((i + 1) & 63)
+				bl := &ix[k]
+				if q := bl.q & keep; q == 0 {
+					n, dotted = plainStr(ix, i)
+				} else if before := q&-q - 1; bl.s&keep&before == 0 {
+					n, dotted = k<<6+bits.TrailingZeros64(q)+1-i, bl.d&keep&before != 0
+				}
+			}
 			if n == 0 {
 				return 0
 			}
@@ -93,7 +105,16 @@ func (s *scanner) compactObject(i int, flag *[64]uint64) int {
 			}
 			switch c := b[i]; c {
 			case '"':
-				m, _ := s.ixStr(i)
+				m := 0 // as for the name
+				if k := (i + 1) >> 6; k < len(ix) {
+					keep := ^uint64(0) << ((i + 1) & 63)
+					bl := &ix[k]
+					if q := bl.q & keep; q == 0 {
+						m, _ = plainStr(ix, i)
+					} else if bl.s&keep&(q&-q-1) == 0 {
+						m = k<<6 + bits.TrailingZeros64(q) + 1 - i
+					}
+				}
 				if m == 0 { // escapes or non-ASCII text: validated as the scanner does
 					var st uint8
 					if m, st, _ = strScan(b[i:], 1); st != strDone {
@@ -149,27 +170,6 @@ func (s *scanner) compactObject(i int, flag *[64]uint64) int {
 		}
 		goto after
 	}
-}
-
-// ixStr measures, from the index alone, the string token at buf[i] (a
-// quote) when it holds no escape, control or non-ASCII byte: its length
-// and whether it holds a dot; n is 0 otherwise or when its end is past the
-// index. plainStr with its one-block case written out, as member has it.
-func (s *scanner) ixStr(i int) (n int, dotted bool) {
-	k := (i + 1) >> 6
-	if k >= len(s.ix) {
-		return 0, false
-	}
-	keep := ^uint64(0) << ((i + 1) & 63)
-	bl := &s.ix[k]
-	if q := bl.q & keep; q != 0 {
-		before := q&-q - 1
-		if bl.s&keep&before != 0 {
-			return 0, false
-		}
-		return k<<6 + bits.TrailingZeros64(q) + 1 - i, bl.d&keep&before != 0
-	}
-	return plainStr(s.ix, i)
 }
 
 // backoff spares the rewriter compactObject's walk where it keeps being
