@@ -262,3 +262,47 @@ func TestBackoff(t *testing.T) {
 		b.done(1)
 	}
 }
+
+// TestCompactDecidesLikeTheGeneralPath: related records and whole records
+// that compactObject takes or refuses come out as the general path writes
+// them (one byte at a time, where no fast path runs), with and without
+// rules, under caps.
+func TestCompactDecidesLikeTheGeneralPath(t *testing.T) {
+	t.Parallel()
+	rules := mustRules(t, map[string]string{"*.Email": "redact", "Account.Name": "null", "User.Phone": "partial"})
+	for _, rel := range []string{
+		`{"attributes":{"type":"Account","Email":"in attributes"},"Site":"x"}`,
+		`{"Site":"x","attributes":{"type":"Account"}}`,
+		`{"ATTRIBUTES":{"type":"Account"},"Site":"x"}`,
+		`{"attributes":{"type":"User"},"Alias":"a","Phone":"+86 10 1234 5678"}`,
+		`{"attributes":{"type":"Account"},"Name":"named by a rule"}`,
+		`{"attributes":{"type":"Account"},"Owner":{"attributes":{"type":"User"},"Email":"deep"}}`,
+		`{"attributes":{"type":"Account"},"Owner":{"attributes":{"type":"User"},"Alias":"a"}}`,
+		`{"attributes":{"type":"Account"},"Tags":["a"]}`,
+		`{"attributes":{"type":"Account"},"Em\u0061il":"escaped name"}`,
+		`{"attributes":{"type":"Account"},"Site":"Zürich \"HQ\""}`,
+		`{"attributes":{"type":"Account"},"Site": "spaced"}`,
+		`{"attributes":"not an object","Site":"x"}`,
+		`{"attributes":{"type":{"nested":1}},"Site":"x"}`,
+		`{}`,
+		`null`,
+	} {
+		var b strings.Builder
+		b.WriteString(`{"totalSize":4,"done":true,"records":[`)
+		for i := range 4 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"attributes":{"type":"Contact","url":"/c/%d"},"Id":"%d","Rel":%s,"Last":"l"}`, i, i, rel)
+		}
+		b.WriteString(`]}`)
+		for _, o := range []Options{
+			{Vendor: "salesforce", Rules: rules}, {Vendor: "salesforce", Rules: rules, MaxRecords: 2},
+			{Vendor: "salesforce"}, {Vendor: "salesforce", MaxRecords: 3},
+		} {
+			if d := pathsDiffer(t, []byte(b.String()), o); d != "" {
+				t.Errorf("%s (rules %v, max %d): %s", rel, o.Rules != nil, o.MaxRecords, d)
+			}
+		}
+	}
+}
