@@ -421,14 +421,14 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 func (w *jsonRewriter) nextRecord(p *frame) bool {
 	sc := w.sc
 	whole := w.rules.Empty() && w.det == 0 && w.capDepth == 0
+	var i int // the next record's '{'
 	for {
 		if sc.kind != 0 || sc.err != nil || sc.st != stAfter || len(sc.stack) == 0 || sc.stack[len(sc.stack)-1] != '[' ||
 			len(sc.stack) >= maxDepth || (w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords) {
 			return false
 		}
 		b := sc.buf[:sc.end]
-		i := skipWS(b, sc.pos)
-		if i >= len(b) || b[i] != ',' {
+		if i = skipWS(b, sc.pos); i >= len(b) || b[i] != ',' {
 			return false
 		}
 		if i = skipWS(b, i+1); i >= len(b) || b[i] != '{' {
@@ -450,8 +450,6 @@ func (w *jsonRewriter) nextRecord(p *frame) bool {
 		}
 		break
 	}
-	b := sc.buf[:sc.end]
-	i := skipWS(b, skipWS(b, sc.pos)+1)
 	sc.enterObject(i)
 	p.idx++
 	w.sep(p)
