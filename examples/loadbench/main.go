@@ -168,6 +168,9 @@ type target struct {
 	// cpu reads the CPU time used so far by the server side of the target:
 	// the proxy's process (tree), or for direct the sample CRM's.
 	cpu func() time.Duration
+	// sys reads the read and write system calls made so far by the same
+	// process (tree), from /proc/<pid>/io (0, 0 where there is none).
+	sys func() (reads, writes int64)
 }
 
 type result struct {
@@ -196,6 +199,9 @@ type result struct {
 	lat []time.Duration
 	// cpuPerReq is the server side's CPU time per request (see target.cpu).
 	cpuPerReq time.Duration
+	// readsPerReq, writesPerReq: the server side's read and write system
+	// calls per request (see target.sys).
+	readsPerReq, writesPerReq float64
 }
 
 func run(duration, warmup time.Duration, conc, records, rounds, halfRounds int, cpuprofile, memprofile, only string) error {
@@ -261,21 +267,21 @@ func run(duration, warmup time.Duration, conc, records, rounds, halfRounds int, 
 	})
 
 	targets := []target{
-		{"direct", crmURL, "Bearer " + sfToken, func() time.Duration { return treeCPU(crmPID) }},
+		{"direct", crmURL, "Bearer " + sfToken, func() time.Duration { return treeCPU(crmPID) }, treeSyscalls(crmPID)},
 		// Both Go proxies live in this process; only the one under load works.
-		{"goproxy", bareURL, "", selfCPU},
-		{"crmgw-plain", "http://" + plain.ProxyAddr(), "Bearer " + plainKey, selfCPU},
-		{"crmgw", "http://" + gw.ProxyAddr(), "Bearer " + jwt, selfCPU},
+		{"goproxy", bareURL, "", selfCPU, selfSyscalls},
+		{"crmgw-plain", "http://" + plain.ProxyAddr(), "Bearer " + plainKey, selfCPU, selfSyscalls},
+		{"crmgw", "http://" + gw.ProxyAddr(), "Bearer " + jwt, selfCPU, selfSyscalls},
 	}
 	if u, pid, stop, err := startNginx(dir, crmURL); err == nil {
 		defer stop()
-		targets = append(targets, target{"nginx", u, "Bearer " + sfToken, func() time.Duration { return treeCPU(pid) }})
+		targets = append(targets, target{"nginx", u, "Bearer " + sfToken, func() time.Duration { return treeCPU(pid) }, treeSyscalls(pid)})
 	} else {
 		fmt.Fprintln(os.Stderr, "nginx baseline skipped:", err)
 	}
 	if u, pid, stop, err := startCaddy(dir, crmURL); err == nil {
 		defer stop()
-		targets = append(targets, target{"caddy", u, "Bearer " + sfToken, func() time.Duration { return treeCPU(pid) }})
+		targets = append(targets, target{"caddy", u, "Bearer " + sfToken, func() time.Duration { return treeCPU(pid) }, treeSyscalls(pid)})
 	} else {
 		fmt.Fprintln(os.Stderr, "caddy baseline skipped:", err)
 	}
@@ -421,9 +427,12 @@ func measure(t target, path string, conc int, d time.Duration, first bool, cpupr
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	cpu0 := t.cpu()
+	r0, w0 := t.sys()
 	r := load(t, path, conc, d)
 	if r.requests > 0 {
 		r.cpuPerReq = (t.cpu() - cpu0) / time.Duration(r.requests)
+		r1, w1 := t.sys()
+		r.readsPerReq, r.writesPerReq = float64(r1-r0)/float64(r.requests), float64(w1-w0)/float64(r.requests)
 	}
 	if profile && memprofile != "" {
 		f, err := os.Create(memprofile)
@@ -556,19 +565,74 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// selfSyscalls is this process's read and write system calls so far.
+func selfSyscalls() (reads, writes int64) { return procSyscalls("self") }
+
+// procSyscalls reads syscr and syscw (read and write system calls, of
+// every thread) from /proc/<pid>/io; 0, 0 where it cannot.
+func procSyscalls(pid string) (reads, writes int64) {
+	b, err := os.ReadFile("/proc/" + pid + "/io")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "syscr":
+			reads = n
+		case "syscw":
+			writes = n
+		}
+	}
+	return reads, writes
+}
+
+// treeSyscalls reads the system calls of root and its live descendants
+// (nginx's workers), as treeCPU reads their CPU time.
+func treeSyscalls(root int) func() (int64, int64) {
+	return func() (reads, writes int64) {
+		for _, pid := range procTree(root) {
+			r, w := procSyscalls(strconv.Itoa(pid))
+			reads, writes = reads+r, writes+w
+		}
+		return reads, writes
+	}
+}
+
 // treeCPU is the CPU time of pid and its live descendants (nginx's workers),
 // from /proc/<pid>/stat utime+stime in clock ticks of 1/100 s (USER_HZ on
 // Linux). 0 where /proc is not there.
 func treeCPU(root int) time.Duration {
+	var ticks int64
+	for _, pid := range procTree(root) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		if f := statFields(b); len(f) >= 13 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += ut + st
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// statFields are the fields of /proc/<pid>/stat after the command name
+// (in parentheses, and it may hold spaces): f[1] is the parent's pid.
+func statFields(b []byte) []string {
+	return strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+}
+
+// procTree is root and its live descendants, from /proc/<pid>/stat; nil
+// where /proc is not there.
+func procTree(root int) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return nil
 	}
-	type proc struct {
-		ppid  int
-		ticks int64
-	}
-	procs := map[int]proc{}
+	parent := map[int]int{}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -578,29 +642,23 @@ func treeCPU(root int) time.Duration {
 		if err != nil {
 			continue
 		}
-		// The command name is in parentheses and may hold spaces.
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(f) < 13 {
-			continue
+		if f := statFields(b); len(f) >= 2 {
+			parent[pid], _ = strconv.Atoi(f[1])
 		}
-		ppid, _ := strconv.Atoi(f[1])
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		procs[pid] = proc{ppid, ut + st}
 	}
-	var ticks int64
-	for pid, p := range procs {
-		for q := pid; q > 1; q = procs[q].ppid {
+	var tree []int
+	for pid := range parent {
+		for q := pid; q > 1; q = parent[q] {
 			if q == root {
-				ticks += p.ticks
+				tree = append(tree, pid)
 				break
 			}
-			if _, ok := procs[q]; !ok {
+			if _, ok := parent[q]; !ok {
 				break
 			}
 		}
 	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	return tree
 }
 
 func serve(h http.Handler) (string, func(), error) {
@@ -1109,10 +1167,10 @@ func report(results, half []result, conc, records int, d time.Duration) {
 	fmt.Printf("\nloadbench: %d-record Salesforce query, concurrency %d, %d interleaved rounds of %s per target (median round shown), %d CPUs, %s (%s, %s/%s)\n\n",
 		records, conc, rounds, d, totalCPUs, where, host, runtime.GOOS, runtime.GOARCH)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tvs direct\tvs direct, all rounds\tserver CPU/req\tp50\tp90\tp99\tmax\terrors\t")
+	fmt.Fprintln(tw, "target\treq/s\tvs direct\tvs direct, all rounds\tserver CPU/req\treads+writes/req\tp50\tp90\tp99\tmax\terrors\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f-%.2f\t%dµs\t%s\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, r.ratio, r.ratioLo, r.ratioHi,
-			r.cpuPerReq.Microseconds(), ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max), r.errors)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f-%.2f\t%dµs\t%.1f+%.1f\t%s\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, r.ratio, r.ratioLo, r.ratioHi,
+			r.cpuPerReq.Microseconds(), r.readsPerReq, r.writesPerReq, ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max), r.errors)
 	}
 	tw.Flush()
 	if len(half) > 0 {

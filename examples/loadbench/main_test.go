@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -134,5 +135,32 @@ func TestWorldIsTheGivenExecutable(t *testing.T) {
 		if got, err := world(); err != nil || got != tc.want {
 			t.Errorf("-world %q: %q, %v; want %q", tc.flag, got, err, tc.want)
 		}
+	}
+}
+
+// The system call counts come from /proc: a write to a file is one more
+// write call of this process, and the process tree of this process holds
+// it.
+func TestSyscallCounts(t *testing.T) {
+	if _, err := os.Stat("/proc/self/io"); err != nil {
+		t.Skip("no /proc/self/io here")
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, w0 := selfSyscalls()
+	for range 10 {
+		if _, err := f.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r1, w1 := selfSyscalls()
+	if w1-w0 < 10 || r1 <= 0 {
+		t.Fatalf("writes %d -> %d after 10 writes, reads %d", w0, w1, r1)
+	}
+	if tr, tw := treeSyscalls(os.Getpid())(); tw < w1 || tr < r1 {
+		t.Fatalf("tree of this process: %d reads, %d writes; the process alone %d, %d", tr, tw, r1, w1)
 	}
 }
