@@ -325,6 +325,9 @@ func (r *Reader) avail() int {
 // It is safe to call from another goroutine than the one reading.
 func (r *Reader) Idle() bool { return r.idle.Load() }
 
+// Complete reports whether the body was read to its end without an error.
+func (r *Reader) Complete() bool { return r.err == io.EOF }
+
 // finish gathers the stats once and releases pooled state.
 func (r *Reader) finish() {
 	if r.final {

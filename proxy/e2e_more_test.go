@@ -184,9 +184,21 @@ func TestUndecodableUpstreamEncodingIsNeverPassedThrough(t *testing.T) {
 }
 
 func TestMalformedUpstreamJSONIsCutOffAndAudited(t *testing.T) {
+	// With records before the bad one, the masked part before it is larger
+	// than net/http's buffers: it reaches the caller, and the cut must too.
+	for _, filler := range []int{0, 400} {
+		t.Run(fmt.Sprintf("%d records before", filler), func(t *testing.T) { testMalformedUpstreamJSON(t, filler) })
+	}
+}
+
+func testMalformedUpstreamJSON(t *testing.T, filler int) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"totalSize":2,"done":true,"records":[{"attributes":{"type":"Contact"},"Id":"1","MobilePhone":"13800138000"},{"attributes":{"type":"Contact"},"Id":"2","MobilePhone":"13900139000" oops "Email":"leak@example.com"}]}`)
+		fmt.Fprintf(w, `{"totalSize":%d,"done":true,"records":[`, filler+2)
+		for i := range filler {
+			fmt.Fprintf(w, `{"attributes":{"type":"Contact"},"Id":"f%d","Name":"Filler record number %d"},`, i, i)
+		}
+		fmt.Fprint(w, `{"attributes":{"type":"Contact"},"Id":"1","MobilePhone":"13800138000"},{"attributes":{"type":"Contact"},"Id":"2","MobilePhone":"13900139000" oops "Email":"leak@example.com"}]}`)
 	}))
 	defer up.Close()
 	e := newEnv(t, envOptions{upstream: up.URL})
@@ -195,7 +207,13 @@ func TestMalformedUpstreamJSONIsCutOffAndAudited(t *testing.T) {
 	resp, err := e.client.Do(req)
 	var got []byte
 	if err == nil {
-		got, _ = readBody(resp)
+		var rerr error
+		got, rerr = readBody(resp)
+		// Cut off, not ended: the caller's HTTP client must see the body
+		// fail, never a complete response of fewer records.
+		if rerr == nil {
+			t.Fatalf("a cut-off body read without an error (Content-Length %d): %s", resp.ContentLength, got)
+		}
 	}
 	for _, secret := range []string{"13900139000", "13800138000", "leak@example.com"} {
 		if bytes.Contains(got, []byte(secret)) {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -290,6 +291,52 @@ func testResponsesStream(t *testing.T, filler int) {
 	}
 	if n := len(doc["records"].([]any)); n != filler+2 {
 		t.Fatalf("want %d records, got %d", filler+2, n)
+	}
+}
+
+// TestMaskedBodyLength: a masked answer that the CRM sends at once goes to
+// the caller whole, with the length of the masked body (the CRM's own
+// length no longer applies); one larger than the hold streams chunked.
+// Both arrive complete and masked.
+func TestMaskedBodyLength(t *testing.T) {
+	for _, tc := range []struct {
+		records int
+		whole   bool
+	}{{3, true}, {200, true}, {1000, false}} {
+		t.Run(fmt.Sprintf("%d records", tc.records), func(t *testing.T) {
+			rec := `{"attributes":{"type":"Contact","url":"/services/data/v60.0/sobjects/Contact/003000000000001AAA"},"Id":"003000000000001AAA","Name":"Wang Fang","MobilePhone":"13800138000"}`
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body := fmt.Sprintf(`{"totalSize":%d,"done":true,"records":[%s]}`, tc.records, strings.TrimSuffix(strings.Repeat(rec+",", tc.records), ","))
+				w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+				fmt.Fprint(w, body)
+			}))
+			defer up.Close()
+			e := newEnv(t, envOptions{upstream: up.URL})
+			resp := e.do("GET", "/services/data/v60.0/query?q=SELECT+Id,Name,MobilePhone+FROM+Contact", bearer(internKey), nil)
+			body, err := readBody(resp)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("status %d, read error %v", resp.StatusCode, err)
+			}
+			if bytes.Contains(body, []byte("13800138000")) {
+				t.Fatal("the intern saw a mobile number")
+			}
+			var doc struct{ Records []map[string]any }
+			if err := json.Unmarshal(body, &doc); err != nil || len(doc.Records) != tc.records {
+				t.Fatalf("want %d records in valid JSON, got %d (%v)", tc.records, len(doc.Records), err)
+			}
+			if tc.whole {
+				if resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) != 0 {
+					t.Fatalf("a %d-byte masked body: Content-Length %d, Transfer-Encoding %v", len(body), resp.ContentLength, resp.TransferEncoding)
+				}
+			} else if len(body) <= holdMax || resp.ContentLength != -1 {
+				t.Fatalf("a %d-byte masked body: Content-Length %d, want it streamed", len(body), resp.ContentLength)
+			}
+			ev := e.auditEvents(1)[0]
+			if got := get(ev, "http_response", "bytes"); fmt.Sprint(got) != strconv.Itoa(len(body)) {
+				t.Fatalf("audit event length %v, the caller got %d bytes", got, len(body))
+			}
+		})
 	}
 }
 

@@ -117,6 +117,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				x.err = errAborted
 			}
 		}
+		rw.endHold(p == nil && x.masker != nil && x.masker.Complete())
 		g.complete(rw, r, x)
 		if p != nil {
 			panic(p)
