@@ -195,6 +195,9 @@ type result struct {
 	addedLo, addedHi   time.Duration
 	pooledP99          time.Duration
 	pooledN            int
+	// pooledLo, pooledHi: a 90% interval of pooledP99 over the rounds
+	// (bootstrap; see pooledInterval), set from four rounds on.
+	pooledLo, pooledHi time.Duration
 	// lat: a paired run's latencies, sorted (for pooling over rounds).
 	lat []time.Duration
 	// cpuPerReq is the server side's CPU time per request (see target.cpu).
@@ -527,18 +530,78 @@ func medianLatency(targets []target, by map[string][]result) []result {
 		// moves it by milliseconds; the pooled figure weighs every round by
 		// its requests and leans on many more.
 		var all, baseAll []time.Duration
-		for _, r := range rs {
+		lats, baseLats := make([][]time.Duration, len(rs)), make([][]time.Duration, len(rs))
+		for i, r := range rs {
 			all, baseAll = append(all, r.lat...), append(baseAll, r.base.lat...)
+			lats[i], baseLats[i] = r.lat, r.base.lat
 		}
 		if len(all) > 0 && len(baseAll) > 0 {
 			slices.Sort(all)
 			slices.Sort(baseAll)
 			m.pooledP99, m.pooledN = percentile(all, .99)-percentile(baseAll, .99), len(all)
+			if len(rs) >= 4 {
+				m.pooledLo, m.pooledHi = pooledInterval(lats, baseLats, .99, 2000)
+			}
 		}
 		m.lat = nil
 		out = append(out, m)
 	}
 	return out
+}
+
+// pooledInterval is a 90% bootstrap interval of the pooled added
+// percentile p: rounds are drawn with replacement, as many as there are,
+// and for each draw the p of the drawn rounds' requests to the target,
+// pooled, less that of their requests to direct (the same rounds: the
+// pairing is kept). Rounds, not requests, are drawn because the tail comes
+// in stalls that hit a round's requests together: the spread between
+// rounds is what says how far another run's pooled figure may land. The
+// draws are seeded, so a run's interval can be recomputed.
+func pooledInterval(lat, base [][]time.Duration, p float64, draws int) (lo, hi time.Duration) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	idx := make([]int, len(lat))
+	est := make([]time.Duration, draws)
+	for d := range est {
+		for i := range idx {
+			idx[i] = rng.IntN(len(lat))
+		}
+		est[d] = pooledPercentile(lat, idx, p) - pooledPercentile(base, idx, p)
+	}
+	slices.Sort(est)
+	return est[draws*5/100], est[draws*95/100]
+}
+
+// pooledPercentile is percentile(p) of the union of the rounds idx names
+// (each sorted; a round named twice counts twice), without building the
+// union: the smallest latency t with enough of the requests at or under it,
+// found by bisection on t, each step counting by binary search per round.
+func pooledPercentile(rounds [][]time.Duration, idx []int, p float64) time.Duration {
+	n, top := 0, time.Duration(0)
+	for _, i := range idx {
+		if r := rounds[i]; len(r) > 0 {
+			n += len(r)
+			top = max(top, r[len(r)-1])
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	want := min(n-1, int(p*float64(n))) + 1 // percentile's index, counted from 1
+	lo, hi := time.Duration(0), top
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		c := 0
+		for _, i := range idx {
+			k, _ := slices.BinarySearch(rounds[i], mid+1) // requests at or under mid
+			c += k
+		}
+		if c >= want {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // deltas is, per paired round, f of the target minus f of direct.
@@ -1179,12 +1242,17 @@ func report(results, half []result, conc, records int, d time.Duration) {
 			how = fmt.Sprintf("alternating between them in random %s windows", pairWindow)
 		}
 		fmt.Printf("\nAt half of crmgw's saturation throughput (open loop; each proxy paired with direct in one generator run\n"+
-			"%s; median of %d interleaved rounds; pooled: the p99s of all rounds' requests together):\n\n", how, half[0].rounds)
+			"%s; median of %d interleaved rounds; pooled: the p99s of all rounds' requests together,\n"+
+			"with a 90%% bootstrap interval over the rounds from four rounds on):\n\n", how, half[0].rounds)
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\tdirect p50\tdirect p99\tadded p50\tadded p99\tadded p99, all rounds\tadded p99, pooled\terrors\t")
+		fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\tdirect p50\tdirect p99\tadded p50\tadded p99\tadded p99, all rounds\tadded p99, pooled\tpooled, 90% interval\terrors\t")
 		for _, r := range half {
-			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s to %s\t%s\t%d\t\n", r.name, r.rps, ms(r.p50), ms(r.p90), ms(r.p99),
-				ms(r.base.p50), ms(r.base.p99), ms(r.addedP50), ms(r.addedP99), ms(r.addedLo), ms(r.addedHi), ms(r.pooledP99), r.errors)
+			interval := "-" // too few rounds to say
+			if r.rounds >= 4 {
+				interval = ms(r.pooledLo) + " to " + ms(r.pooledHi)
+			}
+			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s to %s\t%s\t%s\t%d\t\n", r.name, r.rps, ms(r.p50), ms(r.p90), ms(r.p99),
+				ms(r.base.p50), ms(r.base.p99), ms(r.addedP50), ms(r.addedP99), ms(r.addedLo), ms(r.addedHi), ms(r.pooledP99), interval, r.errors)
 		}
 		tw.Flush()
 	}

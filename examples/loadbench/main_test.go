@@ -1,10 +1,12 @@
 package main
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -162,5 +164,67 @@ func TestSyscallCounts(t *testing.T) {
 	}
 	if tr, tw := treeSyscalls(os.Getpid())(); tw < w1 || tr < r1 {
 		t.Fatalf("tree of this process: %d reads, %d writes; the process alone %d, %d", tr, tw, r1, w1)
+	}
+}
+
+// The pooled percentile without building the union is the union's.
+func TestPooledPercentile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	rounds := make([][]time.Duration, 5)
+	for i := range rounds {
+		rounds[i] = make([]time.Duration, 50+rng.IntN(500))
+		for j := range rounds[i] {
+			rounds[i][j] = time.Duration(rng.ExpFloat64() * float64(time.Millisecond) * float64(i+1))
+		}
+		slices.Sort(rounds[i])
+	}
+	for _, idx := range [][]int{{0}, {0, 1, 2, 3, 4}, {4, 4, 1}, {2, 2, 2, 2, 2}} {
+		var union []time.Duration
+		for _, i := range idx {
+			union = append(union, rounds[i]...)
+		}
+		slices.Sort(union)
+		for _, p := range []float64{.5, .9, .99, .999} {
+			if got, want := pooledPercentile(rounds, idx, p), percentile(union, p); got != want {
+				t.Errorf("rounds %v p%v: %v, want %v", idx, p*100, got, want)
+			}
+		}
+	}
+}
+
+// The interval says how far the pooled figure moves with the rounds: none
+// when every round is alike, and covering it when one round has a stall.
+func TestPooledInterval(t *testing.T) {
+	ramp := func(n int, step, plus time.Duration) []time.Duration {
+		xs := make([]time.Duration, n)
+		for i := range xs {
+			xs[i] = time.Duration(i)*step + plus
+		}
+		return xs
+	}
+	var lat, base [][]time.Duration
+	for range 6 {
+		lat = append(lat, ramp(1000, time.Microsecond, 300*time.Microsecond))
+		base = append(base, ramp(1000, time.Microsecond, 0))
+	}
+	if lo, hi := pooledInterval(lat, base, .99, 500); lo != 300*time.Microsecond || hi != lo {
+		t.Fatalf("alike rounds: interval %v to %v, want 300µs to 300µs", lo, hi)
+	}
+	// One round's slowest 3% of the target's requests stalled by 20 ms.
+	stalled := ramp(1000, time.Microsecond, 300*time.Microsecond)
+	for i := 970; i < 1000; i++ {
+		stalled[i] += 20 * time.Millisecond
+	}
+	lat[2] = stalled
+	var all, baseAll []time.Duration
+	for i := range lat {
+		all, baseAll = append(all, lat[i]...), append(baseAll, base[i]...)
+	}
+	slices.Sort(all)
+	slices.Sort(baseAll)
+	est := percentile(all, .99) - percentile(baseAll, .99)
+	lo, hi := pooledInterval(lat, base, .99, 2000)
+	if lo > est || hi < est || hi-lo < 5*time.Millisecond {
+		t.Fatalf("one stalled round: interval %v to %v around the pooled %v, want it to cover it and be wide", lo, hi, est)
 	}
 }
