@@ -90,6 +90,7 @@ func main() {
 	flag.StringVar(&profileTarget, "profile", "crmgw", "the target -cpuprofile and -memprofile profile (crmgw, crmgw-plain or goproxy: they run in this process)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run (see -profile)")
 	traceFile := flag.String("trace", "", "write an execution trace of the half-saturation crmgw run")
+	procs := flag.Int("procs", 0, "GOMAXPROCS of the process the Go proxies run in (0: the Go runtime's choice, one per CPU it may use)")
 	only := flag.String("only", "", "comma-separated targets to run (direct,goproxy,crmgw-plain,crmgw,nginx,caddy)")
 	cpus := flag.String("cpus", defaultLayout(), "CPU layout: proxy (generator and CRM on CPU 0, proxy on the rest), gen (generator on CPU 0), shared")
 	generate := flag.Bool("generate", false, "internal: run as the load generator and print the result as JSON")
@@ -147,6 +148,9 @@ func main() {
 		return
 	}
 	tracePath = *traceFile
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
 	// In the re-run, the CPU count is the machine's (runtime.NumCPU now
 	// counts only the CPUs this process may use).
 	if n, err := strconv.Atoi(os.Getenv(pinnedEnv)); err == nil {
