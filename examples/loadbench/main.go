@@ -56,6 +56,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -90,6 +91,7 @@ func main() {
 	flag.StringVar(&profileTarget, "profile", "crmgw", "the target -cpuprofile and -memprofile profile (crmgw, crmgw-plain or goproxy: they run in this process)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run (see -profile)")
 	traceFile := flag.String("trace", "", "write an execution trace of the half-saturation crmgw run")
+	gogc := flag.Int("gogc", 0, "GOGC of the process the Go proxies run in (0: the Go runtime's, 100 unless GOGC is set)")
 	procs := flag.Int("procs", 0, "GOMAXPROCS of the process the Go proxies run in (0: the Go runtime's choice, one per CPU it may use)")
 	only := flag.String("only", "", "comma-separated targets to run (direct,goproxy,crmgw-plain,crmgw,nginx,caddy)")
 	cpus := flag.String("cpus", defaultLayout(), "CPU layout: proxy (generator and CRM on CPU 0, proxy on the rest), gen (generator on CPU 0), shared")
@@ -150,6 +152,9 @@ func main() {
 	tracePath = *traceFile
 	if *procs > 0 {
 		runtime.GOMAXPROCS(*procs)
+	}
+	if *gogc > 0 {
+		debug.SetGCPercent(*gogc)
 	}
 	// In the re-run, the CPU count is the machine's (runtime.NumCPU now
 	// counts only the CPUs this process may use).
