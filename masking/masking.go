@@ -150,6 +150,9 @@ type Reader struct {
 	// idle: the last Read stopped because the next step needs input (or
 	// the body ended). Atomic: a proxy may ask from its flush goroutine.
 	idle  atomic.Bool
+	// ended: the body was read to its end, failed or was closed (set
+	// before the Read that returns the end). Atomic, like idle.
+	ended atomic.Bool
 	out   *outBuf
 	off   int
 	err   error
@@ -302,6 +305,7 @@ func (r *Reader) fillJSON() {
 // stop records the end of the body (io.EOF) or the engine's error.
 func (r *Reader) stop(err error) {
 	r.idle.Store(true)
+	r.ended.Store(true)
 	if err == io.EOF {
 		r.err = io.EOF
 	} else {
@@ -328,6 +332,11 @@ func (r *Reader) Idle() bool { return r.idle.Load() }
 // Complete reports whether the body was read to its end without an error.
 func (r *Reader) Complete() bool { return r.err == io.EOF }
 
+// Ended reports whether the rewriter has no more output to make: the body
+// ended, failed or was closed. It is safe to call from another goroutine
+// than the one reading; the remaining output, if any, is still to be read.
+func (r *Reader) Ended() bool { return r.ended.Load() }
+
 // finish gathers the stats once and releases pooled state.
 func (r *Reader) finish() {
 	if r.final {
@@ -352,6 +361,7 @@ func (r *Reader) finish() {
 
 // Close closes the source and releases the rewriter; Stats are final after it.
 func (r *Reader) Close() error {
+	r.ended.Store(true)
 	if r.err == nil {
 		r.err = errors.New("masking: reader closed")
 	}

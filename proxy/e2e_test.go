@@ -313,6 +313,9 @@ func TestMaskedBodyLength(t *testing.T) {
 			}))
 			defer up.Close()
 			e := newEnv(t, envOptions{upstream: up.URL})
+			// Held until the body ends however slow this machine is (the
+			// timer's release is TestResponsesStream's).
+			e.srv.Gateway.holdNs.Store(int64(time.Minute))
 			resp := e.do("GET", "/services/data/v60.0/query?q=SELECT+Id,Name,MobilePhone+FROM+Contact", bearer(internKey), nil)
 			body, err := readBody(resp)
 			if err != nil || resp.StatusCode != 200 {

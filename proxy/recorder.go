@@ -34,6 +34,8 @@ type responseRecorder struct {
 	bytes  int64
 	last   int // length of the last Write
 
+	holdFor time.Duration // how long a masked body may be held (holdFor)
+
 	// guarded is set once a masked body's header is written: from then on
 	// mu orders the writes, since the hold's timer may release it from its
 	// own goroutine. hold is the held start of the body (nil once sent).
@@ -59,13 +61,23 @@ func (w *responseRecorder) WriteHeader(code int) {
 		w.guarded = true
 		w.hold = copyBuffers.Get().(*[]byte)
 		*w.hold = (*w.hold)[:0]
-		w.timer = time.AfterFunc(holdFor, w.expire)
+		w.timer = time.AfterFunc(w.holdFor, w.expire)
 		return
 	}
 	if w.status == 0 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// Header is locked once guarded: the hold's timer may be sending the
+// header from its goroutine.
+func (w *responseRecorder) Header() http.Header {
+	if w.guarded {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+	}
+	return w.ResponseWriter.Header()
 }
 
 func (w *responseRecorder) Write(b []byte) (int, error) {
@@ -112,11 +124,14 @@ func (w *responseRecorder) release() error {
 }
 
 // expire runs on the timer's goroutine: the body did not end in holdFor,
-// so what is held goes out now and the rest streams.
+// so what is held goes out now and the rest streams. Once the masking
+// stage has ended, endHold follows on the handler's goroutine, which may
+// be touching the header map already (ReverseProxy copies trailers into
+// it after the body): the timer leaves the response alone then.
 func (w *responseRecorder) expire() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.hold == nil {
+	if w.hold == nil || w.x.masker.Ended() {
 		return
 	}
 	if w.release() == nil {
@@ -138,7 +153,7 @@ func (w *responseRecorder) endHold(clean bool) {
 		return
 	}
 	if clean {
-		w.Header().Set("Content-Length", strconv.Itoa(len(*w.hold)))
+		w.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(*w.hold)))
 	}
 	if w.release() == nil && !clean {
 		w.flush()
