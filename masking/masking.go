@@ -149,7 +149,7 @@ type Reader struct {
 	json *jsonRewriter
 	// idle: the last Read stopped because the next step needs input (or
 	// the body ended). Atomic: a proxy may ask from its flush goroutine.
-	idle  atomic.Bool
+	idle atomic.Bool
 	// ended: the body was read to its end, failed or was closed (set
 	// before the Read that returns the end). Atomic, like idle.
 	ended atomic.Bool
