@@ -92,6 +92,7 @@ func main() {
 	memprofile := flag.String("memprofile", "", "write an allocation profile after the full-pipeline run (see -profile)")
 	traceFile := flag.String("trace", "", "write an execution trace of the half-saturation crmgw run")
 	gogc := flag.Int("gogc", 0, "GOGC of the process the Go proxies run in (0: the Go runtime's, 100 unless GOGC is set)")
+	holdsOf := flag.String("holds", "", "print how long goroutines held the scheduler slot in this execution trace (one written by -trace) and exit")
 	procs := flag.Int("procs", 0, "GOMAXPROCS of the process the Go proxies run in (0: the Go runtime's choice, one per CPU it may use)")
 	only := flag.String("only", "", "comma-separated targets to run (direct,goproxy,crmgw-plain,crmgw,nginx,caddy)")
 	cpus := flag.String("cpus", defaultLayout(), "CPU layout: proxy (generator and CRM on CPU 0, proxy on the rest), gen (generator on CPU 0), shared")
@@ -105,6 +106,10 @@ func main() {
 	flag.DurationVar(&pairWindow, "window", pairWindow, "paired runs: how long the generator sends to one target before drawing again (0: each request is drawn on its own)")
 	flag.Float64Var(&baseShare, "base-share", baseShare, "paired runs drawn per request: the share of requests sent to direct (the proxy gets the rest, at half of crmgw's saturation rate)")
 	flag.Parse()
+	if *holdsOf != "" {
+		printHolds(os.Stdout, *holdsOf)
+		return
+	}
 	if *serveCRM {
 		if err := runCRM(); err != nil {
 			fmt.Fprintln(os.Stderr, "loadbench sample CRM:", err)
@@ -368,6 +373,9 @@ func run(duration, warmup time.Duration, conc, records, rounds, halfRounds int, 
 		half = medianLatency(targets[1:], halfBy)
 	}
 	report(results, half, conc, records, duration)
+	if tracePath != "" && len(half) > 0 {
+		printHolds(os.Stdout, tracePath)
+	}
 	return nil
 }
 

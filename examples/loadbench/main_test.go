@@ -6,9 +6,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	rtrace "runtime/trace"
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/exp/trace"
 )
 
 // A paired run sends to both targets, each request drawn on its own (the
@@ -226,5 +230,90 @@ func TestPooledInterval(t *testing.T) {
 	lo, hi := pooledInterval(lat, base, .99, 2000)
 	if lo > est || hi < est || hi-lo < 5*time.Millisecond {
 		t.Fatalf("one stalled round: interval %v to %v around the pooled %v, want it to cover it and be wide", lo, hi, est)
+	}
+}
+
+// The accounting: a run is held until its goroutine stops running; a
+// system call until another goroutine runs on the same slot or it returns;
+// another slot's goroutines do not end it; short ones are not counted.
+func TestHolds(t *testing.T) {
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	h := newHolds()
+	for _, e := range []holdEvent{
+		{t: ms(0), proc: 0, g: 1, from: trace.GoRunnable, to: trace.GoRunning},
+		{t: ms(2), proc: 0, g: 1, from: trace.GoRunning, to: trace.GoWaiting, run: "GC mark worker"}, // a 2 ms run
+		{t: ms(2), proc: 0, g: 2, from: trace.GoRunnable, to: trace.GoRunning},
+		{t: ms(2.1), proc: 0, g: 2, from: trace.GoRunning, to: trace.GoSyscall, run: "request goroutines", sys: "syscall.Fsync"},
+		{t: ms(2.5), proc: 1, g: 3, from: trace.GoRunnable, to: trace.GoRunning},                         // another slot: still held
+		{t: ms(2.6), proc: 1, g: 3, from: trace.GoRunning, to: trace.GoWaiting, run: "other goroutines"}, // 0.1 ms: not counted
+		{t: ms(3.1), proc: 0, g: 4, from: trace.GoRunnable, to: trace.GoRunning},                         // handed on after 1 ms
+		{t: ms(3.2), proc: 0, g: 4, from: trace.GoRunning, to: trace.GoWaiting, run: "other goroutines"},
+		{t: ms(9), proc: 0, g: 2, from: trace.GoSyscall, to: trace.GoRunnable}, // the call returns at 9 ms
+		{t: ms(10), proc: 0, g: 5, from: trace.GoRunnable, to: trace.GoRunning},
+		{t: ms(10.1), proc: 0, g: 5, from: trace.GoRunning, to: trace.GoSyscall, sys: "syscall.write"},
+		{t: ms(11), proc: 0, g: 5, from: trace.GoSyscall, to: trace.GoRunning},                              // 0.9 ms, nobody else ran
+		{t: ms(11.2), proc: 0, g: 5, from: trace.GoRunning, to: trace.GoWaiting, run: "request goroutines"}, // 0.2 ms run
+	} {
+		h.event(e)
+	}
+	got := map[string]holdKind{}
+	for _, k := range h.summary() {
+		got[k.name] = k
+	}
+	want := map[string]time.Duration{"GC mark worker": ms(2), "system call syscall.Fsync": ms(1), "system call syscall.write": ms(0.9)}
+	if len(got) != len(want) {
+		t.Fatalf("kinds %+v, want %v", got, want)
+	}
+	for name, d := range want {
+		if k := got[name]; k.n != 1 || k.total != d {
+			t.Errorf("%s: %+v, want once for %v", name, k, d)
+		}
+	}
+}
+
+// holdSummary reads a real execution trace: a goroutine that computes for
+// 3 ms shows as one hold of about that length.
+func TestHoldSummary(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as the gateway runs in the benchmark
+	runtime.GC()
+	path := filepath.Join(t.TempDir(), "trace.out")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rtrace.Start(f); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		x := 0
+		for start := time.Now(); time.Since(start) < 3*time.Millisecond; {
+			x++
+		}
+		_ = x
+	}()
+	<-done
+	rtrace.Stop()
+	f.Close()
+
+	kinds, span, err := holdSummary(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var longest time.Duration
+	for _, k := range kinds {
+		if k.name == "other goroutines" {
+			longest = k.max
+		}
+	}
+	if longest < 2*time.Millisecond || longest > 50*time.Millisecond {
+		t.Errorf("the 3 ms computation: longest hold %v (all: %+v)", longest, kinds)
+	}
+	if span < 3*time.Millisecond {
+		t.Errorf("trace span %v, want at least the 3 ms of work", span)
+	}
+	if _, _, err := holdSummary(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("a missing trace gave no error")
 	}
 }
