@@ -546,17 +546,19 @@ func medianLatency(targets []target, by map[string][]result) []result {
 		// its slowest 1% (a few dozen requests), so one stall of the machine
 		// moves it by milliseconds; the pooled figure weighs every round by
 		// its requests and leans on many more.
-		var all, baseAll []time.Duration
 		lats, baseLats := make([][]time.Duration, len(rs)), make([][]time.Duration, len(rs))
+		every := make([]int, len(rs)) // each round once
+		n, baseN := 0, 0
 		for i, r := range rs {
-			all, baseAll = append(all, r.lat...), append(baseAll, r.base.lat...)
-			lats[i], baseLats[i] = r.lat, r.base.lat
+			slices.Sort(r.lat) // sorted by the generator already: a pass
+			slices.Sort(r.base.lat)
+			lats[i], baseLats[i], every[i] = r.lat, r.base.lat, i
+			n, baseN = n+len(r.lat), baseN+len(r.base.lat)
 		}
-		if len(all) > 0 && len(baseAll) > 0 {
-			slices.Sort(all)
-			slices.Sort(baseAll)
-			m.pooledP99, m.pooledN = percentile(all, .99)-percentile(baseAll, .99), len(all)
-			if len(rs) >= 4 {
+		if n > 0 && baseN > 0 {
+			m.pooledP99 = pooledPercentile(lats, every, .99) - pooledPercentile(baseLats, every, .99)
+			m.pooledN = n
+			if len(rs) >= minIntervalRounds {
 				m.pooledLo, m.pooledHi = pooledInterval(lats, baseLats, .99, 2000)
 			}
 		}
@@ -565,6 +567,10 @@ func medianLatency(targets []target, by map[string][]result) []result {
 	}
 	return out
 }
+
+// minIntervalRounds is the fewest paired rounds pooledInterval is given:
+// with fewer, drawing rounds with replacement says little.
+const minIntervalRounds = 4
 
 // pooledInterval is a 90% bootstrap interval of the pooled added
 // percentile p: rounds are drawn with replacement, as many as there are,
@@ -1265,7 +1271,7 @@ func report(results, half []result, conc, records int, d time.Duration) {
 		fmt.Fprintln(tw, "target\treq/s\tp50\tp90\tp99\tdirect p50\tdirect p99\tadded p50\tadded p99\tadded p99, all rounds\tadded p99, pooled\tpooled, 90% interval\terrors\t")
 		for _, r := range half {
 			interval := "-" // too few rounds to say
-			if r.rounds >= 4 {
+			if r.rounds >= minIntervalRounds {
 				interval = ms(r.pooledLo) + " to " + ms(r.pooledHi)
 			}
 			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s to %s\t%s\t%s\t%d\t\n", r.name, r.rps, ms(r.p50), ms(r.p90), ms(r.p99),
