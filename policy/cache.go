@@ -1,16 +1,13 @@
 package policy
 
-import (
-	"sync"
-
-	"github.com/open-policy-agent/opa/v1/ast"
-)
+import "sync"
 
 // DefaultCacheSize is how many decisions one policy revision remembers.
 const DefaultCacheSize = 4096
 
 // decisionCache remembers the decisions of one policy revision by the part
-// of the input the policies read (see inputShape). A decision is a function
+// of the input the policies read (see inputShape), encoded as a byte key
+// (appendKey): keys are compared in full, not by a hash. A decision is a function
 // of that part and of the revision's data only when no reachable rule calls
 // a nondeterministic builtin (time.now_ns, http.send, rand.intn, ...) and the
 // part holds nothing unique to a request (request.id, request.time); the
@@ -24,60 +21,40 @@ const DefaultCacheSize = 4096
 type decisionCache struct {
 	mu       sync.Mutex
 	half     int
-	cur, old map[int][]cacheEntry
-	n        int // entries in cur
-}
-
-type cacheEntry struct {
-	key ast.Value
-	d   Decision
+	cur, old map[string]Decision
 }
 
 func newDecisionCache(size int) *decisionCache {
 	half := max(size/2, 1)
-	return &decisionCache{half: half, cur: make(map[int][]cacheEntry, half)}
+	return &decisionCache{half: half, cur: make(map[string]Decision, half)}
 }
 
-// get returns the decision remembered for key. Keys are compared in full,
-// not by hash alone. The Decision's Mask is shared: callers copy before
-// changing it.
-func (c *decisionCache) get(key ast.Value) (Decision, bool) {
-	h := key.Hash()
+// get returns the decision remembered for key (see appendKey). The
+// Decision's Mask is shared: callers copy before changing it.
+func (c *decisionCache) get(key []byte) (Decision, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := find(c.cur[h], key); ok {
-		return e.d, true
+	if d, ok := c.cur[string(key)]; ok {
+		return d, true
 	}
-	if e, ok := find(c.old[h], key); ok {
-		c.insert(h, e)
-		return e.d, true
+	if d, ok := c.old[string(key)]; ok {
+		c.insert(string(key), d)
+		return d, true
 	}
 	return Decision{}, false
 }
 
-func (c *decisionCache) put(key ast.Value, d Decision) {
-	h := key.Hash()
+func (c *decisionCache) put(key []byte, d Decision) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := find(c.cur[h], key); !ok {
-		c.insert(h, cacheEntry{key: key, d: d})
+	if _, ok := c.cur[string(key)]; !ok {
+		c.insert(string(key), d)
 	}
 }
 
-// find returns the entry for key among entries of the same hash.
-func find(entries []cacheEntry, key ast.Value) (cacheEntry, bool) {
-	for _, e := range entries {
-		if e.key.Compare(key) == 0 {
-			return e, true
-		}
+func (c *decisionCache) insert(key string, d Decision) {
+	if len(c.cur) >= c.half {
+		c.old, c.cur = c.cur, make(map[string]Decision, c.half)
 	}
-	return cacheEntry{}, false
-}
-
-func (c *decisionCache) insert(h int, e cacheEntry) {
-	if c.n >= c.half {
-		c.old, c.cur, c.n = c.cur, make(map[int][]cacheEntry, c.half), 0
-	}
-	c.cur[h] = append(c.cur[h], e)
-	c.n++
+	c.cur[key] = d
 }

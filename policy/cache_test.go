@@ -8,12 +8,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 func TestDecisionCacheKeepsRecentEntriesWithinItsSize(t *testing.T) {
 	c := newDecisionCache(4)
-	key := func(i int) ast.Value { return ast.MustParseTerm(fmt.Sprintf(`{"n": %d}`, i)).Value }
+	key := func(i int) []byte { return fmt.Appendf(nil, "n%d", i) }
 	for i := range 10 {
 		c.put(key(i), Decision{Reason: fmt.Sprint(i)})
 		// Entry 0 is used all along: it must survive every rotation.
@@ -27,26 +26,8 @@ func TestDecisionCacheKeepsRecentEntriesWithinItsSize(t *testing.T) {
 	if _, ok := c.get(key(3)); ok {
 		t.Error("entry 3 is still held after 6 newer ones in a cache of 4")
 	}
-	held := 0
-	for _, m := range []map[int][]cacheEntry{c.cur, c.old} {
-		for _, es := range m {
-			held += len(es)
-		}
-	}
-	if held > 4 {
+	if held := len(c.cur) + len(c.old); held > 4 {
 		t.Errorf("cache holds %d entries, size is 4", held)
-	}
-}
-
-func TestDecisionCacheComparesKeysNotOnlyHashes(t *testing.T) {
-	c := newDecisionCache(8)
-	a := ast.MustParseTerm(`{"roles": ["intern"]}`).Value
-	b := ast.MustParseTerm(`{"roles": ["admin"]}`).Value
-	c.put(a, Decision{Reason: "a"})
-	// Force a collision: file b's decision under a's hash.
-	c.cur[b.Hash()] = append(c.cur[b.Hash()], c.cur[a.Hash()]...)
-	if d, ok := c.get(b); ok {
-		t.Errorf("a different key with the same hash got %+v", d)
 	}
 }
 

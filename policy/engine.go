@@ -66,13 +66,27 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return deny(reasonEval, p.revision), fmt.Errorf("%w: %w", ErrEval, err)
 	}
-	value := in.value(p.shape)
+	// The cache key, in a pooled buffer; cached: the decision is looked up
+	// and remembered under it.
+	var key []byte
+	cached := false
 	if p.cache != nil {
-		if d, ok := p.cache.get(value); ok {
-			d.Revision = p.revision
-			return d, nil
+		bp := keyBufs.Get().(*[]byte)
+		key, cached = in.appendKey((*bp)[:0], p.shape)
+		defer func() {
+			if cap(key) <= 64<<10 { // a huge field list's buffer is not kept
+				*bp = key[:0]
+				keyBufs.Put(bp)
+			}
+		}()
+		if cached {
+			if d, ok := p.cache.get(key); ok {
+				d.Revision = p.revision
+				return d, nil
+			}
 		}
 	}
+	value := in.value(p.shape)
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 
@@ -109,8 +123,8 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 		return deny(reasonMalformed, p.revision), err
 	}
 	d.Revision = p.revision
-	if p.cache != nil {
-		p.cache.put(value, d)
+	if cached {
+		p.cache.put(key, d)
 	}
 	return d, nil
 }
