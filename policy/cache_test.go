@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
 )
 
 func TestDecisionCacheKeepsRecentEntriesWithinItsSize(t *testing.T) {
