@@ -57,6 +57,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -185,6 +186,10 @@ type target struct {
 	// sys reads the read and write system calls made so far by the same
 	// process (tree), from /proc/<pid>/io (0, 0 where there is none).
 	sys func() (reads, writes int64)
+	// heap reads the bytes and objects allocated so far on the Go heap of
+	// the proxy under test, for the Go proxies, which run in this process
+	// (nil for the others: their allocators are not Go's).
+	heap func() (bytes, objects uint64)
 }
 
 type result struct {
@@ -219,6 +224,9 @@ type result struct {
 	// readsPerReq, writesPerReq: the server side's read and write system
 	// calls per request (see target.sys).
 	readsPerReq, writesPerReq float64
+	// heapPerReq, objsPerReq: the bytes and objects the proxy allocated
+	// on the Go heap per request (see target.heap; 0 without it).
+	heapPerReq, objsPerReq float64
 }
 
 func run(duration, warmup time.Duration, conc, records, rounds, halfRounds int, cpuprofile, memprofile, only string) error {
@@ -284,21 +292,21 @@ func run(duration, warmup time.Duration, conc, records, rounds, halfRounds int, 
 	})
 
 	targets := []target{
-		{"direct", crmURL, "Bearer " + sfToken, func() time.Duration { return treeCPU(crmPID) }, treeSyscalls(crmPID)},
+		{"direct", crmURL, "Bearer " + sfToken, func() time.Duration { return treeCPU(crmPID) }, treeSyscalls(crmPID), nil},
 		// Both Go proxies live in this process; only the one under load works.
-		{"goproxy", bareURL, "", selfCPU, selfSyscalls},
-		{"crmgw-plain", "http://" + plain.ProxyAddr(), "Bearer " + plainKey, selfCPU, selfSyscalls},
-		{"crmgw", "http://" + gw.ProxyAddr(), "Bearer " + jwt, selfCPU, selfSyscalls},
+		{"goproxy", bareURL, "", selfCPU, selfSyscalls, selfHeap},
+		{"crmgw-plain", "http://" + plain.ProxyAddr(), "Bearer " + plainKey, selfCPU, selfSyscalls, selfHeap},
+		{"crmgw", "http://" + gw.ProxyAddr(), "Bearer " + jwt, selfCPU, selfSyscalls, selfHeap},
 	}
 	if u, pid, stop, err := startNginx(dir, crmURL); err == nil {
 		defer stop()
-		targets = append(targets, target{"nginx", u, "Bearer " + sfToken, func() time.Duration { return treeCPU(pid) }, treeSyscalls(pid)})
+		targets = append(targets, target{"nginx", u, "Bearer " + sfToken, func() time.Duration { return treeCPU(pid) }, treeSyscalls(pid), nil})
 	} else {
 		fmt.Fprintln(os.Stderr, "nginx baseline skipped:", err)
 	}
 	if u, pid, stop, err := startCaddy(dir, crmURL); err == nil {
 		defer stop()
-		targets = append(targets, target{"caddy", u, "Bearer " + sfToken, func() time.Duration { return treeCPU(pid) }, treeSyscalls(pid)})
+		targets = append(targets, target{"caddy", u, "Bearer " + sfToken, func() time.Duration { return treeCPU(pid) }, treeSyscalls(pid), nil})
 	} else {
 		fmt.Fprintln(os.Stderr, "caddy baseline skipped:", err)
 	}
@@ -448,11 +456,19 @@ func measure(t target, path string, conc int, d time.Duration, first bool, cpupr
 	}
 	cpu0 := t.cpu()
 	r0, w0 := t.sys()
+	var b0, o0 uint64
+	if t.heap != nil {
+		b0, o0 = t.heap()
+	}
 	r := load(t, path, conc, d)
 	if r.requests > 0 {
 		r.cpuPerReq = (t.cpu() - cpu0) / time.Duration(r.requests)
 		r1, w1 := t.sys()
 		r.readsPerReq, r.writesPerReq = float64(r1-r0)/float64(r.requests), float64(w1-w0)/float64(r.requests)
+		if t.heap != nil {
+			b1, o1 := t.heap()
+			r.heapPerReq, r.objsPerReq = float64(b1-b0)/float64(r.requests), float64(o1-o0)/float64(r.requests)
+		}
 	}
 	if profile && memprofile != "" {
 		f, err := os.Create(memprofile)
@@ -653,6 +669,14 @@ func selfCPU() time.Duration {
 
 // selfSyscalls is this process's read and write system calls so far.
 func selfSyscalls() (reads, writes int64) { return procSyscalls("self") }
+
+// selfHeap reads this process's cumulative heap allocations (runtime/metrics:
+// exact counts, unlike the sampled allocation profile).
+func selfHeap() (bytes, objects uint64) {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
+}
 
 // procSyscalls reads syscr and syscw (read and write system calls, of
 // every thread) from /proc/<pid>/io; 0, 0 where it cannot.
@@ -1253,10 +1277,14 @@ func report(results, half []result, conc, records int, d time.Duration) {
 	fmt.Printf("\nloadbench: %d-record Salesforce query, concurrency %d, %d interleaved rounds of %s per target (median round shown), %d CPUs, %s (%s, %s/%s)\n\n",
 		records, conc, rounds, d, totalCPUs, where, host, runtime.GOOS, runtime.GOARCH)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tvs direct\tvs direct, all rounds\tserver CPU/req\treads+writes/req\tp50\tp90\tp99\tmax\terrors\t")
+	fmt.Fprintln(tw, "target\treq/s\tvs direct\tvs direct, all rounds\tserver CPU/req\treads+writes/req\theap/req\tp50\tp90\tp99\tmax\terrors\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f-%.2f\t%dµs\t%.1f+%.1f\t%s\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, r.ratio, r.ratioLo, r.ratioHi,
-			r.cpuPerReq.Microseconds(), r.readsPerReq, r.writesPerReq, ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max), r.errors)
+		heap := "-" // not a Go proxy in this process
+		if r.objsPerReq > 0 {
+			heap = fmt.Sprintf("%.1f KB, %.0f obj", r.heapPerReq/1000, r.objsPerReq)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f-%.2f\t%dµs\t%.1f+%.1f\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.name, r.rps, r.ratio, r.ratioLo, r.ratioHi,
+			r.cpuPerReq.Microseconds(), r.readsPerReq, r.writesPerReq, heap, ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max), r.errors)
 	}
 	tw.Flush()
 	if len(half) > 0 {
