@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/url"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -23,6 +24,11 @@ type RequestInput struct {
 	Method     string              `json:"method"`
 	Path       string              `json:"path"`
 	Query      map[string][]string `json:"query"`
+	// RawQuery is the query string as sent; when Query is nil, the engine
+	// parses it into input.request.query (as url.URL.Query does), and only
+	// if the policies read input.request.query: most do not, and the parse
+	// is several allocations per request.
+	RawQuery string `json:"-"`
 	RemoteAddr string              `json:"remote_addr"`
 	Time       time.Time           `json:"time"`
 	// Headers are lower-case names; the proxy leaves out credentials.
@@ -176,8 +182,9 @@ func (r *RequestInput) value(a *termArena, f fieldSet) ast.Value {
 		items = append(items, ast.Item(kPath, a.str(r.Path)))
 	}
 	if f.has(kQuery) {
-		query := make([][2]*ast.Term, 0, len(r.Query))
-		for k, vs := range r.Query {
+		q := r.query()
+		query := make([][2]*ast.Term, 0, len(q))
+		for k, vs := range q {
 			query = append(query, ast.Item(a.str(k), a.strings(vs)))
 		}
 		items = append(items, ast.Item(kQuery, ast.ObjectTerm(query...)))
@@ -197,6 +204,15 @@ func (r *RequestInput) value(a *termArena, f fieldSet) ast.Value {
 		items = append(items, ast.Item(kHeaders, ast.ObjectTerm(headers...)))
 	}
 	return ast.NewObject(items...)
+}
+
+// query is input.request.query: Query, or else RawQuery parsed.
+func (r *RequestInput) query() map[string][]string {
+	if r.Query == nil && r.RawQuery != "" {
+		q, _ := url.ParseQuery(r.RawQuery) // what it could parse, as url.URL.Query
+		return q
+	}
+	return r.Query
 }
 
 func (s *SubjectInput) value(a *termArena, f fieldSet) ast.Value {

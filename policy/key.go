@@ -151,10 +151,11 @@ func (r *RequestInput) key(k *keyWriter, f fieldSet) {
 	}
 	if k.has(f, kQuery) {
 		var stack [8]string
-		k.b = binary.AppendUvarint(k.b, uint64(len(r.Query)))
-		for _, name := range sortedKeys(r.Query, &stack) {
+		q := r.query()
+		k.b = binary.AppendUvarint(k.b, uint64(len(q)))
+		for _, name := range sortedKeys(q, &stack) {
 			k.str(name)
-			k.strs(r.Query[name])
+			k.strs(q[name])
 		}
 	}
 	if k.has(f, kRemoteAddr) {

@@ -61,6 +61,7 @@ type envOptions struct {
 	crmOpts   func(*samplecrm.Options)
 	serverTLS string // extra lines under server: (indented two spaces)
 	identity  string // extra lines under identity: (indented two spaces)
+	policies  string // policy directory (default: the repository's policies/)
 }
 
 func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -98,6 +99,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.sfAuth != "" {
 		sfAuth = strings.ReplaceAll(o.sfAuth, "{{CRM}}", crmSrv.URL)
 	}
+	policyDir := o.policies
+	if policyDir == "" {
+		policyDir = policiesDir(t)
+	}
 	limits := o.limits
 	if limits == "" {
 		limits = "ratelimit:\n  store: memory\n"
@@ -134,7 +139,7 @@ masking:
   sinks:
     - {type: file, path: %s}
 %s`, o.serverTLS, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience,
-		sha(repKey), sha(internKey), sha(managerKey), o.identity, policiesDir(t), mode, limits,
+		sha(repKey), sha(internKey), sha(managerKey), o.identity, policyDir, mode, limits,
 		filepath.Join(e.dir, "audit.jsonl"), o.extraYAML)
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/crmgw/crmgw/crm"
 	"github.com/crmgw/crmgw/policy"
@@ -10,7 +9,12 @@ import (
 
 // inputHeaders are the request headers policies may see. Credentials and
 // cookies never enter the policy input (nor, therefore, decision logs).
-var inputHeaders = []string{"User-Agent", "Content-Type", "Accept", "Sforce-Call-Options", "Sforce-Query-Options"}
+// Each with the lower-case name it has in the input (written out: a
+// strings.ToLower per header and request was an allocation each).
+var inputHeaders = [][2]string{
+	{"User-Agent", "user-agent"}, {"Content-Type", "content-type"}, {"Accept", "accept"},
+	{"Sforce-Call-Options", "sforce-call-options"}, {"Sforce-Query-Options", "sforce-query-options"},
+}
 
 // policyInput builds input for the container action; sub-requests reuse it
 // with their own action.
@@ -21,7 +25,7 @@ func (g *Gateway) policyInput(r *http.Request, x *exchange) *policy.Input {
 			ID:         x.id,
 			Method:     x.result.Method,
 			Path:       x.result.Path,
-			Query:      r.URL.Query(),
+			RawQuery:   r.URL.RawQuery, // parsed by the engine if the policies read it
 			RemoteAddr: x.ip.String(),
 			Time:       x.start.UTC(),
 			Headers:    map[string]string{},
@@ -45,8 +49,8 @@ func (g *Gateway) policyInput(r *http.Request, x *exchange) *policy.Input {
 		},
 	}
 	for _, h := range inputHeaders {
-		if v := r.Header.Get(h); v != "" {
-			in.Request.Headers[strings.ToLower(h)] = v
+		if v := r.Header.Get(h[0]); v != "" {
+			in.Request.Headers[h[1]] = v
 		}
 	}
 	return in

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/crmgw/crmgw/policy"
@@ -103,5 +105,13 @@ func TestRuleCacheCompilesEachMaskMapOnce(t *testing.T) {
 	}
 	if n := len(c.m); n > maxRuleCache {
 		t.Errorf("cache holds %d maps, bound %d", n, maxRuleCache)
+	}
+}
+
+func TestInputHeaderNamesAreLowerCase(t *testing.T) {
+	for _, h := range inputHeaders {
+		if h[1] != strings.ToLower(h[0]) || http.CanonicalHeaderKey(h[0]) != h[0] {
+			t.Errorf("input header %q as %q", h[0], h[1])
+		}
 	}
 }
