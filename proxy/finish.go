@@ -34,7 +34,7 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 	}
 
 	if x.outcome == outcomeAllowed && x.up != nil && x.subject != nil {
-		x.up.classifier.Observe(subjectKey(x.subject), x.result, x.upstreamStatus, rw.Header(), st.Captured)
+		x.up.classifier.Observe(x.subjKey, x.result, x.upstreamStatus, rw.Header(), st.Captured)
 	}
 	if g.limiter != nil && x.outcome == outcomeAllowed && x.rlReq.Subject != "" {
 		// Quota accounting must outlive the request: the caller may have
@@ -75,13 +75,17 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 
 // event builds the audit event (DESIGN.md "Audit event").
 func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, st *masking.Stats) *audit.Event {
+	ip := x.ipText
+	if ip == "" { // no route: the client's address was not taken
+		ip = x.ip.String()
+	}
 	ev := &audit.Event{
 		Time:      x.start.UTC(),
 		ClassUID:  audit.ClassAPIActivity,
 		RequestID: x.id,
 		Status:    auditStatus(x.outcome),
 		SrcEndpoint: audit.Endpoint{
-			IP: x.ip.String(),
+			IP: ip,
 		},
 		HTTPRequest: audit.HTTPRequest{
 			Method:    r.Method,

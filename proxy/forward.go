@@ -65,7 +65,7 @@ func (g *Gateway) newReverseProxy(u *upstream, transport http.RoundTripper) *htt
 				out.Header.Set("Accept-Encoding", "identity")
 			}
 			out.Header.Del("Te")
-			out.Header.Set("X-Forwarded-For", x.ip.String())
+			out.Header.Set("X-Forwarded-For", x.ipText)
 			out.Header.Set("X-Forwarded-Host", pr.In.Host)
 			if pr.In.TLS != nil {
 				out.Header.Set("X-Forwarded-Proto", "https")

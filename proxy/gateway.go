@@ -77,7 +77,10 @@ type exchange struct {
 	up      *upstream
 	subject *identity.Subject
 	ip      netip.Addr
-	result  crm.Result
+	// subjKey and ipText: subjectKey(subject) and ip.String(), made once
+	// (each stage that needs them used to make its own).
+	subjKey, ipText string
+	result          crm.Result
 
 	decision   policy.Decision
 	decided    bool
@@ -142,6 +145,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Who is calling?
 	x.ip = g.auth.ClientIP(r)
+	x.ipText = x.ip.String()
 	subj, err := g.auth.Authenticate(r)
 	if err != nil {
 		x.err = err
@@ -166,6 +170,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.subject = subj
+	x.subjKey = subjectKey(subj)
 	x.callerAuth = r.Header.Get("Authorization")
 
 	// What does the request do? The body is read (bounded) because SOQL,
@@ -186,7 +191,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RawQuery: r.URL.RawQuery,
 		Header:   r.Header,
 		Body:     x.body,
-		Subject:  subjectKey(subj),
+		Subject:  x.subjKey,
 	})
 	if err != nil {
 		x.err = err
@@ -202,9 +207,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Rate limits and quotas, before anything reaches the CRM.
 	if g.limiter != nil {
 		x.rlReq = ratelimit.Request{
-			Subject:   subjectKey(subj),
+			Subject:   x.subjKey,
 			Client:    subj.ClientID,
-			IP:        x.ip.String(),
+			IP:        x.ipText,
 			Upstream:  up.name,
 			Operation: string(res.Action.Operation),
 			Category:  string(res.Action.Category),

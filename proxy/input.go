@@ -26,7 +26,7 @@ func (g *Gateway) policyInput(r *http.Request, x *exchange) *policy.Input {
 			Method:     x.result.Method,
 			Path:       x.result.Path,
 			RawQuery:   r.URL.RawQuery, // parsed by the engine if the policies read it
-			RemoteAddr: x.ip.String(),
+			RemoteAddr: x.ipText,
 			Time:       x.start.UTC(),
 			Headers:    map[string]string{},
 		},
