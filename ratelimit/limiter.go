@@ -334,7 +334,6 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Result, error) {
 		b.buf = l.appendUsageKey(b.buf, &req, "rec", w)
 		b.addKeyed(op{kind: opCount, p1: uw.window.Microseconds(), p2: uw.bucket.Microseconds(), p4: 1})
 	}
-	b.sealKeys()
 
 	err := l.runBatch(ctx, b)
 	if err != nil && ctx.Err() != nil {
@@ -496,7 +495,6 @@ func (l *Limiter) Record(ctx context.Context, req Request, records int64) error 
 			b.addKeyed(op{kind: opCount, p1: c.window, p2: c.bucket, p3: records})
 		}
 	}
-	b.sealKeys()
 	err := l.runBatch(ctx, b)
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("ratelimit: recording %d records: %w", records, ctx.Err())

@@ -219,6 +219,7 @@ func redisTLS(c RedisTLSConfig, addrs []string) (*tls.Config, error) {
 // on its own, so a limit in one slot may be taken while a limit in another
 // slot refuses the request. Single node and Sentinel run one script.
 func (s *redisStore) run(ctx context.Context, b *batch) error {
+	b.sealKeys()
 	if !s.cluster {
 		return s.runGroup(ctx, b, nil)
 	}

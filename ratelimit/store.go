@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -49,10 +48,22 @@ type opResult [4]int64
 type batch struct {
 	ops     []op
 	results []opResult
-	// buf holds the keys of ops added with addKeyed, one after another,
-	// turned into one string by sealKeys: one allocation for every key.
+	// buf holds the keys of ops added with addKeyed, one after another
+	// (offs: where each ends). The memory store reads them in place
+	// (keyOf: no allocation but for a new entry's key); the redis store
+	// turns them into one string first (sealKeys: one allocation for every
+	// key).
 	buf  []byte
 	offs []int
+}
+
+// keyOf is the key of op i, added with addKeyed, as bytes of buf.
+func (b *batch) keyOf(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = b.offs[i-1]
+	}
+	return b.buf[start:b.offs[i]]
 }
 
 func (b *batch) add(o op) int {
@@ -165,7 +176,7 @@ func (s *memoryStore) size() int {
 	return n
 }
 
-func shardOf(key string) int {
+func shardOf(key []byte) int {
 	// FNV-1a, inline so hashing does not allocate.
 	h := uint32(2166136261)
 	for i := 0; i < len(key); i++ {
@@ -180,7 +191,7 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 	// the batch is atomic as the Lua script is.
 	var idx [memShards]bool
 	for i := range b.ops {
-		b.ops[i].shard = shardOf(b.ops[i].key)
+		b.ops[i].shard = shardOf(b.keyOf(i))
 		idx[b.ops[i].shard] = true
 	}
 	for i := range idx {
@@ -198,18 +209,19 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 
 	now := s.now().UnixMicro()
 	b.results = slices.Grow(b.results[:0], len(b.ops))[:len(b.ops)]
-	get := func(o *op) *memEntry {
-		m := s.shards[o.shard].m
-		e := m[o.key]
+	// Keys are looked up as bytes of the batch's buffer (m[string(k)] does
+	// not allocate); a new entry gets a string of its own.
+	get := func(i int) *memEntry {
+		m := s.shards[b.ops[i].shard].m
+		k := b.keyOf(i)
+		e := m[string(k)]
 		if e != nil && e.expire <= now {
-			delete(m, o.key)
+			delete(m, string(k))
 			return nil
 		}
 		return e
 	}
-	// Keys are substrings of the batch's key string: clone on insert so an
-	// entry does not keep the whole string alive.
-	put := func(o *op, e *memEntry) { s.shards[o.shard].m[strings.Clone(o.key)] = e }
+	put := func(i int, e *memEntry) { s.shards[b.ops[i].shard].m[string(b.keyOf(i))] = e }
 
 	// Phase 1: checks.
 	allowed := true
@@ -221,7 +233,7 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 		case opGCRA:
 			emission, tolerance := o.p1, o.p2
 			tat := now
-			if e := get(o); e != nil && e.tat > now {
+			if e := get(i); e != nil && e.tat > now {
 				tat = e.tat
 			}
 			nt := tat + emission
@@ -235,7 +247,7 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 		case opQuota:
 			window, bucket, limit := o.p1, o.p2, o.p3
 			var used, retry int64
-			if e := get(o); e != nil {
+			if e := get(i); e != nil {
 				used, retry = bucketSum(e.buckets, now, window, bucket, limit)
 			}
 			if used >= limit {
@@ -250,10 +262,10 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 		switch o.kind {
 		case opGCRA:
 			if allowed {
-				e := get(o)
+				e := get(i)
 				if e == nil {
 					e = &memEntry{}
-					put(o, e)
+					put(i, e)
 				}
 				// v3 is the reset-after: the new TAT is now + v3.
 				nt := now + b.results[i][3]
@@ -261,11 +273,11 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 			}
 		case opCount:
 			window, bucket, delta := o.p1, o.p2, o.p3
-			e := get(o)
+			e := get(i)
 			if delta != 0 {
 				if e == nil {
 					e = &memEntry{buckets: make(map[int64]int64, 4)}
-					put(o, e)
+					put(i, e)
 				}
 				e.buckets[now/bucket] += delta
 				e.expire = now + window + bucket
