@@ -253,7 +253,13 @@ func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if x := exchangeFrom(req.Context()); x != nil {
 		callerAuth = x.callerAuth
 	}
-	r := withHeaderCopy(req)
+	// The first attempt sets the credential on the request in place: its
+	// two senders make a request for this round trip alone
+	// (ReverseProxy's copy of the caller's, httputil.ProxyRequest.Out,
+	// with a cloned header; lookupJob's own), and nothing else reads it
+	// meanwhile. A retry gets a copy of its own, since the transport may
+	// still be reading the first attempt.
+	r := req
 	if err := t.creds.Apply(req.Context(), r, callerAuth); err != nil {
 		return nil, &credentialError{err}
 	}
