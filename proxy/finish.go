@@ -38,8 +38,12 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 	}
 	if g.limiter != nil && x.outcome == outcomeAllowed && x.rlReq.Subject != "" {
 		// Quota accounting must outlive the request: the caller may have
-		// gone already, the records have left all the same.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
+		// gone already, the records have left all the same. A shared
+		// store gets a second at most (the memory store needs no bound).
+		ctx, cancel := context.WithoutCancel(r.Context()), context.CancelFunc(func() {})
+		if l, ok := g.limiter.(interface{ InMemory() bool }); !ok || !l.InMemory() {
+			ctx, cancel = context.WithTimeout(ctx, time.Second)
+		}
 		if err := g.limiter.Record(ctx, x.rlReq, int64(st.Records)); err != nil {
 			g.log.Debug("quota accounting failed", zap.String("request_id", x.id), zap.Error(err))
 		}

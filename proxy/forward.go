@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -65,14 +67,17 @@ func (g *Gateway) newReverseProxy(u *upstream, transport http.RoundTripper) *htt
 				out.Header.Set("Accept-Encoding", "identity")
 			}
 			out.Header.Del("Te")
-			out.Header.Set("X-Forwarded-For", x.ipText)
-			out.Header.Set("X-Forwarded-Host", pr.In.Host)
+			// The four headers' values in one allocation (Header.Set makes
+			// one each); each slice is capped, so none can grow into the next.
+			vals := [...]string{x.ipText, pr.In.Host, "http", x.id}
 			if pr.In.TLS != nil {
-				out.Header.Set("X-Forwarded-Proto", "https")
-			} else {
-				out.Header.Set("X-Forwarded-Proto", "http")
+				vals[2] = "https"
 			}
-			out.Header.Set("X-Request-Id", x.id)
+			fwd := vals[:]
+			out.Header["X-Forwarded-For"] = fwd[0:1:1]
+			out.Header["X-Forwarded-Host"] = fwd[1:2:2]
+			out.Header["X-Forwarded-Proto"] = fwd[2:3:3]
+			out.Header["X-Request-Id"] = fwd[3:4:4]
 		},
 		Transport:      transport,
 		ModifyResponse: g.modifyResponse,
@@ -185,11 +190,45 @@ type upstreamResponseError struct{ msg string }
 func (e *upstreamResponseError) Error() string { return e.msg }
 
 func mediaType(ct string) string {
+	if m := mediaTypes.Load(); m != nil {
+		if mt, ok := (*m)[ct]; ok {
+			return mt
+		}
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt == "" {
-		return "an unknown content type"
+		mt = "an unknown content type"
 	}
+	rememberMediaType(ct, mt)
 	return mt
+}
+
+// mediaTypes remembers mediaType's answers (a pure function of the header)
+// for the few Content-Type values a CRM sends: mime.ParseMediaType makes a
+// parameter map and a lower-case copy for every response. Copied on
+// write, bounded, and never changed once published.
+var mediaTypes atomic.Pointer[map[string]string]
+
+const maxMediaTypes = 64
+
+func rememberMediaType(ct, mt string) {
+	for {
+		old := mediaTypes.Load()
+		var m map[string]string
+		if old == nil {
+			m = make(map[string]string, 1)
+		} else {
+			if len(*old) >= maxMediaTypes {
+				return // the CRM sends more kinds than expected: parse them each time
+			}
+			m = make(map[string]string, len(*old)+1)
+			maps.Copy(m, *old)
+		}
+		m[strings.Clone(ct)] = mt
+		if mediaTypes.CompareAndSwap(old, &m) {
+			return
+		}
+	}
 }
 
 func contentTypeMatches(ct, format string) bool {

@@ -540,6 +540,10 @@ func (l *Limiter) Ready(ctx context.Context) error {
 // Close releases the store (Redis connections, the memory janitor).
 func (l *Limiter) Close() error { return l.st.close() }
 
+// InMemory reports whether the limiter's store is this process's memory,
+// where a call does no I/O and cannot hang.
+func (l *Limiter) InMemory() bool { return l.storeName == StoreMemory }
+
 // health tracks store outages so that one is logged when it starts, again
 // every interval while it lasts, and when it ends — never per request.
 type health struct {
