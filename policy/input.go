@@ -20,17 +20,17 @@ type Input struct {
 
 // RequestInput describes the HTTP request as the client sent it.
 type RequestInput struct {
-	ID         string              `json:"id"`
-	Method     string              `json:"method"`
-	Path       string              `json:"path"`
-	Query      map[string][]string `json:"query"`
+	ID     string              `json:"id"`
+	Method string              `json:"method"`
+	Path   string              `json:"path"`
+	Query  map[string][]string `json:"query"`
 	// RawQuery is the query string as sent; when Query is nil, the engine
 	// parses it into input.request.query (as url.URL.Query does), and only
 	// if the policies read input.request.query: most do not, and the parse
 	// is several allocations per request.
-	RawQuery string `json:"-"`
-	RemoteAddr string              `json:"remote_addr"`
-	Time       time.Time           `json:"time"`
+	RawQuery   string    `json:"-"`
+	RemoteAddr string    `json:"remote_addr"`
+	Time       time.Time `json:"time"`
 	// Headers are lower-case names; the proxy leaves out credentials.
 	Headers map[string]string `json:"headers"`
 }
