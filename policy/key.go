@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -202,10 +203,14 @@ func (s *SubjectInput) key(k *keyWriter, f fieldSet) {
 	if k.has(f, kClaims) {
 		// Claims come from JWTs in any shape. encoding/json writes map keys
 		// sorted, and equal JSON converts to equal values (value converts
-		// claims with ast.InterfaceToValue, by way of the same types).
+		// claims with ast.InterfaceToValue, by way of the same types) but
+		// for one case: json.Marshal writes invalid UTF-8 as U+FFFD, so two
+		// such strings would encode alike and differ as values. Claims
+		// decoded from a token's JSON never hold one; claims that do are
+		// not keyed.
 		if len(s.Claims) == 0 {
 			k.str("")
-		} else if j, err := json.Marshal(s.Claims); err == nil {
+		} else if j, err := json.Marshal(s.Claims); err == nil && validText(s.Claims) {
 			k.str(string(j))
 		} else {
 			k.ok = false
@@ -258,4 +263,38 @@ func (act *ActionInput) key(k *keyWriter, f fieldSet) {
 			k.n = n
 		}
 	}
+}
+
+// validText reports whether every string in v (map keys included) is
+// valid UTF-8.
+func validText(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return utf8.ValidString(v)
+	case map[string]any:
+		for name, e := range v {
+			if !utf8.ValidString(name) || !validText(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if !validText(e) {
+				return false
+			}
+		}
+	case []string:
+		for _, e := range v {
+			if !utf8.ValidString(e) {
+				return false
+			}
+		}
+	case map[string]string:
+		for name, e := range v {
+			if !utf8.ValidString(name) || !utf8.ValidString(e) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -283,6 +283,19 @@ func TestUnencodableClaimsAreNotCached(t *testing.T) {
 	if _, ok := in.appendKey(nil, s); ok {
 		t.Error("claims holding +Inf were keyed")
 	}
+	// json.Marshal writes both as U+FFFD; as values they differ.
+	for _, bad := range []map[string]any{
+		{"tenant": "acme\xff"}, {"tenant": []any{"a", "\xfe"}}, {"\xff": "x"}, {"nested": map[string]any{"t": "\xc0"}},
+	} {
+		a, b := keyedInput(), keyedInput()
+		a.Subject.Claims, b.Subject.Claims = bad, map[string]any{"tenant": "acme\uFFFD"}
+		if _, ok := a.appendKey(nil, s); ok {
+			t.Errorf("claims %q with invalid UTF-8 were keyed", bad)
+		}
+		if _, ok := b.appendKey(nil, s); !ok {
+			t.Errorf("claims with U+FFFD itself were not keyed")
+		}
+	}
 	e := newEngine(t, Config{Paths: []string{writePolicy(t, map[string]string{"p.rego": `package crmgw.authz
 
 decision := {"allow": input.subject.claims.tenant == "acme", "reason": "by tenant"}
