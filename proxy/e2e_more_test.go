@@ -70,6 +70,13 @@ func TestRateLimitedGets429InCRMShapeAndIsAudited(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("request %d: %d", i, resp.StatusCode)
 		}
+		// An allowed answer says where the caller stands, and is not told to wait.
+		want := fmt.Sprintf(`"per-subject";r=%d;t=`, 1-i)
+		if got := resp.Header.Get("RateLimit"); !strings.HasPrefix(got, want) ||
+			resp.Header.Get("RateLimit-Policy") != `"per-subject";q=2;w=60` || resp.Header.Get("Retry-After") != "" {
+			t.Errorf("request %d: RateLimit %q (want %s...), RateLimit-Policy %q, Retry-After %q", i, got, want,
+				resp.Header.Get("RateLimit-Policy"), resp.Header.Get("Retry-After"))
+		}
 	}
 	resp := e.do("GET", contactQuery, bearer(repKey), nil)
 	body := readAll(t, resp)

@@ -219,9 +219,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lr.StoreError = err
 		}
 		x.usage = lr.Usage
-		for k, v := range lr.Headers {
-			rw.Header()[k] = v
-		}
+		lr.Headers.Apply(rw.Header())
 		if !lr.Allowed {
 			x.err = lr.StoreError
 			reason := "rate limit " + lr.Limit + " exceeded"

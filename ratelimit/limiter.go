@@ -37,6 +37,48 @@ type Request struct {
 }
 
 // Result is the decision for one request.
+// Headers are the response headers a Result asks for; "" where none.
+// They are kept as strings, not an http.Header, because the proxy adds
+// them to its response's header: a map per request would be built only to
+// be copied.
+type Headers struct {
+	Policy     string // RateLimit-Policy
+	State      string // RateLimit
+	RetryAfter string // Retry-After
+}
+
+// Get returns the named header ("" if not set), the name in any case.
+func (h Headers) Get(name string) string {
+	switch http.CanonicalHeaderKey(name) {
+	case "Ratelimit-Policy":
+		return h.Policy
+	case "Ratelimit":
+		return h.State
+	case "Retry-After":
+		return h.RetryAfter
+	}
+	return ""
+}
+
+// Apply sets the headers that are set in dst, replacing what dst holds
+// under their names.
+func (h Headers) Apply(dst http.Header) {
+	if h == (Headers{}) {
+		return
+	}
+	vals := [...]string{h.Policy, h.State, h.RetryAfter} // one allocation for the three
+	v := vals[:]
+	if h.Policy != "" {
+		dst["Ratelimit-Policy"] = v[0:1:1]
+	}
+	if h.State != "" {
+		dst["Ratelimit"] = v[1:2:2]
+	}
+	if h.RetryAfter != "" {
+		dst["Retry-After"] = v[2:3:3]
+	}
+}
+
 type Result struct {
 	// Allowed is false when a limit or quota refused the request, or the
 	// store failed and on_store_error is deny.
@@ -48,7 +90,7 @@ type Result struct {
 	RetryAfter time.Duration
 	// Headers to add to the response: RateLimit-Policy and RateLimit for
 	// the request limits that applied, and Retry-After when refused.
-	Headers http.Header
+	Headers Headers
 	// RemainingRecords is the smallest remaining quota among the quotas
 	// that apply (0 when one is used up, which also refuses the request);
 	// -1 when no quota applies or the store failed.
@@ -350,7 +392,7 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Result, error) {
 		} else {
 			l.m.storeRefused.Inc()
 			res.RetryAfter = time.Second
-			res.Headers = http.Header{"Retry-After": []string{"1"}}
+			res.Headers = Headers{RetryAfter: "1"}
 		}
 		return res, err
 	}
@@ -401,11 +443,7 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Result, error) {
 	if !res.Allowed {
 		res.RetryAfter = time.Duration(retry) * time.Microsecond
 		ra := strconv.FormatInt(max(ceilSeconds(retry), 1), 10)
-		if res.Headers == nil {
-			res.Headers = http.Header{"Retry-After": []string{ra}}
-		} else {
-			res.Headers["Retry-After"] = []string{ra}
-		}
+		res.Headers.RetryAfter = ra
 	}
 	return res, nil
 }
@@ -415,7 +453,7 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Result, error) {
 // q is the burst, w the period in seconds; r the requests left, t the
 // seconds until the limit is whole again (until the next request is
 // admitted, when refused).
-func (l *Limiter) headers(lim []int32, b *batch, allowed bool) http.Header {
+func (l *Limiter) headers(lim []int32, b *batch, allowed bool) Headers {
 	// Both values are built in one buffer (RateLimit-Policy, then RateLimit)
 	// and cut from one string: the headers cost few allocations.
 	var buf [256]byte
@@ -432,7 +470,7 @@ func (l *Limiter) headers(lim []int32, b *batch, allowed bool) http.Header {
 		n++
 	}
 	if n == 0 {
-		return nil
+		return Headers{}
 	}
 	split := len(out)
 	n = 0
@@ -462,8 +500,7 @@ func (l *Limiter) headers(lim []int32, b *batch, allowed bool) http.Header {
 		out = strconv.AppendInt(out, ceilSeconds(t), 10)
 	}
 	str := string(out)
-	vals := []string{str[:split], str[split:]}
-	return http.Header{"Ratelimit-Policy": vals[0:1:1], "Ratelimit": vals[1:2:2]}
+	return Headers{Policy: str[:split], State: str[split:]}
 }
 
 // ceilSeconds rounds microseconds up to whole seconds.
