@@ -57,6 +57,10 @@ func (w *responseRecorder) WriteHeader(code int) {
 			return // the held header is sent with the body
 		}
 	} else if w.x != nil && w.x.masker != nil && w.status == 0 && w.Header().Get("Trailer") == "" {
+		// Under mu: the timer may fire before AfterFunc has returned (a
+		// short hold, a slow machine), and expire reads what is set here.
+		w.mu.Lock()
+		defer w.mu.Unlock()
 		w.status = code
 		w.guarded = true
 		w.hold = copyBuffers.Get().(*[]byte)
