@@ -298,15 +298,14 @@ func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// with a cloned header; lookupJob's own), and nothing else reads it
 	// meanwhile. A retry gets a copy of its own, since the transport may
 	// still be reading the first attempt.
-	r := req
-	if err := t.creds.Apply(req.Context(), r, callerAuth); err != nil {
+	if err := t.creds.Apply(req.Context(), req, callerAuth); err != nil {
 		return nil, &credentialError{err}
 	}
-	resp, err := t.base.RoundTrip(r)
+	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	t.creds.Invalidate(tokenOf(r.Header.Get("Authorization")))
+	t.creds.Invalidate(tokenOf(req.Header.Get("Authorization")))
 	if !idempotent(req.Method) || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
 		return resp, nil
 	}

@@ -36,7 +36,6 @@ type Request struct {
 	Category  string // policy input action.category
 }
 
-// Result is the decision for one request.
 // Headers are the response headers a Result asks for; "" where none.
 // They are kept as strings, not an http.Header, because the proxy adds
 // them to its response's header: a map per request would be built only to
@@ -79,6 +78,7 @@ func (h Headers) Apply(dst http.Header) {
 	}
 }
 
+// Result is the decision for one request.
 type Result struct {
 	// Allowed is false when a limit or quota refused the request, or the
 	// store failed and on_store_error is deny.
