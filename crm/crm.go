@@ -85,7 +85,36 @@ type Action struct {
 	// "upsert", "delete", "hardDelete"); "relationship" for a Salesforce
 	// sObject relationship path; "next_page" for a query continuation.
 	Mode string `json:"mode"`
+
+	// The access plan (docs/classification.md, "Access plan"): everything
+	// the request reads and how, so that policy, masking, caps and audit
+	// all read one description of the request.
+	//
+	// Objects lists every object the request touches: the top object,
+	// each child subquery's object, each relationship path's target,
+	// GraphQL connections and children, UI API child relationships, a
+	// bulk job's object. Each is also decided as a sub-action.
+	Objects []string `json:"objects"`
+	// FieldRoles maps "Object.Field" to the ways the request uses it:
+	// RoleSelect, RoleFilter, RoleSort, RoleGroup, RoleAggregate,
+	// RoleSearch. Every field that appears in the request text appears
+	// here with at least one role.
+	FieldRoles map[string][]string `json:"field_roles"`
+	// Aliases maps a response key to the expression it carries, with the
+	// field written as "Object.Field": {"m": "Contact.MobilePhone",
+	// "expr0": "MAX(Contact.MobilePhone)"}. Masking follows it.
+	Aliases map[string]string `json:"aliases"`
 }
+
+// Field roles of the access plan (Action.FieldRoles).
+const (
+	RoleSelect    = "select"
+	RoleFilter    = "filter"
+	RoleSort      = "sort"
+	RoleGroup     = "group"
+	RoleAggregate = "aggregate" // an aggregate or any other function applied
+	RoleSearch    = "search"    // inside a full-text search scope
+)
 
 // Request is what the proxy hands to Classify.
 type Request struct {
