@@ -40,7 +40,8 @@ type Authenticator struct {
 	issuers  map[string]*issuer
 	ordered  []*issuer
 	apiKeys  map[[32]byte]*apiKey
-	mtlsByID map[string]*Subject // by SPIFFE ID or subject DN
+	mtlsByID map[string]*Subject // by SPIFFE ID
+	mtlsByDN map[string]*Subject // by canonical subject DN (ParseDN)
 	cache    *tokenCache
 
 	verifications atomic.Int64
@@ -73,10 +74,11 @@ func NewAuthenticator(ctx context.Context, cfg Config, logger *zap.Logger) (*Aut
 		issuers:  map[string]*issuer{},
 		apiKeys:  map[[32]byte]*apiKey{},
 		mtlsByID: map[string]*Subject{},
+		mtlsByDN: map[string]*Subject{},
 		cache:    newTokenCache(cfg.TokenCacheSize),
 	}
 	client := &http.Client{Timeout: cfg.HTTPTimeout}
-	for _, o := range cfg.OIDC {
+	for i, o := range cfg.OIDC {
 		algs := make([]jose.SignatureAlgorithm, len(o.Algorithms))
 		for i, s := range o.Algorithms {
 			algs[i] = jose.SignatureAlgorithm(s)
@@ -89,6 +91,10 @@ func NewAuthenticator(ctx context.Context, cfg Config, logger *zap.Logger) (*Aut
 			allowed: parsePrefixes(o.AllowedCIDRs),
 			algs:    algs,
 			counter: &a.verifications,
+			primary: i == 0,
+		}
+		if o.Introspection != nil {
+			is.introspect = newIntrospector(*o.Introspection, cfg.HTTPTimeout)
 		}
 		a.issuers[o.Issuer] = is
 		a.ordered = append(a.ordered, is)
@@ -115,7 +121,8 @@ func NewAuthenticator(ctx context.Context, cfg Config, logger *zap.Logger) (*Aut
 		if m.SPIFFEID != "" {
 			a.mtlsByID[m.SPIFFEID] = s
 		} else {
-			a.mtlsByID[m.SubjectDN] = s
+			dn, _ := ParseDN(m.SubjectDN) // checked by Validate
+			a.mtlsByDN[dn] = s
 		}
 	}
 	for _, is := range a.ordered {
@@ -154,14 +161,14 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Subject, error) {
 		if a.cfg.MTLS.Identity && cert != nil {
 			return a.authCert(cert)
 		}
-		return nil, &AuthError{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Reason: "missing credentials", err: ErrNoCredential}
+		return nil, &AuthError{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Reason: GenericReason, Detail: "no credential sent", err: ErrNoCredential}
 	case 1:
 	default:
 		return nil, unauthorized("more than one Authorization header")
 	}
 	token, ok := parseAuthorization(vals[0])
 	if !ok {
-		return nil, unauthorized("unsupported Authorization scheme (use Bearer)")
+		return nil, unauthorized("unsupported Authorization scheme")
 	}
 	if len(token) > maxTokenLen {
 		return nil, unauthorized("credential too long")
@@ -173,7 +180,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Subject, error) {
 			return nil, err
 		}
 		if len(is.allowed) > 0 && !inPrefixes(is.allowed, ip) {
-			return nil, forbidden("caller address is not allowed for this issuer")
+			// 401 like any bad credential: a 403 would confirm the token is good.
+			return nil, unauthorized("token of issuer " + is.cfg.Issuer + " used from an address outside its allowed_cidrs")
 		}
 		sub = s
 	} else {
@@ -226,8 +234,7 @@ func (a *Authenticator) authJWT(ctx context.Context, token string) (*Subject, *i
 	}
 	v, err := is.ensure(ctx)
 	if err != nil {
-		return nil, nil, &AuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
-			Reason: "token issuer cannot be reached, try again later", err: err}
+		return nil, nil, unavailable("token issuer cannot be reached", err)
 	}
 	tok, err := v.Verify(ctx, token)
 	if err != nil {
@@ -240,21 +247,26 @@ func (a *Authenticator) authJWT(ctx context.Context, token string) (*Subject, *i
 	if err := tok.Claims(&claims); err != nil {
 		return nil, nil, unauthorized("malformed token")
 	}
-	skew := a.cfg.ClockSkew
-	if tok.Expiry.IsZero() {
-		return nil, nil, unauthorized("token has no expiry")
-	}
-	if !now.Before(tok.Expiry.Add(skew)) {
-		return nil, nil, unauthorized("token expired")
-	}
-	if nbf, ok := numericDate(claims, "nbf"); ok && now.Add(skew).Before(nbf) {
-		return nil, nil, unauthorized("token not yet valid")
+	exp, detail := checkTokenTimes(claims, now, a.cfg.ClockSkew, is.cfg.MaxTokenLifetime, *is.cfg.RequireIAT)
+	if detail != "" {
+		return nil, nil, unauthorized(detail)
 	}
 	s := is.subjectFromClaims(claims)
 	if s.ID == "" {
 		return nil, nil, unauthorized("token has no subject")
 	}
-	a.cache.put(h, cacheEntry{subject: s, issuer: is, expires: tok.Expiry.Add(skew)}, now)
+	ttl := a.cfg.TokenCacheTTL
+	if is.introspect != nil {
+		if err := is.introspect.check(ctx, token, s.ID); err != nil {
+			return nil, nil, err
+		}
+		ttl = min(ttl, is.cfg.Introspection.CacheTTL)
+	}
+	// Remembered for the cache TTL at most, whatever exp says, so a key
+	// removed from the JWKS or a session revoked at the IdP stops working
+	// within jwks_refresh (or the introspection) plus this TTL.
+	expires := min(exp.Add(a.cfg.ClockSkew).UnixNano(), now.Add(ttl).UnixNano())
+	a.cache.put(h, cacheEntry{subject: s, issuer: is, expires: time.Unix(0, expires)}, now)
 	return s, is, nil
 }
 
@@ -265,18 +277,31 @@ func (a *Authenticator) authAPIKey(token string, ip netip.Addr) (*Subject, error
 		return nil, unauthorized("unknown API key")
 	}
 	if len(k.allowed) > 0 && !inPrefixes(k.allowed, ip) {
-		return nil, forbidden("API key is not allowed from this address")
+		// 401 like an unknown key: a 403 would confirm a stolen key is valid.
+		return nil, unauthorized("API key " + k.subject.ID + " used from an address outside its allowed_cidrs")
 	}
 	return k.subject, nil
 }
 
+// authCert identifies a caller by its certificate alone: by its SPIFFE ID
+// if it carries one (and then only by it: an unregistered SPIFFE ID never
+// falls back to the subject DN), otherwise by its exact canonical subject DN
+// (docs/identity.md, "mTLS").
 func (a *Authenticator) authCert(c *certInfo) (*Subject, error) {
-	s := a.mtlsByID[c.spiffeID]
-	if s == nil || c.spiffeID == "" {
-		s = a.mtlsByID[c.subjectDN]
-	}
-	if s == nil {
-		return nil, unauthorized("client certificate is not registered and no credential was sent")
+	var s *Subject
+	switch {
+	case c.badSPIFFE:
+		return nil, unauthorized("client certificate carries more than one SPIFFE ID")
+	case c.spiffeID != "":
+		if s = a.mtlsByID[c.spiffeID]; s == nil {
+			return nil, unauthorized("client certificate's SPIFFE ID " + c.spiffeID + " is not registered")
+		}
+	case c.subjectDN == "":
+		return nil, unauthorized("client certificate subject cannot be read")
+	default:
+		if s = a.mtlsByDN[c.subjectDN]; s == nil {
+			return nil, unauthorized("client certificate subject " + c.subjectDN + " is not registered")
+		}
 	}
 	return s.withCert(c), nil
 }
@@ -353,8 +378,9 @@ func nonNil(s []string) []string {
 
 // certInfo is what a verified client certificate says about its holder.
 type certInfo struct {
-	subjectDN string
+	subjectDN string // canonical (CanonicalDN); "" if unreadable
 	spiffeID  string
+	badSPIFFE bool // more than one spiffe:// URI SAN
 }
 
 // verifiedCert returns the leaf of the verified client chain; an
@@ -367,12 +393,16 @@ func verifiedCert(r *http.Request) *certInfo {
 }
 
 func describeCert(c *x509.Certificate) *certInfo {
-	ci := &certInfo{subjectDN: c.Subject.String()}
+	ci := &certInfo{}
+	ci.subjectDN, _ = CanonicalDN(c.RawSubject)
 	for _, u := range c.URIs {
-		if u.Scheme == "spiffe" {
-			ci.spiffeID = u.String()
-			break
+		if !strings.EqualFold(u.Scheme, "spiffe") {
+			continue
 		}
+		if ci.spiffeID != "" {
+			ci.badSPIFFE = true // a SPIFFE SVID holds exactly one
+		}
+		ci.spiffeID = u.String()
 	}
 	return ci
 }

@@ -173,8 +173,12 @@ func TestOIDCTokens(t *testing.T) {
 			if ae.Status != tc.wantStatus || ae.Code != CodeInvalidToken {
 				t.Fatalf("status/code = %d/%s, want %d/invalid_token (reason %q)", ae.Status, ae.Code, tc.wantStatus, ae.Reason)
 			}
-			if tc.wantReason != "" && ae.Reason != tc.wantReason {
-				t.Fatalf("reason = %q, want %q", ae.Reason, tc.wantReason)
+			if tc.wantReason != "" && ae.Detail != tc.wantReason {
+				t.Fatalf("detail = %q, want %q", ae.Detail, tc.wantReason)
+			}
+			// The caller sees one reason whatever failed.
+			if ae.Reason != GenericReason || strings.Contains(ae.Challenge(), ae.Detail) {
+				t.Fatalf("reason %q / challenge %q tell the caller which check failed", ae.Reason, ae.Challenge())
 			}
 			if strings.Contains(ae.Error(), tc.token) || strings.Contains(ae.Challenge(), tc.token) {
 				t.Fatal("the error echoes the token")
@@ -364,7 +368,7 @@ func TestVerifiedTokensAreCached(t *testing.T) {
 	clock.Advance(6 * time.Minute)
 	_, err := a.Authenticate(request("Bearer " + tok))
 	var ae *AuthError
-	if !errors.As(err, &ae) || ae.Reason != "token expired" {
+	if !errors.As(err, &ae) || ae.Detail != "token expired" {
 		t.Fatalf("expired cached token: %v", err)
 	}
 }
@@ -406,7 +410,7 @@ func TestAPIKeys(t *testing.T) {
 		{"the Salesforce OAuth scheme is accepted", []string{"OAuth " + key}, "10.20.1.7:1", "etl-nightly", 200, nil},
 		{"the scheme is case-insensitive", []string{"bearer " + key}, "10.20.1.7:1", "etl-nightly", 200, nil},
 		{"a key configured with an upper-case hash is accepted", []string{"Bearer other-key"}, "192.0.2.1:1", "anywhere", 200, nil},
-		{"the right key from outside its CIDR is forbidden", []string{"Bearer " + key}, "192.0.2.1:1", "", 403, ErrAddressNotAllowed},
+		{"the right key from outside its CIDR is refused like a wrong key (a 403 would confirm it is valid)", []string{"Bearer " + key}, "192.0.2.1:1", "", 401, ErrInvalidCredential},
 		{"a wrong key is refused", []string{"Bearer " + key + "x"}, "10.20.1.7:1", "", 401, ErrInvalidCredential},
 		{"Basic auth is refused", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("u:"+key))}, "10.20.1.7:1", "", 401, ErrInvalidCredential},
 		{"a scheme with no token is refused", []string{"Bearer "}, "10.20.1.7:1", "", 401, ErrInvalidCredential},
@@ -436,6 +440,9 @@ func TestAPIKeys(t *testing.T) {
 			}
 			if strings.Contains(ae.Error(), key) {
 				t.Fatal("the error echoes the key")
+			}
+			if ae.Status == http.StatusUnauthorized && ae.Reason != GenericReason {
+				t.Fatalf("reason %q tells the caller which check failed", ae.Reason)
 			}
 		})
 	}
@@ -607,8 +614,11 @@ func TestIssuerOptions(t *testing.T) {
 	t.Run("an issuer's allowed_cidrs forbid other addresses", func(t *testing.T) {
 		a, _ := newTestAuth(t, iss, func(c *Config) { c.OIDC[0].AllowedCIDRs = []string{"192.0.2.0/24"} })
 		_, err := a.Authenticate(request("Bearer " + iss.Sign(iss.Claims("u", testAudience))))
-		if !errors.Is(err, ErrAddressNotAllowed) {
-			t.Fatalf("got %v, want 403", err)
+		// 401 with the generic reason, as for a bad token: a 403 would
+		// confirm the token is valid.
+		var ae *AuthError
+		if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized || ae.Reason != GenericReason || !errors.Is(err, ErrInvalidCredential) {
+			t.Fatalf("got %v, want 401", err)
 		}
 	})
 	t.Run("algorithms narrows what is accepted", func(t *testing.T) {

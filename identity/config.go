@@ -29,6 +29,10 @@ type Config struct {
 	ClockSkew time.Duration `yaml:"clock_skew"`
 	// TokenCacheSize bounds the verified-token cache (default 10000 entries).
 	TokenCacheSize int `yaml:"token_cache_size"`
+	// TokenCacheTTL is how long a verified token is remembered (default
+	// 60s), whatever its exp: with the issuer's jwks_refresh it bounds how
+	// long a key the IdP removed keeps working (docs/identity.md, "Revocation").
+	TokenCacheTTL time.Duration `yaml:"token_cache_ttl"`
 	// HTTPTimeout bounds each discovery and JWKS request (default 10s).
 	HTTPTimeout time.Duration `yaml:"http_timeout"`
 }
@@ -61,7 +65,48 @@ type OIDCConfig struct {
 	// AllowedCIDRs, if non-empty, restricts callers with this issuer's tokens
 	// to these networks (in addition to identity.allowed_cidrs).
 	AllowedCIDRs []string `yaml:"allowed_cidrs"`
+	// JWKSRefresh is how often the JWKS is fetched again whatever the kids
+	// of incoming tokens (default 5m): a key the IdP removed stops verifying
+	// at most this long after its removal. A failed fetch keeps the keys and
+	// is retried with a backoff.
+	JWKSRefresh time.Duration `yaml:"jwks_refresh"`
+	// MaxTokenLifetime bounds exp - iat and exp - now (default 24h).
+	MaxTokenLifetime time.Duration `yaml:"max_token_lifetime"`
+	// RequireIAT refuses tokens without "iat" (default true; set false only
+	// for IdPs that omit it: then only exp - now is bounded).
+	RequireIAT *bool `yaml:"require_iat"`
+	// AllowedRoles and AllowedGroups are the roles and groups this issuer
+	// may assert; others in its tokens are dropped. Unset: the primary
+	// (first listed) issuer may assert any, every other issuer none. ["*"]
+	// allows any.
+	AllowedRoles  []string `yaml:"allowed_roles"`
+	AllowedGroups []string `yaml:"allowed_groups"`
+	// TrustMFA says whether this issuer's amr/acr count as multi-factor
+	// (default: true for the primary issuer, false for the others).
+	TrustMFA *bool `yaml:"trust_mfa"`
+	// Introspection, if set, asks the issuer (RFC 7662) whether each token
+	// is still active before accepting it, for IdPs that revoke sessions.
+	Introspection *IntrospectionConfig `yaml:"introspection"`
 }
+
+// IntrospectionConfig is an RFC 7662 token introspection endpoint. The
+// client authenticates with HTTP Basic (client_id, client_secret).
+type IntrospectionConfig struct {
+	URL          string `yaml:"url"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// CacheTTL is how long an "active" answer is trusted (default: the
+	// token_cache_ttl; at most that).
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+}
+
+// String prints the introspection settings without the secret.
+func (c IntrospectionConfig) String() string {
+	return fmt.Sprintf("{url:%s client_id:%s client_secret:%s cache_ttl:%s}", c.URL, c.ClientID, redact(c.ClientSecret), c.CacheTTL)
+}
+
+// GoString is String, so %#v does not print the secret either.
+func (c IntrospectionConfig) GoString() string { return "identity.IntrospectionConfig" + c.String() }
 
 // ClaimNames names the claims read into the Subject. A name is first looked
 // up as a top-level claim; if absent and it contains dots, it is walked as a
@@ -140,8 +185,26 @@ func (c *Config) SetDefaults() {
 	if c.HTTPTimeout == 0 {
 		c.HTTPTimeout = 10 * time.Second
 	}
+	if c.TokenCacheTTL == 0 {
+		c.TokenCacheTTL = 60 * time.Second
+	}
 	for i := range c.OIDC {
 		o := &c.OIDC[i]
+		if o.JWKSRefresh == 0 {
+			o.JWKSRefresh = 5 * time.Minute
+		}
+		if o.MaxTokenLifetime == 0 {
+			o.MaxTokenLifetime = 24 * time.Hour
+		}
+		if o.RequireIAT == nil {
+			o.RequireIAT = boolPtr(true)
+		}
+		if o.TrustMFA == nil {
+			o.TrustMFA = boolPtr(i == 0)
+		}
+		if o.Introspection != nil && (o.Introspection.CacheTTL == 0 || o.Introspection.CacheTTL > c.TokenCacheTTL) {
+			o.Introspection.CacheTTL = c.TokenCacheTTL
+		}
 		if len(o.Algorithms) == 0 {
 			o.Algorithms = append([]string(nil), defaultAlgorithms...)
 		}
@@ -186,6 +249,9 @@ func (c *Config) Validate() error {
 	if c.HTTPTimeout < 0 {
 		errs = append(errs, confkey.Errorf("http_timeout", "must not be negative, got %s", c.HTTPTimeout))
 	}
+	if c.TokenCacheTTL < 0 || c.TokenCacheTTL > time.Hour {
+		errs = append(errs, confkey.Errorf("token_cache_ttl", "must be between 0 (default 60s) and 1h, got %s", c.TokenCacheTTL))
+	}
 	issuers := map[string]bool{}
 	for i, o := range c.OIDC {
 		k := fmt.Sprintf("oidc[%d]", i)
@@ -212,6 +278,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, confkey.Errorf(k+".jwks_refresh_min_interval", "must not be negative"))
 		}
 		errs = append(errs, validateCIDRs(k+".allowed_cidrs", o.AllowedCIDRs)...)
+		errs = append(errs, o.validateRevocation(k)...)
 	}
 	ids := map[string]bool{}
 	hashes := map[string]bool{}
@@ -243,12 +310,56 @@ func (c *Config) Validate() error {
 		if m.SPIFFEID != "" && !strings.HasPrefix(m.SPIFFEID, "spiffe://") {
 			errs = append(errs, confkey.Errorf(k+".spiffe_id", "must start with spiffe://, got %q", m.SPIFFEID))
 		}
+		if m.SubjectDN != "" {
+			if _, err := ParseDN(m.SubjectDN); err != nil {
+				errs = append(errs, confkey.Errorf(k+".subject_dn", "%v", err))
+			}
+		}
 	}
 	if c.MTLS.Identity && len(c.MTLS.Clients) == 0 {
 		errs = append(errs, confkey.Errorf("mtls.clients", "mtls.identity is true but no clients are listed"))
 	}
 	return errors.Join(errs...)
 }
+
+// validateRevocation checks the keys that bound how long a revoked token or
+// a removed key keeps working.
+func (o *OIDCConfig) validateRevocation(k string) []error {
+	var errs []error
+	if o.JWKSRefresh != 0 && (o.JWKSRefresh < time.Second || o.JWKSRefresh > 24*time.Hour) {
+		errs = append(errs, confkey.Errorf(k+".jwks_refresh", "must be between 1s and 24h, got %s", o.JWKSRefresh))
+	}
+	if o.MaxTokenLifetime < 0 || o.MaxTokenLifetime > 366*24*time.Hour {
+		errs = append(errs, confkey.Errorf(k+".max_token_lifetime", "must be between 0 (default 24h) and 8784h, got %s", o.MaxTokenLifetime))
+	}
+	for j, r := range o.AllowedRoles {
+		if r == "" {
+			errs = append(errs, confkey.Errorf(fmt.Sprintf("%s.allowed_roles[%d]", k, j), "must not be empty"))
+		}
+	}
+	for j, g := range o.AllowedGroups {
+		if g == "" {
+			errs = append(errs, confkey.Errorf(fmt.Sprintf("%s.allowed_groups[%d]", k, j), "must not be empty"))
+		}
+	}
+	if in := o.Introspection; in != nil {
+		if err := validateURL(in.URL); err != nil {
+			errs = append(errs, confkey.Errorf(k+".introspection.url", "%v", err))
+		}
+		if in.ClientID == "" {
+			errs = append(errs, confkey.Errorf(k+".introspection.client_id", "is required"))
+		}
+		if in.ClientSecret == "" {
+			errs = append(errs, confkey.Errorf(k+".introspection.client_secret", "is required (client_secret: ${ENV_VAR})"))
+		}
+		if in.CacheTTL < 0 {
+			errs = append(errs, confkey.Errorf(k+".introspection.cache_ttl", "must not be negative, got %s", in.CacheTTL))
+		}
+	}
+	return errs
+}
+
+func boolPtr(b bool) *bool { return &b }
 
 func validateURL(s string) error {
 	if s == "" {

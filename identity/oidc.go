@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -39,6 +40,10 @@ type issuer struct {
 	allowed []netip.Prefix
 	algs    []jose.SignatureAlgorithm
 	counter *atomic.Int64 // signature verifications, shared by the Authenticator
+	// primary is the first issuer listed: the one whose roles, groups and
+	// MFA are trusted without an allow-list (see scope.go).
+	primary    bool
+	introspect *introspector // nil without introspection
 
 	verifier atomic.Pointer[oidc.IDTokenVerifier]
 	keys     atomic.Pointer[keySet]
@@ -96,6 +101,7 @@ func (is *issuer) setup(ctx context.Context) error {
 		client:      is.client,
 		algs:        is.algs,
 		minInterval: is.cfg.JWKSRefreshMinInterval,
+		refresh:     is.cfg.JWKSRefresh,
 		now:         is.now,
 		counter:     is.counter,
 		logger:      is.logger,
@@ -105,7 +111,7 @@ func (is *issuer) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("identity: issuer %s: %w", is.cfg.Issuer, err)
 	}
-	ks.keys.Store(&keys)
+	ks.store(keys, is.now())
 	algs := make([]string, len(is.algs))
 	for i, a := range is.algs {
 		algs[i] = string(a)
@@ -121,23 +127,102 @@ func (is *issuer) setup(ctx context.Context) error {
 	return nil
 }
 
-// keySet is an oidc.KeySet over a JWKS URL whose refetch on an unknown key
-// id is bounded: at most one refetch per minInterval, so tokens carrying
-// made-up kids cannot turn crmgw into a load generator against the IdP.
+// keySet is an oidc.KeySet over a JWKS URL, used through go-oidc's
+// IDTokenVerifier. It refetches the JWKS
+//
+//   - periodically: keys are never older than refresh when a token is
+//     verified, so a key the IdP removed stops verifying within refresh
+//     (a background refetch starts between 80% and 90% of refresh, jittered
+//     so replicas do not fetch in step; past refresh the verifying request
+//     waits for it); a failed refetch keeps the keys and is retried with
+//     exponential backoff (1s doubling, at most refresh);
+//   - on an unknown key id, at most once per minInterval, so tokens carrying
+//     made-up kids cannot turn crmgw into a load generator against the IdP.
 type keySet struct {
 	url         string
 	client      *http.Client
 	algs        []jose.SignatureAlgorithm
 	minInterval time.Duration
+	refresh     time.Duration
 	now         func() time.Time
 	counter     *atomic.Int64
 	logger      *zap.Logger
 	issuer      string
 
-	keys atomic.Pointer[[]jose.JSONWebKey]
+	keys       atomic.Pointer[[]jose.JSONWebKey]
+	due        atomic.Pointer[refreshDue]
+	refreshing atomic.Bool // a background refetch is running
 
 	fetchMu     sync.Mutex
 	lastRefetch time.Time
+	failures    int       // periodic refetches failed in a row
+	retryAt     time.Time // no periodic refetch before (backoff)
+}
+
+// refreshDue says when the keys fetched at one time are due again.
+type refreshDue struct {
+	soft time.Time // start a background refetch
+	hard time.Time // refetch before verifying
+}
+
+// store installs keys fetched at now and schedules the next refetch.
+func (k *keySet) store(keys []jose.JSONWebKey, now time.Time) {
+	k.keys.Store(&keys)
+	if k.refresh <= 0 {
+		return
+	}
+	jitter := time.Duration(rand.Int64N(int64(k.refresh/10) + 1))
+	k.due.Store(&refreshDue{soft: now.Add(k.refresh*9/10 - jitter), hard: now.Add(k.refresh)})
+}
+
+// keepFresh refetches the keys when they are due: in the background when
+// soft-due, before returning when hard-due (unless backing off after
+// failures, when the current keys are used).
+func (k *keySet) keepFresh(ctx context.Context) {
+	d := k.due.Load()
+	if d == nil {
+		return
+	}
+	now := k.now()
+	if now.Before(d.soft) {
+		return
+	}
+	if now.Before(d.hard) {
+		if k.refreshing.CompareAndSwap(false, true) {
+			// Outlives the request that noticed: bounded by the client timeout.
+			go func() {
+				defer k.refreshing.Store(false)
+				k.periodic(context.Background(), d)
+			}()
+		}
+		return
+	}
+	k.periodic(ctx, d)
+}
+
+// periodic refetches the JWKS unless another caller already did since d was
+// read, or a failure's backoff has not passed.
+func (k *keySet) periodic(ctx context.Context, d *refreshDue) {
+	k.fetchMu.Lock()
+	defer k.fetchMu.Unlock()
+	if k.due.Load() != d {
+		return // refetched meanwhile
+	}
+	now := k.now()
+	if now.Before(k.retryAt) {
+		return
+	}
+	fresh, err := k.fetch(ctx)
+	if err != nil {
+		k.failures++
+		backoff := min(time.Second<<min(k.failures-1, 20), k.refresh)
+		k.retryAt = now.Add(backoff)
+		k.logger.Warn("jwks refresh failed; keeping the current keys", zap.String("issuer", k.issuer),
+			zap.Int("failures", k.failures), zap.Duration("retry_in", backoff), zap.Error(err))
+		return
+	}
+	k.failures, k.retryAt = 0, time.Time{}
+	k.store(fresh, now)
 }
 
 var _ oidc.KeySet = (*keySet)(nil)
@@ -155,6 +240,7 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 		return nil, errors.New("expected exactly one signature")
 	}
 	kid := jws.Signatures[0].Header.KeyID
+	k.keepFresh(ctx)
 	keys := *k.keys.Load()
 	if payload, found, ok := verifyWith(jws, keys, kid); ok {
 		return payload, nil
@@ -217,7 +303,7 @@ func (k *keySet) refetch(ctx context.Context, kid string) ([]jose.JSONWebKey, er
 		k.logger.Warn("jwks refetch failed", zap.String("issuer", k.issuer), zap.Error(err))
 		return nil, errUnknownKey
 	}
-	k.keys.Store(&fresh)
+	k.store(fresh, now)
 	return fresh, nil
 }
 
@@ -375,21 +461,6 @@ func claimStrings(claims map[string]any, name string) []string {
 	return []string{}
 }
 
-func numericDate(claims map[string]any, name string) (time.Time, bool) {
-	switch t := claims[name].(type) {
-	case float64:
-		sec := int64(t)
-		return time.Unix(sec, int64((t-float64(sec))*1e9)), true
-	case json.Number:
-		f, err := t.Float64()
-		if err != nil {
-			return time.Time{}, false
-		}
-		return time.Unix(int64(f), 0), true
-	}
-	return time.Time{}, false
-}
-
 // subjectFromClaims builds the Subject of a verified token.
 func (is *issuer) subjectFromClaims(claims map[string]any) *Subject {
 	c := is.cfg
@@ -398,8 +469,8 @@ func (is *issuer) subjectFromClaims(claims map[string]any) *Subject {
 		ID:     claimString(claims, "sub"),
 		Issuer: c.Issuer,
 		Email:  claimString(claims, c.Claims.Email),
-		Groups: claimStrings(claims, c.Claims.Groups),
-		Roles:  claimStrings(claims, c.Claims.Roles),
+		Groups: is.scope(claimStrings(claims, c.Claims.Groups), c.AllowedGroups),
+		Roles:  is.scope(claimStrings(claims, c.Claims.Roles), c.AllowedRoles),
 		Claims: claims,
 		Method: MethodOIDC,
 	}
@@ -408,6 +479,10 @@ func (is *issuer) subjectFromClaims(claims map[string]any) *Subject {
 			s.ClientID = v
 			break
 		}
+	}
+	if !*c.TrustMFA {
+		// This issuer's amr/acr do not count (docs/identity.md, "Issuer scoping").
+		c.MFAAMRValues, c.MFAACRValues = nil, nil
 	}
 	for _, amr := range claimStrings(claims, "amr") {
 		for _, m := range c.MFAAMRValues {

@@ -71,26 +71,46 @@ const (
 	CodeForbidden    = "forbidden"
 )
 
+// GenericReason is the one reason every credential failure shows the caller:
+// which check failed (unknown issuer, unknown key, expired, API key valid but
+// used from elsewhere) would tell an attacker which issuers are trusted and
+// whether a stolen credential is still good (docs/identity.md, "Errors").
+const GenericReason = "missing or invalid credentials"
+
+// UnavailableReason is what a caller sees when its token cannot be checked
+// right now (issuer or introspection endpoint unreachable).
+const UnavailableReason = "authentication is temporarily unavailable, try again later"
+
 // AuthError is why a request was not authenticated. Status is 401 (no or bad
-// credential; answer with the WWW-Authenticate value from Challenge) or 403
-// (allow-list). Reason is safe to show to the caller and never contains the
-// credential.
+// credential; answer with the WWW-Authenticate value from Challenge), 403
+// (the caller's address is outside identity.allowed_cidrs) or 503 (the
+// token cannot be checked now). Reason is what the caller may see: the same
+// for every credential failure. Detail says which check failed, for logs and
+// the audit event only; neither ever contains the credential.
 type AuthError struct {
 	Status int
 	Code   string
 	Reason string
+	Detail string
 	err    error // ErrNoCredential, ErrInvalidCredential or ErrAddressNotAllowed
 }
 
-// Error is "identity: " and the reason; it never contains the credential.
-func (e *AuthError) Error() string { return "identity: " + e.Reason }
+// Error is "identity: " and the reason, then the detail; it is for logs and
+// never contains the credential. Show the caller Reason, not Error.
+func (e *AuthError) Error() string {
+	if e.Detail == "" || e.Detail == e.Reason {
+		return "identity: " + e.Reason
+	}
+	return "identity: " + e.Reason + ": " + e.Detail
+}
 
 // Unwrap returns one of the Err* sentinels.
 func (e *AuthError) Unwrap() error { return e.err }
 
 // Challenge is the WWW-Authenticate value for a 401 (RFC 6750 §3): without
 // an error code when no credential was sent, with error="invalid_token"
-// otherwise. It is "" for a 403.
+// otherwise. It carries the generic Reason, never the Detail. It is "" for
+// other statuses.
 func (e *AuthError) Challenge() string {
 	if e.Status != http.StatusUnauthorized {
 		return ""
@@ -101,10 +121,17 @@ func (e *AuthError) Challenge() string {
 	return `Bearer realm="crmgw", error="invalid_token", error_description="` + strings.ReplaceAll(e.Reason, `"`, `'`) + `"`
 }
 
-func unauthorized(reason string) *AuthError {
-	return &AuthError{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Reason: reason, err: ErrInvalidCredential}
+// unauthorized is a credential failure: the caller sees GenericReason,
+// detail goes to logs and the audit event.
+func unauthorized(detail string) *AuthError {
+	return &AuthError{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Reason: GenericReason, Detail: detail, err: ErrInvalidCredential}
 }
 
 func forbidden(reason string) *AuthError {
-	return &AuthError{Status: http.StatusForbidden, Code: CodeForbidden, Reason: reason, err: ErrAddressNotAllowed}
+	return &AuthError{Status: http.StatusForbidden, Code: CodeForbidden, Reason: reason, Detail: reason, err: ErrAddressNotAllowed}
+}
+
+// unavailable is a token that cannot be checked now (503).
+func unavailable(detail string, err error) *AuthError {
+	return &AuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Reason: UnavailableReason, Detail: detail + ": " + err.Error(), err: ErrInvalidCredential}
 }

@@ -50,10 +50,21 @@ type Issuer struct {
 	signing int
 	down    bool
 	seq     int
+	revoked map[string]bool // tokens revoked (answered active:false)
 
-	discoveryHits atomic.Int64
-	jwksHits      atomic.Int64
+	introspectID, introspectSecret string
+
+	discoveryHits  atomic.Int64
+	jwksHits       atomic.Int64
+	introspectHits atomic.Int64
 }
+
+// Introspection client credentials NewIssuer accepts at POST /introspect
+// (change them with SetIntrospectionClient).
+const (
+	IntrospectionClientID     = "crmgw"
+	IntrospectionClientSecret = "introspection-secret"
+)
 
 // NewIssuer starts an issuer on a random loopback port (httptest.Server) with
 // one RSA key ("rsa-1", the default signing key) and one ECDSA key ("ec-1").
@@ -94,6 +105,8 @@ func newIssuer() *Issuer {
 	is := &Issuer{}
 	is.keys = []*Key{NewRSAKey("rsa-1"), NewECKey("ec-1")}
 	is.seq = 1
+	is.revoked = map[string]bool{}
+	is.introspectID, is.introspectSecret = IntrospectionClientID, IntrospectionClientSecret
 	return is
 }
 
@@ -204,6 +217,29 @@ func (is *Issuer) RotateKey() *Key {
 	return k
 }
 
+// Revoke makes the introspection endpoint answer active:false for token,
+// the way an IdP does once a user's session is ended or the user disabled.
+// The token's signature still verifies.
+func (is *Issuer) Revoke(token string) {
+	is.mu.Lock()
+	is.revoked[token] = true
+	is.mu.Unlock()
+}
+
+// SetIntrospectionClient sets the client id and secret POST /introspect
+// requires (HTTP Basic, RFC 7662 §2.1).
+func (is *Issuer) SetIntrospectionClient(id, secret string) {
+	is.mu.Lock()
+	is.introspectID, is.introspectSecret = id, secret
+	is.mu.Unlock()
+}
+
+// IntrospectionURL is the RFC 7662 endpoint.
+func (is *Issuer) IntrospectionURL() string { return is.url + "/introspect" }
+
+// IntrospectionHits counts requests to the introspection endpoint.
+func (is *Issuer) IntrospectionHits() int64 { return is.introspectHits.Load() }
+
 // Claims returns a typical claim set: iss (this issuer), sub, aud, iat,
 // exp (in one hour). Add or override claims before signing.
 func (is *Issuer) Claims(sub, aud string) map[string]any {
@@ -267,12 +303,14 @@ func (is *Issuer) handler() http.Handler {
 			"authorization_endpoint":                is.url + "/authorize",
 			"token_endpoint":                        is.url + "/token",
 			"jwks_uri":                              is.url + "/jwks",
+			"introspection_endpoint":                is.url + "/introspect",
 			"response_types_supported":              []string{"code"},
 			"subject_types_supported":               []string{"public"},
 			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
 		})
 	})
 	mux.HandleFunc("POST /token", is.serveToken)
+	mux.HandleFunc("POST /introspect", is.serveIntrospect)
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		is.jwksHits.Add(1)
 		if is.isDown() {
@@ -330,6 +368,64 @@ func (is *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, map[string]any{"access_token": is.Sign(claims), "token_type": "Bearer", "expires_in": 3600})
+}
+
+// serveIntrospect answers RFC 7662 requests from the configured client:
+// active:true with sub, iss and exp for a token it signed with a key it
+// still publishes, that has not expired and is not revoked; active:false
+// for anything else.
+func (is *Issuer) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	is.introspectHits.Add(1)
+	if is.isDown() {
+		http.Error(w, "issuer down", http.StatusServiceUnavailable)
+		return
+	}
+	id, secret, ok := r.BasicAuth()
+	is.mu.Lock()
+	wantID, wantSecret := is.introspectID, is.introspectSecret
+	is.mu.Unlock()
+	if !ok || id != wantID || secret != wantSecret {
+		w.Header().Set("WWW-Authenticate", `Basic realm="introspect"`)
+		http.Error(w, "client authentication failed", http.StatusUnauthorized)
+		return
+	}
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("token") == "" {
+		http.Error(w, "token is required", http.StatusBadRequest)
+		return
+	}
+	token := r.PostForm.Get("token")
+	inactive := map[string]any{"active": false}
+	is.mu.Lock()
+	revoked := is.revoked[token]
+	keys := append([]*Key(nil), is.keys...)
+	is.mu.Unlock()
+	if revoked {
+		writeJSON(w, inactive)
+		return
+	}
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	if err != nil || len(jws.Signatures) != 1 {
+		writeJSON(w, inactive)
+		return
+	}
+	var payload []byte
+	for _, k := range keys {
+		if k.ID == jws.Signatures[0].Header.KeyID {
+			if p, err := jws.Verify(k.Public()); err == nil {
+				payload = p
+			}
+		}
+	}
+	var c struct {
+		Sub string  `json:"sub"`
+		Iss string  `json:"iss"`
+		Exp float64 `json:"exp"`
+	}
+	if payload == nil || json.Unmarshal(payload, &c) != nil || c.Iss != is.url || float64(time.Now().Unix()) >= c.Exp {
+		writeJSON(w, inactive)
+		return
+	}
+	writeJSON(w, map[string]any{"active": true, "sub": c.Sub, "iss": c.Iss, "exp": int64(c.Exp), "token_type": "Bearer"})
 }
 
 func (is *Issuer) isDown() bool {
