@@ -74,6 +74,10 @@ type UpstreamAuthConfig struct {
 	// UseInstanceURL sends requests to the instance_url (Salesforce) or
 	// api_domain (Zoho) of the token response instead of the upstream url.
 	UseInstanceURL bool `yaml:"use_instance_url"`
+	// AllowedInstanceHosts are the host patterns an instance_url/api_domain
+	// must match to be used ("*.my.salesforce.com", "crm.example.com:8443",
+	// "127.0.0.1:*"). Default per upstream type: see DefaultInstanceHosts.
+	AllowedInstanceHosts []string `yaml:"allowed_instance_hosts"`
 	// RefreshMargin is how long before expiry a token is renewed (default
 	// 60s, at most half the token's lifetime).
 	RefreshMargin time.Duration `yaml:"refresh_margin"`
@@ -191,6 +195,11 @@ func (c *UpstreamAuthConfig) Validate() error {
 	if c.RefreshMargin < 0 {
 		bad("refresh_margin", "must not be negative")
 	}
+	for i, p := range c.AllowedInstanceHosts {
+		if err := validateHostPattern(p); err != nil {
+			bad(fmt.Sprintf("allowed_instance_hosts[%d]", i), "%v", err)
+		}
+	}
 	switch c.AuthStyle {
 	case "", "params", "header":
 	default:
@@ -237,6 +246,12 @@ func NewCredentials(cfg UpstreamAuthConfig, upstreamType string, client *http.Cl
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
+	// Token requests carry client_secret, refresh_token or a signed
+	// assertion: a redirect must not carry them elsewhere (a 307 would
+	// re-POST the form). A redirect is an error, logged by the caller.
+	noRedirects := *client
+	noRedirects.CheckRedirect = refuseRedirect
+	client = &noRedirects
 	scheme := cfg.Scheme
 	if scheme == "" {
 		scheme = "Bearer"
@@ -267,6 +282,9 @@ func NewCredentials(cfg UpstreamAuthConfig, upstreamType string, client *http.Cl
 		scheme: scheme, client: client, logger: logger.With(zap.String("auth_type", cfg.Type)),
 		now: time.Now, margin: margin, failBackoff: time.Second, sem: make(chan struct{}, 1),
 		tokenURL: cfg.TokenURL,
+	}
+	if cfg.UseInstanceURL {
+		c.instanceHosts = instanceHostPatterns(cfg.AllowedInstanceHosts, upstreamType)
 	}
 	c.secrets = []string{cfg.ClientSecret, cfg.RefreshToken, cfg.Token}
 	switch cfg.Type {
@@ -374,13 +392,17 @@ func loadRSAKey(path string) (*rsa.PrivateKey, error) {
 	return nil, fmt.Errorf("identity: private_key_file %s: unsupported PEM block %q (want RSA PRIVATE KEY or PRIVATE KEY; encrypted keys are not supported)", path, block.Type)
 }
 
-// upstreamToken is one access token and what came with it.
+// upstreamToken is one access token and what came with it. The token and
+// the instance it is for travel together in this one struct, swapped whole
+// (oauthCredentials.tok), so no request pairs a new token with an old
+// instance or the reverse.
 type upstreamToken struct {
 	access      string
 	header      string    // scheme + " " + access
 	expiry      time.Time // zero: valid until invalidated (Salesforce)
 	refreshAt   time.Time // zero: never refresh on time
-	instanceURL string
+	instanceURL string    // as the token endpoint sent it
+	instance    *url.URL  // checked instanceURL (use_instance_url), else nil
 }
 
 // oauthCredentials caches a token fetched by fetch and renews it before
@@ -395,12 +417,16 @@ type oauthCredentials struct {
 	tokenURL    string
 	secrets     []string
 	fetch       func(context.Context) (*upstreamToken, error)
+	// instanceHosts, non-nil with use_instance_url, are the patterns an
+	// instance_url/api_domain must match.
+	instanceHosts []hostPattern
 
-	mu          sync.RWMutex
-	tok         *upstreamToken
-	instanceURL string
-	lastFail    time.Time
-	lastErr     error
+	tok         atomic.Pointer[upstreamToken]
+	instanceURL atomic.Pointer[string] // the last checked instance URL
+
+	mu       sync.RWMutex // guards lastFail, lastErr
+	lastFail time.Time
+	lastErr  error
 
 	sem     chan struct{} // one fetch in flight
 	fetches atomic.Int64
@@ -415,14 +441,19 @@ func (c *oauthCredentials) Apply(ctx context.Context, r *http.Request, _ string)
 		return err
 	}
 	r.Header["Authorization"] = []string{t.header}
+	if t.instance != nil {
+		// The instance this token was issued for, read from the same struct.
+		r.URL.Scheme, r.URL.Host = t.instance.Scheme, t.instance.Host
+		if r.Host != "" {
+			r.Host = t.instance.Host
+		}
+	}
 	return nil
 }
 
 func (c *oauthCredentials) token(ctx context.Context) (*upstreamToken, error) {
 	now := c.now()
-	c.mu.RLock()
-	t := c.tok
-	c.mu.RUnlock()
+	t := c.tok.Load()
 	if t != nil && (t.refreshAt.IsZero() || now.Before(t.refreshAt)) {
 		return t, nil
 	}
@@ -434,8 +465,9 @@ func (c *oauthCredentials) token(ctx context.Context) (*upstreamToken, error) {
 	defer func() { <-c.sem }()
 	// Another request may have refreshed while we waited.
 	now = c.now()
+	t = c.tok.Load()
 	c.mu.RLock()
-	t, lastFail, lastErr := c.tok, c.lastFail, c.lastErr
+	lastFail, lastErr := c.lastFail, c.lastErr
 	c.mu.RUnlock()
 	if t != nil && (t.refreshAt.IsZero() || now.Before(t.refreshAt)) {
 		return t, nil
@@ -449,6 +481,9 @@ func (c *oauthCredentials) token(ctx context.Context) (*upstreamToken, error) {
 	}
 	c.fetches.Add(1)
 	nt, err := c.fetch(ctx)
+	if err == nil && c.instanceHosts != nil {
+		err = c.checkInstance(nt)
+	}
 	if err != nil {
 		c.mu.Lock()
 		c.lastFail, c.lastErr = now, err
@@ -465,11 +500,13 @@ func (c *oauthCredentials) token(ctx context.Context) (*upstreamToken, error) {
 		m := min(c.margin, life/2)
 		nt.refreshAt = nt.expiry.Add(-m)
 	}
-	c.mu.Lock()
-	c.tok, c.lastErr = nt, nil
-	if nt.instanceURL != "" {
-		c.instanceURL = nt.instanceURL
+	c.tok.Store(nt)
+	if nt.instance != nil {
+		s := nt.instance.String()
+		c.instanceURL.Store(&s)
 	}
+	c.mu.Lock()
+	c.lastErr = nil
 	c.mu.Unlock()
 	c.logger.Debug("upstream token obtained", zap.Time("expiry", nt.expiry))
 	return nt, nil
@@ -478,19 +515,22 @@ func (c *oauthCredentials) token(ctx context.Context) (*upstreamToken, error) {
 // Invalidate drops the cached token if it is still failedToken (the token,
 // or the whole Authorization value Apply set).
 func (c *oauthCredentials) Invalidate(failedToken string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tok != nil && failedToken != "" && (c.tok.access == failedToken || c.tok.header == failedToken) {
-		c.tok = nil
+	t := c.tok.Load()
+	if t != nil && failedToken != "" && (t.access == failedToken || t.header == failedToken) && c.tok.CompareAndSwap(t, nil) {
+		c.mu.Lock()
 		c.lastErr = nil
+		c.mu.Unlock()
 	}
 }
 
-// InstanceURL is the last instance_url / api_domain seen.
+// InstanceURL is the last instance_url / api_domain that passed the
+// allowed_instance_hosts check ("" without use_instance_url). Apply sets the
+// instance on each request itself, from the same struct as the token.
 func (c *oauthCredentials) InstanceURL() string {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.instanceURL
+	if p := c.instanceURL.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 func (c *oauthCredentials) clientCredentials(ctx context.Context, cc *clientcredentials.Config) (*upstreamToken, error) {

@@ -178,7 +178,7 @@ func TestRefreshTokenZoho(t *testing.T) {
 	c, clock := newCreds(t, UpstreamAuthConfig{
 		Type: AuthRefreshToken, TokenURL: ts.URL + "/oauth/v2/token", ClientID: "1000.CLIENTID",
 		ClientSecretFile: writeFile(t, dir, "secret", []byte(testClientSecret+"\n")),
-		RefreshToken:     testRefreshToken,
+		RefreshToken:     testRefreshToken, UseInstanceURL: true,
 	}, "zoho")
 
 	h := apply(t, c, "")
