@@ -109,14 +109,14 @@ func NewAuthenticator(ctx context.Context, cfg Config, logger *zap.Logger) (*Aut
 			subject: &Subject{
 				Kind: KindClient, ID: k.ID, Issuer: IssuerAPIKey, Email: k.Email,
 				Groups: nonNil(k.Groups), Roles: nonNil(k.Roles), ClientID: k.ID,
-				Claims: map[string]any{}, Method: MethodAPIKey,
+				Claims: map[string]any{}, Method: MethodAPIKey, IssuerPrimary: true,
 			},
 		}
 	}
 	for _, m := range cfg.MTLS.Clients {
 		s := &Subject{
 			Kind: KindClient, ID: m.ID, Issuer: IssuerMTLS, Groups: nonNil(m.Groups),
-			Roles: nonNil(m.Roles), ClientID: m.ID, Claims: map[string]any{}, Method: MethodMTLS,
+			Roles: nonNil(m.Roles), ClientID: m.ID, Claims: map[string]any{}, Method: MethodMTLS, IssuerPrimary: true,
 		}
 		if m.SPIFFEID != "" {
 			a.mtlsByID[m.SPIFFEID] = s

@@ -473,6 +473,8 @@ func (is *issuer) subjectFromClaims(claims map[string]any) *Subject {
 		Roles:  is.scope(claimStrings(claims, c.Claims.Roles), c.AllowedRoles),
 		Claims: claims,
 		Method: MethodOIDC,
+		// Only the primary issuer may grant privileged roles.
+		IssuerPrimary: is.primary,
 	}
 	for _, n := range c.ClientKind.ClientIDClaims {
 		if v := claimString(claims, n); v != "" {

@@ -291,6 +291,9 @@ func TestIssuerScoping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if s.IssuerPrimary != (tc.from == primary) {
+				t.Fatalf("issuer_primary = %t for %s", s.IssuerPrimary, s.Issuer)
+			}
 			if s.Issuer != tc.from.URL() || !equalStrings(s.Roles, tc.roles) || !equalStrings(s.Groups, tc.groups) || s.MFA != tc.mfa {
 				t.Fatalf("subject issuer=%s roles=%v groups=%v mfa=%t, want roles=%v groups=%v mfa=%t", s.Issuer, s.Roles, s.Groups, s.MFA, tc.roles, tc.groups, tc.mfa)
 			}

@@ -50,6 +50,11 @@ type Subject struct {
 	Claims map[string]any `json:"claims"`
 	// Method is how the caller authenticated: oidc, api_key or mtls.
 	Method string `json:"method"`
+	// IssuerPrimary is true when the issuer may grant privileged roles:
+	// the primary OIDC issuer (the first listed), API keys and mTLS clients
+	// (crmgw's own configuration). Policies read it as
+	// input.subject.issuer_primary (docs/identity.md, "Issuer scoping").
+	IssuerPrimary bool `json:"issuer_primary"`
 	// CertSubject and SPIFFEID describe the verified client certificate, if any.
 	CertSubject string `json:"cert_subject,omitempty"`
 	SPIFFEID    string `json:"spiffe_id,omitempty"`

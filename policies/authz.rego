@@ -78,9 +78,51 @@ decision := {
 
 # Roles the policy knows (defined in data.crmgw.roles); other roles are ignored.
 known_roles contains role if {
-	some role in input.subject.roles
+	some role in subject_roles
 	data.crmgw.roles[role].categories
 }
+
+# The subject's roles that count. A privileged role (one that may export,
+# change in bulk, delete, or do anything) counts only when crmgw's own
+# configuration granted it (API keys, mTLS clients) or the primary issuer
+# (the first under identity.oidc) asserted it: input.subject.issuer_primary.
+# data.crmgw.primary_issuers may name further issuers by URL
+# (docs/identity.md, "Issuer scoping"). Otherwise a partner IdP writing
+# "roles": ["sales_manager"] into its tokens gets nothing from it.
+subject_roles contains role if {
+	some role in input.subject.roles
+	not privileged_role(role)
+}
+
+subject_roles contains role if {
+	some role in input.subject.roles
+	privileged_role(role)
+	issuer_may_grant_privileged
+}
+
+# Privileged roles the subject claims but its issuer may not grant.
+untrusted_roles contains role if {
+	some role in input.subject.roles
+	privileged_role(role)
+	not issuer_may_grant_privileged
+}
+
+privileged_role(role) if {
+	some category in data.crmgw.roles[role].categories
+	category in {"export", "bulk"}
+}
+
+privileged_role(role) if {
+	some operations in data.crmgw.roles[role].objects
+	some operation in operations
+	operation in {"delete", "*"}
+}
+
+issuer_may_grant_privileged if input.subject.issuer_primary == true
+
+issuer_may_grant_privileged if input.subject.issuer in {"crmgw:api_key", "crmgw:mtls"}
+
+issuer_may_grant_privileged if input.subject.issuer in data.crmgw.primary_issuers
 
 # Exports, bulk changes and deletes by people need a multi-factor login;
 # clients (API keys, service accounts) are exempt.
@@ -156,7 +198,7 @@ verb := "export" if {
 # --- what roles permit ------------------------------------------------------
 
 permitting_roles contains role if {
-	some role in input.subject.roles
+	some role in subject_roles
 	grant := data.crmgw.roles[role]
 	input.action.category in grant.categories
 	some key in object_keys
@@ -181,6 +223,9 @@ roles_phrase(roles) := concat("", ["role ", r]) if {
 
 deny_reason := "the subject has no roles" if {
 	no_roles
+} else := sprintf("role %s counts only from the primary issuer, not from %s", [concat(", ", sort(untrusted_roles)), input.subject.issuer]) if {
+	count(untrusted_roles) > 0
+	count(permitting_roles) == 0
 } else := sprintf("none of the subject's roles (%s) is defined in the policy", [concat(", ", sort(input.subject.roles))]) if {
 	count(known_roles) == 0
 } else := sprintf("unknown operation %q (category %q): crmgw could not classify this request", [input.action.operation, input.action.category]) if {

@@ -7,7 +7,7 @@ import data.crmgw.authz
 # --- input builders -----------------------------------------------------------
 
 user(roles) := {
-	"kind": "user", "id": "00u1", "issuer": "https://login.example.com",
+	"kind": "user", "id": "00u1", "issuer": "https://login.example.com", "issuer_primary": true,
 	"email": "li.wei@example.com", "groups": [], "roles": roles,
 	"mfa": false, "client_id": "", "claims": {},
 }
@@ -15,7 +15,7 @@ user(roles) := {
 mfa_user(roles) := object.union(user(roles), {"mfa": true})
 
 client(roles) := {
-	"kind": "client", "id": "etl-nightly", "issuer": "", "email": "",
+	"kind": "client", "id": "etl-nightly", "issuer": "crmgw:api_key", "email": "",
 	"groups": [], "roles": roles, "mfa": false, "client_id": "etl-nightly", "claims": {},
 }
 
@@ -385,4 +385,84 @@ test_most_generous_export_cap_applies if {
 	d := authz.decision with input as inp
 	d.allow == true
 	d.max_records == 50000
+}
+
+# --- issuer scoping ----------------------------------------------------------------
+
+partner_user(roles) := object.union(mfa_user(roles), {"issuer": "https://partner.example.net", "issuer_primary": false})
+
+test_partner_issuer_manager_with_mfa_may_not_export if {
+	inp := request(partner_user(["sales_manager"]), action("bulk_query", "export", "Contact"))
+	d := authz.decision with input as inp
+	d.allow == false
+	d.reason == "role sales_manager counts only from the primary issuer, not from https://partner.example.net"
+}
+
+test_partner_issuer_manager_may_not_delete if {
+	inp := request(partner_user(["sales_manager"]), action("delete", "write", "Lead"))
+	d := authz.decision with input as inp
+	d.allow == false
+}
+
+test_partner_issuer_admin_gets_nothing if {
+	inp := request(partner_user(["admin"]), action("query", "read", "Contact"))
+	d := authz.decision with input as inp
+	d.allow == false
+}
+
+test_partner_issuer_rep_keeps_rep_rights if {
+	inp := request(partner_user(["sales_rep"]), action("query", "read", "Contact"))
+	d := authz.decision with input as inp
+	d.allow == true
+}
+
+test_partner_issuer_manager_and_rep_gets_only_rep_rights if {
+	read := request(partner_user(["sales_manager", "sales_rep"]), action("query", "read", "Contact"))
+	r := authz.decision with input as read
+	r.allow == true
+	r.reason == "role sales_rep may query Contact"
+	export := request(partner_user(["sales_manager", "sales_rep"]), action("bulk_query", "export", "Contact"))
+	e := authz.decision with input as export
+	e.allow == false
+}
+
+test_listed_primary_issuer_grants_privileged_roles if {
+	inp := request(partner_user(["sales_manager"]), action("bulk_query", "export", "Contact"))
+	d := authz.decision with input as inp with data.crmgw.primary_issuers as ["https://partner.example.net"]
+	d.allow == true
+}
+
+test_an_issuer_differing_in_case_or_slash_is_not_primary if {
+	count([iss |
+		some iss in ["https://LOGIN.example.com", "https://login.example.com/", "", "crmgw:API_KEY"]
+		inp := request(object.union(partner_user(["sales_manager"]), {"issuer": iss}), action("bulk_query", "export", "Contact"))
+		d := authz.decision with input as inp
+		d.allow == true
+	]) == 0
+}
+
+test_mtls_client_may_hold_privileged_roles if {
+	inp := request(object.union(client(["integration"]), {"issuer": "crmgw:mtls"}), action("bulk_query", "export", "Account"))
+	d := authz.decision with input as inp
+	d.allow == true
+}
+
+test_roles_that_cannot_export_or_delete_are_not_privileged if {
+	not authz.privileged_role("sales_rep")
+	not authz.privileged_role("intern")
+	authz.privileged_role("sales_manager")
+	authz.privileged_role("admin")
+	authz.privileged_role("integration")
+}
+
+test_issuer_primary_missing_is_not_primary if {
+	inp := request(object.remove(mfa_user(["sales_manager"]), ["issuer_primary"]), action("bulk_query", "export", "Contact"))
+	d := authz.decision with input as inp
+	d.allow == false
+}
+
+test_issuer_primary_must_be_the_boolean_true if {
+	inp := request(object.union(mfa_user(["sales_manager"]), {"issuer_primary": "true"}), action("bulk_query", "export", "Contact"))
+	d := authz.decision with input as inp
+	d.allow == false
 }

@@ -39,12 +39,12 @@ func defaultEngine(t testing.TB) *Engine {
 }
 
 func subject(mfa bool, roles ...string) SubjectInput {
-	return SubjectInput{Kind: "user", ID: "00u1", Issuer: "https://login.example.com",
+	return SubjectInput{Kind: "user", ID: "00u1", Issuer: "https://login.example.com", IssuerPrimary: true,
 		Email: "li.wei@example.com", Groups: []string{"sales"}, Roles: roles, MFA: mfa}
 }
 
 func clientSubject(roles ...string) SubjectInput {
-	return SubjectInput{Kind: "client", ID: "etl-nightly", ClientID: "etl-nightly", Roles: roles}
+	return SubjectInput{Kind: "client", ID: "etl-nightly", ClientID: "etl-nightly", Roles: roles, Issuer: "crmgw:api_key", IssuerPrimary: true}
 }
 
 func input(s SubjectInput, a ActionInput) *Input {

@@ -47,6 +47,10 @@ type SubjectInput struct {
 	MFA      bool           `json:"mfa"`
 	ClientID string         `json:"client_id"`
 	Claims   map[string]any `json:"claims"`
+	// IssuerPrimary is true when the issuer may grant privileged roles:
+	// the primary OIDC issuer, or crmgw's own configuration (API keys, mTLS
+	// clients). See docs/identity.md, "Issuer scoping".
+	IssuerPrimary bool `json:"issuer_primary"`
 }
 
 // UpstreamInput names the CRM the request goes to.
@@ -88,6 +92,7 @@ var (
 	kID, kMethod, kPath, kQuery, kRemoteAddr, kTime, kHeaders = ast.StringTerm("id"), ast.StringTerm("method"), ast.StringTerm("path"), ast.StringTerm("query"), ast.StringTerm("remote_addr"), ast.StringTerm("time"), ast.StringTerm("headers")
 
 	kKind, kIssuer, kEmail, kGroups, kRoles, kMFA, kClientID, kClaims = ast.StringTerm("kind"), ast.StringTerm("issuer"), ast.StringTerm("email"), ast.StringTerm("groups"), ast.StringTerm("roles"), ast.StringTerm("mfa"), ast.StringTerm("client_id"), ast.StringTerm("claims")
+	kIssuerPrimary                                                    = ast.StringTerm("issuer_primary")
 
 	kName, kType = ast.StringTerm("name"), ast.StringTerm("type")
 
@@ -216,7 +221,7 @@ func (r *RequestInput) query() map[string][]string {
 }
 
 func (s *SubjectInput) value(a *termArena, f fieldSet) ast.Value {
-	items := make([][2]*ast.Term, 0, 9)
+	items := make([][2]*ast.Term, 0, 10)
 	if f.has(kKind) {
 		items = append(items, ast.Item(kKind, a.str(s.Kind)))
 	}
@@ -251,6 +256,9 @@ func (s *SubjectInput) value(a *termArena, f fieldSet) ast.Value {
 			}
 		}
 		items = append(items, ast.Item(kClaims, claims))
+	}
+	if f.has(kIssuerPrimary) {
+		items = append(items, ast.Item(kIssuerPrimary, ast.InternedTerm(s.IssuerPrimary)))
 	}
 	return ast.NewObject(items...)
 }

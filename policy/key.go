@@ -216,6 +216,9 @@ func (s *SubjectInput) key(k *keyWriter, f fieldSet) {
 			k.ok = false
 		}
 	}
+	if k.has(f, kIssuerPrimary) {
+		k.boolean(s.IssuerPrimary)
+	}
 }
 
 func (act *ActionInput) key(k *keyWriter, f fieldSet) {

@@ -49,7 +49,7 @@ func TestShapeOfTheDefaultPolicy(t *testing.T) {
 	// input.event; the decision cannot reach it, so it adds nothing.
 	c := compileDir(t, policiesDir)
 	got := shapeString(shapeOf(c, ast.MustParseBody("data.crmgw.authz.decision")))
-	want := "action.category action.object action.operation action.parent subject.kind subject.mfa subject.roles"
+	want := "action.category action.object action.operation action.parent subject.issuer subject.issuer_primary subject.kind subject.mfa subject.roles"
 	if got != want {
 		t.Errorf("shape = %q\nwant    %q", got, want)
 	}

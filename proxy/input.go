@@ -40,6 +40,8 @@ func (g *Gateway) policyInput(r *http.Request, x *exchange) *policy.Input {
 			MFA:      s.MFA,
 			ClientID: s.ClientID,
 			Claims:   s.Claims,
+			// The issuer may grant privileged roles (docs/identity.md).
+			IssuerPrimary: s.IssuerPrimary,
 		},
 		Upstream: policy.UpstreamInput{Name: x.up.name, Type: x.up.typ},
 		Action:   actionInput(&x.result.Action),
