@@ -7,8 +7,8 @@ import (
 )
 
 // FuzzAuthorization throws arbitrary Authorization values and peers at
-// Authenticate: it must never panic, accept only the configured key, and
-// never echo the credential in its error.
+// Authenticate: it must never panic, accept only the configured key, show
+// the caller one generic reason, and never echo the credential in its error.
 func FuzzAuthorization(f *testing.F) {
 	const key = "crmgw_fuzz_key_0123456789"
 	for _, s := range []string{
@@ -41,6 +41,9 @@ func FuzzAuthorization(f *testing.F) {
 		var ae *AuthError
 		if !errors.As(err, &ae) {
 			t.Fatalf("not an AuthError: %v", err)
+		}
+		if ae.Status == 401 && (ae.Reason != GenericReason || strings.Contains(ae.Challenge(), ae.Detail)) {
+			t.Fatalf("401 shows %q / %q to the caller", ae.Reason, ae.Challenge())
 		}
 		if tok, ok := parseAuthorization(auth); ok && len(tok) >= 6 && strings.Contains(ae.Error()+ae.Challenge(), tok) {
 			t.Fatalf("error %q echoes the token", ae.Error())
