@@ -2,6 +2,7 @@ package identity
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -107,6 +108,13 @@ func (c IntrospectionConfig) String() string {
 
 // GoString is String, so %#v does not print the secret either.
 func (c IntrospectionConfig) GoString() string { return "identity.IntrospectionConfig" + c.String() }
+
+// MarshalJSON encodes the settings without the secret (zap.Any, dumps).
+func (c IntrospectionConfig) MarshalJSON() ([]byte, error) {
+	type plain IntrospectionConfig // no methods: no recursion
+	c.ClientSecret = redact(c.ClientSecret)
+	return json.Marshal(plain(c))
+}
 
 // ClaimNames names the claims read into the Subject. A name is first looked
 // up as a top-level claim; if absent and it contains dots, it is walked as a

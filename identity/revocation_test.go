@@ -1,8 +1,11 @@
 package identity
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -318,4 +321,19 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func TestIntrospectionConfigNeverPrintsTheSecret(t *testing.T) {
+	t.Parallel()
+	const secret = "introspection-s3cret"
+	c := OIDCConfig{Issuer: "https://idp.example.com", Introspection: &IntrospectionConfig{URL: "https://idp.example.com/i", ClientID: "crmgw", ClientSecret: secret}}
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s", *c.Introspection, *c.Introspection, *c.Introspection, *c.Introspection), string(j)} {
+		if strings.Contains(out, secret) || !strings.Contains(out, "crmgw") {
+			t.Fatalf("printed: %s", out)
+		}
+	}
 }
