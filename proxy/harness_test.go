@@ -62,7 +62,7 @@ type envOptions struct {
 	serverTLS string // extra lines under server: (indented two spaces)
 	identity  string // extra lines under identity: (indented two spaces)
 	policies  string // policy directory (default: the repository's policies/)
-	oidcExtra string // lines after the test issuer's audience (6 spaces: its keys; "    - issuer:": more issuers)
+	oidcExtra string // lines after the test issuer's audience (6 spaces: its keys; "    - issuer:": more issuers); {{ISSUER}} is its URL
 }
 
 func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -139,7 +139,7 @@ masking:
 %saudit:
   sinks:
     - {type: file, path: %s}
-%s`, o.serverTLS, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience, o.oidcExtra,
+%s`, o.serverTLS, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience, strings.ReplaceAll(o.oidcExtra, "{{ISSUER}}", e.issuer.URL()),
 		sha(repKey), sha(internKey), sha(managerKey), o.identity, policyDir, mode, limits,
 		filepath.Join(e.dir, "audit.jsonl"), o.extraYAML)
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")

@@ -1,10 +1,16 @@
 package proxy
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -236,5 +242,91 @@ func TestTokenEndpointRedirectIsNotFollowedThroughTheGateway(t *testing.T) {
 	}
 	if posts.Load() != 1 || len(e.crm.Requests()) != 0 {
 		t.Fatalf("token endpoint %d requests, CRM %d", posts.Load(), len(e.crm.Requests()))
+	}
+}
+
+func TestRevokedSessionIsRefusedThroughIntrospection(t *testing.T) {
+	e := newEnv(t, envOptions{identity: "  token_cache_ttl: 1s\n", oidcExtra: "      introspection: {url: \"{{ISSUER}}/introspect\", client_id: " +
+		oidctest.IntrospectionClientID + ", client_secret: " + oidctest.IntrospectionClientSecret + "}\n"})
+	c := e.issuer.Claims("00u-rep", audience)
+	c["email"], c["roles"] = "rep@example.com", []string{"sales_rep"}
+	tok := e.issuer.Sign(c)
+	resp := e.do("GET", contactQuery, bearer(tok), nil)
+	if body := readAll(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("active session: status %d: %s", resp.StatusCode, body)
+	}
+	// The IdP ends the session; its token still verifies.
+	e.issuer.Revoke(tok)
+	time.Sleep(1100 * time.Millisecond) // token_cache_ttl
+	resp = e.do("GET", contactQuery, bearer(tok), nil)
+	if body := readAll(t, resp); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("revoked session: status %d: %s", resp.StatusCode, body)
+	}
+	if n := len(e.crm.Requests()); n != 1 {
+		t.Fatalf("%d requests reached the CRM, want 1", n)
+	}
+	if e.issuer.IntrospectionHits() != 2 {
+		t.Fatalf("%d introspection requests, want 2", e.issuer.IntrospectionHits())
+	}
+}
+
+// The subject DN is matched exactly, through a real TLS handshake: a
+// certificate whose pkix.Name would print like the registered DN is not it.
+func TestMTLSSubjectDNIsExactThroughTheGateway(t *testing.T) {
+	dir := t.TempDir()
+	ca := newCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "crmgw test CA"}, IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}, nil)
+	server := newCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca)
+	leaf := func(subject pkix.Name, raw pkix.RDNSequence, uris ...string) *testCert {
+		tmpl := &x509.Certificate{Subject: subject, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		if raw != nil {
+			b, err := asn1.Marshal(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmpl.RawSubject = b
+		}
+		for _, u := range uris {
+			pu, _ := url.Parse(u)
+			tmpl.URIs = append(tmpl.URIs, pu)
+		}
+		return newCert(t, tmpl, ca)
+	}
+	cn, o := asn1.ObjectIdentifier{2, 5, 4, 3}, asn1.ObjectIdentifier{2, 5, 4, 10}
+	caFile, _ := ca.write(t, dir, "ca")
+	srvCert, srvKey := server.write(t, dir, "server")
+	e := newEnv(t, envOptions{
+		serverTLS: "  tls: {cert_file: " + srvCert + ", key_file: " + srvKey + ", client_ca_file: " + caFile + "}\n",
+		identity:  "  mtls:\n    identity: true\n    clients:\n      - {id: legacy-app, subject_dn: \"CN=legacy,O=Acme\", roles: [sales_rep]}\n",
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	call := func(c *testCert) int {
+		cert := c.tlsCert()
+		tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12,
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }}
+		cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+		resp, err := cl.Get("https://" + e.srv.ProxyAddr() + contactQuery)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		return resp.StatusCode
+	}
+	if st := call(leaf(pkix.Name{CommonName: "legacy", Organization: []string{"Acme"}}, nil)); st != 200 {
+		t.Fatalf("the registered DN: status %d", st)
+	}
+	for name, c := range map[string]*testCert{
+		"O=Acme, CN=evil, CN=legacy":                       leaf(pkix.Name{}, pkix.RDNSequence{{{Type: o, Value: "Acme"}}, {{Type: cn, Value: "evil"}}, {{Type: cn, Value: "legacy"}}}),
+		"CN=legacy+O=Acme (one multi-valued RDN)":          leaf(pkix.Name{}, pkix.RDNSequence{{{Type: cn, Value: "legacy"}, {Type: o, Value: "Acme"}}}),
+		"the registered DN with an unregistered SPIFFE ID": leaf(pkix.Name{CommonName: "legacy", Organization: []string{"Acme"}}, nil, "spiffe://acme.example/other"),
+	} {
+		if st := call(c); st != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", name, st)
+		}
+	}
+	if n := len(e.crm.Requests()); n != 1 {
+		t.Fatalf("%d requests reached the CRM, want 1", n)
 	}
 }
