@@ -106,3 +106,43 @@ func TestTokenEndpointMintsSignedTokens(t *testing.T) {
 		t.Fatalf("password grant: %s", resp.Status)
 	}
 }
+
+func TestIntrospectionEndpoint(t *testing.T) {
+	is := NewIssuer()
+	defer is.Close()
+	introspect := func(id, secret, token string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, is.IntrospectionURL(), strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	tok := is.Sign(is.Claims("00u1", "crmgw"))
+	if st, m := introspect(IntrospectionClientID, IntrospectionClientSecret, tok); st != 200 || m["active"] != true || m["sub"] != "00u1" {
+		t.Fatalf("active token: %d %v", st, m)
+	}
+	if st, _ := introspect(IntrospectionClientID, "wrong", tok); st != http.StatusUnauthorized {
+		t.Fatalf("wrong client secret: %d", st)
+	}
+	foreign := SignWithKey(NewRSAKey("rsa-1"), is.Claims("00u1", "crmgw"))
+	expired := is.Claims("00u1", "crmgw")
+	expired["exp"] = 1
+	for name, token := range map[string]string{"foreign key": foreign, "expired": is.Sign(expired), "garbage": "a.b.c"} {
+		if st, m := introspect(IntrospectionClientID, IntrospectionClientSecret, token); st != 200 || m["active"] != false {
+			t.Fatalf("%s: %d %v", name, st, m)
+		}
+	}
+	is.Revoke(tok)
+	if _, m := introspect(IntrospectionClientID, IntrospectionClientSecret, tok); m["active"] != false {
+		t.Fatalf("revoked token: %v", m)
+	}
+	if is.IntrospectionHits() != 6 {
+		t.Fatalf("hits = %d", is.IntrospectionHits())
+	}
+}
