@@ -197,7 +197,10 @@ func (k *keySet) keepFresh(ctx context.Context) {
 		}
 		return
 	}
-	k.periodic(ctx, d)
+	// Not cancelled with the request: a caller hanging up mid-fetch would
+	// otherwise count as an IdP failure and, repeated, hold the old keys
+	// (a removed one among them) in use through the backoff.
+	k.periodic(context.WithoutCancel(ctx), d)
 }
 
 // periodic refetches the JWKS unless another caller already did since d was
@@ -298,7 +301,7 @@ func (k *keySet) refetch(ctx context.Context, kid string) ([]jose.JSONWebKey, er
 		return nil, errUnknownKey
 	}
 	k.lastRefetch = now
-	fresh, err := k.fetch(ctx)
+	fresh, err := k.fetch(context.WithoutCancel(ctx))
 	if err != nil {
 		k.logger.Warn("jwks refetch failed", zap.String("issuer", k.issuer), zap.Error(err))
 		return nil, errUnknownKey

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -335,5 +336,34 @@ func TestIntrospectionConfigNeverPrintsTheSecret(t *testing.T) {
 		if strings.Contains(out, secret) || !strings.Contains(out, "crmgw") {
 			t.Fatalf("printed: %s", out)
 		}
+	}
+}
+
+// A caller that hangs up while its request waits for the JWKS must not make
+// the refetch count as failed: repeated, that would keep a removed key in use
+// through the backoff.
+func TestCancelledRequestDoesNotHoldOldKeys(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.NewIssuer()
+	defer iss.Close()
+	a, clock := newTestAuth(t, iss, func(c *Config) { c.OIDC[0].JWKSRefresh = time.Minute })
+	leaked := oidctest.NewRSAKey("leaked")
+	iss.AddKey(leaked)
+	sign := func(jti string) string {
+		c := iss.Claims("00u1", testAudience)
+		c["iat"], c["exp"], c["jti"] = clock.Now().Unix(), clock.Now().Add(time.Hour).Unix(), jti
+		return iss.SignWithKey(leaked, c)
+	}
+	if d, st := authDetail(t, a, sign("0")); st != 200 {
+		t.Fatalf("published key refused: %s", d)
+	}
+	iss.RemoveKey("leaked")
+	clock.Advance(2 * time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := request("Bearer " + sign("1")).WithContext(ctx)
+	_, _ = a.Authenticate(r)
+	if d, st := authDetail(t, a, sign("2")); st != http.StatusUnauthorized {
+		t.Fatalf("after a cancelled request the removed key still verifies (%d %s)", st, d)
 	}
 }
