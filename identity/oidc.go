@@ -503,7 +503,11 @@ func (is *issuer) subjectFromClaims(claims map[string]any) *Subject {
 			}
 		}
 	}
-	if isClientToken(c.ClientKind, claims, s) {
+	// An issuer not trusted for how its subjects signed in is not trusted
+	// to say they are machines either: policies exempt clients from MFA, so
+	// a partner token shaped like a client-credentials token (no email, a
+	// client_id claim) would otherwise skip the MFA its amr cannot give.
+	if *c.TrustMFA && isClientToken(c.ClientKind, claims, s) {
 		s.Kind = KindClient
 	}
 	return s

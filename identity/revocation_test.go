@@ -303,6 +303,19 @@ func TestIssuerScoping(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a partner token shaped like a client token stays a user (no MFA exemption)", func(t *testing.T) {
+		a, _ := newTestAuth(t, primary, cfg(func(p *OIDCConfig) { p.AllowedRoles = []string{"integration"} }))
+		c := partner.Claims("svc", testAudience)
+		c["client_id"], c["azp"], c["gty"], c["roles"] = "svc", "svc", "client-credentials", []string{"integration"}
+		s, err := a.Authenticate(request("Bearer " + partner.Sign(c)))
+		if err != nil || s.Kind != KindUser || s.MFA {
+			t.Fatalf("%+v %v", s, err)
+		}
+		trusted, _ := newTestAuth(t, primary, cfg(func(p *OIDCConfig) { p.TrustMFA = boolPtr(true) }))
+		if s, err := trusted.Authenticate(request("Bearer " + partner.Sign(c))); err != nil || s.Kind != KindClient {
+			t.Fatalf("with trust_mfa: %+v %v", s, err)
+		}
+	})
 	t.Run("the primary issuer can be narrowed too", func(t *testing.T) {
 		a, _ := newTestAuth(t, primary, func(c *Config) { c.OIDC[0].AllowedRoles = []string{"sales_rep"} })
 		s, err := a.Authenticate(request("Bearer " + primary.Sign(claims(primary))))
