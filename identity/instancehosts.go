@@ -179,7 +179,7 @@ func checkInstanceURL(raw string, patterns []hostPattern) (*url.URL, error) {
 		// Only for loopback (tests, the demo), and only when a configured
 		// pattern names it.
 		if a, err := netip.ParseAddr(hostname); err != nil || !a.IsLoopback() {
-			return nil, fmt.Errorf("instance URL is plain http to %s (https is required)", u.Host)
+			return nil, fmt.Errorf("instance URL is plain http to %s (https is required)", shortHost(u.Host))
 		}
 		defaultPort = "80"
 	default:
@@ -190,7 +190,15 @@ func checkInstanceURL(raw string, patterns []hostPattern) (*url.URL, error) {
 			return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
 		}
 	}
-	return nil, fmt.Errorf("instance URL host %s matches no allowed_instance_hosts pattern", u.Host)
+	return nil, fmt.Errorf("instance URL host %s matches no allowed_instance_hosts pattern", shortHost(u.Host))
+}
+
+// shortHost bounds a host from a token answer before it goes into an error.
+func shortHost(h string) string {
+	if len(h) > 100 {
+		return h[:100] + "…"
+	}
+	return h
 }
 
 // checkInstance sets t.instance from t.instanceURL, or refuses the token:
