@@ -423,8 +423,9 @@ func (s *Subject) withCert(c *certInfo) *Subject {
 	return &cp
 }
 
-// tokenCache remembers verified tokens by SHA-256 until they expire, so the
-// hot path costs a hash and a map lookup instead of a signature check.
+// tokenCache remembers verified tokens by SHA-256 until their entry expires
+// (token_cache_ttl at most, never past the token's exp), so the hot path
+// costs a hash and a map lookup instead of a signature check.
 type tokenCache struct {
 	mu  sync.RWMutex
 	m   map[[32]byte]cacheEntry
