@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -266,4 +267,38 @@ func flattenKeys(err error) []string {
 		return flattenKeys(errors.Unwrap(err))
 	}
 	return []string{err.Error()}
+}
+
+// FuzzInstanceURL: whatever a token endpoint answers, an accepted instance
+// is https, on a Salesforce host, on the default port, and the URL crmgw
+// builds from it names the same host the answer did.
+func FuzzInstanceURL(f *testing.F) {
+	for _, s := range []string{"https://acme.my.salesforce.com", "https://a.force.com:443/", "http://acme.my.salesforce.com",
+		"https://acme.my.salesforce.com@evil.net", "https://evil.net#.salesforce.com", "https://evil.net\\.salesforce.com",
+		"https://[::1]:443", "https://acme.my.salesforce.com.", "https://x.salesforce.com%2f.evil.net", "//x.salesforce.com"} {
+		f.Add(s)
+	}
+	patterns := instanceHostPatterns(nil, "salesforce")
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := checkInstanceURL(raw, patterns)
+		if err != nil {
+			return
+		}
+		host := u.Hostname()
+		if u.Scheme != "https" || (u.Port() != "" && u.Port() != "443") {
+			t.Fatalf("%q accepted as %s", raw, u)
+		}
+		lh := strings.ToLower(host)
+		if !strings.HasSuffix(lh, ".salesforce.com") && !strings.HasSuffix(lh, ".force.com") {
+			t.Fatalf("%q accepted with host %q", raw, host)
+		}
+		back, err := url.Parse(u.String())
+		if err != nil || back.Host != u.Host || back.User != nil || back.Path != "" {
+			t.Fatalf("%q rebuilt as %q, which parses to %+v (%v)", raw, u.String(), back, err)
+		}
+		orig, _ := url.Parse(raw)
+		if !strings.EqualFold(orig.Host, u.Host) {
+			t.Fatalf("%q: host %q became %q", raw, orig.Host, u.Host)
+		}
+	})
 }
