@@ -28,7 +28,7 @@ lint:
 
 ## demo: sample CRM + OIDC issuer + gateway on loopback, prints curl lines
 demo:
-	$(GO) run ./cmd/crmgw demo
+	$(GO) run ./examples/demo
 
 ## bench: micro-benchmarks of every stage
 bench:
