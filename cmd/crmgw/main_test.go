@@ -127,4 +127,3 @@ func TestServeWithoutConfigSaysHow(t *testing.T) {
 		t.Fatalf("want a hint about --config, got %v", err)
 	}
 }
-
