@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -20,8 +21,12 @@ import (
 	"github.com/crmgw/crmgw/policy"
 )
 
-// Set by the linker: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// Set by the linker (make build, the Dockerfile):
+// -ldflags "-X main.version=v1.2.3 -X main.commit=<git sha>".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
 
 func main() {
 	if err := newRootCmd().ExecuteContext(context.Background()); err != nil {
@@ -189,7 +194,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Println("crmgw", version)
+			fmt.Printf("crmgw %s (commit %s, %s)\n", version, commit, runtime.Version())
 		},
 	}
 }

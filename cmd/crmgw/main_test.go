@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,5 +126,24 @@ func TestServeWithoutConfigSaysHow(t *testing.T) {
 	_, _, err := runCLI(t, nil, "serve")
 	if err == nil || !strings.Contains(err.Error(), "--config") {
 		t.Fatalf("want a hint about --config, got %v", err)
+	}
+}
+
+// TestVersionFromLinkerFlags builds the binary with the linker flags of
+// make build and the Dockerfile and checks that `crmgw version` prints
+// them. (-race: the test run has compiled every dependency that way.)
+func TestVersionFromLinkerFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "crmgw")
+	build := exec.Command("go", "build", "-race", "-o", bin,
+		"-ldflags", "-X main.version=v0.0.0-test -X main.commit=0123456789ab", ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "crmgw v0.0.0-test (commit 0123456789ab, go") {
+		t.Fatalf("crmgw version: %q %v", out, err)
 	}
 }
