@@ -103,7 +103,10 @@ func (al *alerter) evaluate(it alertItem) {
 		usage["denials"] = denials
 	}
 	if _, ok := usage["new_network"]; !ok {
-		usage["new_network"] = ev.Actor.User.UID == "" && ev.Actor.ClientID != "" &&
+		// An application (API key, client-credentials token, mTLS client):
+		// the proxy records its id in actor.user.uid as well, so the kind,
+		// not an empty uid, says it is not a person.
+		usage["new_network"] = ev.Actor.Kind == "client" && ev.Actor.ClientID != "" &&
 			al.nets.seen(ev.Actor.ClientID, ev.SrcEndpoint.IP)
 	}
 	input := map[string]any{"event": eventObj, "usage": usage}

@@ -11,7 +11,6 @@ package config
 
 import (
 	"errors"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -177,8 +176,8 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) { errs = append(errs, confkey.Errorf(key, format, args...)) }
 
-	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
-		bad("server.listen", "want host:port, got %q", c.Server.Listen)
+	if msg := checkListen(c.Server.Listen); msg != "" {
+		bad("server.listen", "%s", msg)
 	}
 	if t := c.Server.TLS; t != nil {
 		if t.CertFile == "" {
@@ -191,8 +190,8 @@ func (c *Config) Validate() error {
 	if c.Server.MaxRequestBody < 0 {
 		bad("server.max_request_body", "must not be negative")
 	}
-	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-		bad("admin.listen", "want host:port, got %q", c.Admin.Listen)
+	if msg := checkListen(c.Admin.Listen); msg != "" {
+		bad("admin.listen", "%s", msg)
 	} else if c.Admin.Listen == c.Server.Listen && !strings.HasSuffix(c.Admin.Listen, ":0") {
 		bad("admin.listen", "must differ from server.listen: the admin endpoints never share the proxy listener")
 	}

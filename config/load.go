@@ -24,12 +24,18 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data, os.LookupEnv)
+	return parse(path, data, os.LookupEnv, true)
 }
 
 // Parse is Load on bytes already read; name is used in messages and to
 // resolve relative paths. lookupEnv resolves ${NAME} references.
 func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return parse(name, data, lookupEnv, false)
+}
+
+// parse is Parse; with files set it also opens the files the configuration
+// names (checkFiles).
+func parse(name string, data []byte, lookupEnv func(string) (string, bool), files bool) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", name, err)
@@ -44,23 +50,39 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 
 	lines := map[string]int{}
 	var problems []error
+	reported := map[string]bool{}
 	add := func(line int, key, msg string) {
+		if key != "" && reported[key] {
+			return // a key's first problem (e.g. its type) explains the rest
+		}
+		reported[key] = true
 		problems = append(problems, &Problem{File: name, Line: line, Key: key, Msg: msg})
 	}
 	expandEnv(doc, "", lookupEnv, add)
-	checkKeys(doc, reflect.TypeOf(Config{}), "", lines, add)
-	if len(problems) > 0 {
-		return nil, joinSorted(problems)
-	}
+	values := map[string]string{}
+	checkKeys(doc, reflect.TypeOf(Config{}), "", lines, values, add)
 
+	// Type errors do not stop the decoder (yaml.v3 collects them and goes
+	// on), so they are reported with everything Validate finds.
 	cfg := &Config{}
 	if err := doc.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("config: %s: %w", name, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("config: %s: %w", name, err)
+		}
+		for _, msg := range te.Errors {
+			line, text, got := typeErrorProblem(msg)
+			add(line, keyAtLine(lines, values, line, got), text)
+		}
 	}
 	cfg.path = name
 	cfg.resolvePaths(filepath.Dir(name))
 	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
+	err := cfg.Validate()
+	if files {
+		err = errors.Join(append([]error{err}, cfg.checkFiles()...)...)
+	}
+	if err != nil {
 		for _, e := range confkey.Flatten(err) {
 			var ke *confkey.Error
 			if errors.As(e, &ke) {
@@ -69,6 +91,8 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			}
 			add(0, "", e.Error())
 		}
+	}
+	if len(problems) > 0 {
 		return nil, joinSorted(problems)
 	}
 	return cfg, nil
@@ -122,11 +146,13 @@ func lineOf(lines map[string]int, key string) int {
 	return lines[key]
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
 
 // expandEnv replaces ${NAME} in scalar values (not in keys or comments). An
 // unset variable is an error: an empty secret must never be used by accident.
-// "$${" escapes a literal "${".
+// ${NAME:-default} takes default when NAME is unset or empty (for sample
+// values in shipped examples; never for secrets). "$${" escapes a literal
+// "${".
 func expandEnv(n *yaml.Node, key string, lookup func(string) (string, bool), add func(int, string, string)) {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -144,8 +170,11 @@ func expandEnv(n *yaml.Node, key string, lookup func(string) (string, bool), add
 		const esc = "\x00crmgw-dollar\x00"
 		v := strings.ReplaceAll(n.Value, "$${", esc)
 		v = envRef.ReplaceAllStringFunc(v, func(m string) string {
-			name := m[2 : len(m)-1]
+			name, def, hasDef := strings.Cut(m[2:len(m)-1], ":-")
 			val, ok := lookup(name)
+			if hasDef && val == "" {
+				return def
+			}
 			if !ok {
 				add(n.Line, key, fmt.Sprintf("environment variable %s is not set", name))
 			}
@@ -171,7 +200,7 @@ func joinKey(parent, k string) string {
 // reports unknown keys with their line, recording where each key was written.
 // yaml.v3's strict mode (KnownFields) is only available on a Decoder over
 // bytes, not on an already-expanded Node, hence this walk.
-func checkKeys(n *yaml.Node, t reflect.Type, key string, lines map[string]int, add func(int, string, string)) {
+func checkKeys(n *yaml.Node, t reflect.Type, key string, lines map[string]int, values map[string]string, add func(int, string, string)) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -182,9 +211,24 @@ func checkKeys(n *yaml.Node, t reflect.Type, key string, lines map[string]int, a
 		if _, seen := lines[key]; !seen {
 			lines[key] = n.Line
 		}
+		if n.Kind == yaml.ScalarNode {
+			values[key] = n.Value
+		}
 	}
-	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) ||
-		reflect.PointerTo(t).Implements(textUnmarshalerType) {
+	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		// yaml.v3 stops the whole decode at a text unmarshaler's error and
+		// reports it without a line: check the value here, report it with
+		// its key and line, and leave the field empty for the decoder.
+		if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+			v := reflect.New(t).Interface().(interface{ UnmarshalText([]byte) error })
+			if err := v.UnmarshalText([]byte(n.Value)); err != nil {
+				add(n.Line, key, err.Error())
+				n.Tag, n.Value = "!!null", ""
+			}
+		}
 		return
 	}
 	switch t.Kind() {
@@ -206,14 +250,14 @@ func checkKeys(n *yaml.Node, t reflect.Type, key string, lines map[string]int, a
 				add(n.Content[i].Line, child, "unknown key"+suggest(k, fields))
 				continue
 			}
-			checkKeys(n.Content[i+1], ft, child, lines, add)
+			checkKeys(n.Content[i+1], ft, child, lines, values, add)
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
 			return // the decoder reports the type error
 		}
 		for i, c := range n.Content {
-			checkKeys(c, t.Elem(), key+"["+strconv.Itoa(i)+"]", lines, add)
+			checkKeys(c, t.Elem(), key+"["+strconv.Itoa(i)+"]", lines, values, add)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -222,7 +266,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, key string, lines map[string]int, a
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			child := joinKey(key, n.Content[i].Value)
 			lines[child] = n.Content[i].Line
-			checkKeys(n.Content[i+1], t.Elem(), child, lines, add)
+			checkKeys(n.Content[i+1], t.Elem(), child, lines, values, add)
 		}
 	}
 }
@@ -301,4 +345,70 @@ func distance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+var typeErrorLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// typeErrorProblem turns one of yaml.v3's type error messages ("line 30:
+// cannot unmarshal !!str `fast` into int") into its line and a message that
+// says what the key wants.
+func typeErrorProblem(msg string) (line int, text, got string) {
+	m := typeErrorLine.FindStringSubmatch(msg)
+	if m == nil {
+		return 0, msg, ""
+	}
+	line, _ = strconv.Atoi(m[1])
+	text = m[2]
+	if i := strings.IndexByte(text, '`'); i >= 0 {
+		if j := strings.IndexByte(text[i+1:], '`'); j >= 0 {
+			got = text[i+1 : i+1+j]
+		}
+	}
+	into := text[strings.LastIndex(text, " into ")+len(" into "):]
+	want := ""
+	switch {
+	case into == "time.Duration":
+		want = "a duration like 30s or 1m30s"
+	case strings.HasPrefix(into, "int") || strings.HasPrefix(into, "uint") || strings.HasPrefix(into, "float"):
+		want = "a number"
+	case into == "bool":
+		want = "true or false"
+	case into == "string":
+		want = "a single value"
+	case strings.HasPrefix(into, "[]"):
+		want = "a list"
+	case strings.HasPrefix(into, "map["):
+		want = "a mapping"
+	default:
+		want = "a mapping"
+		if !strings.Contains(into, ".") {
+			return line, text, got
+		}
+	}
+	if got != "" {
+		return line, fmt.Sprintf("want %s, got %q", want, got), got
+	}
+	return line, "want " + want, got
+}
+
+// keyAtLine is the key a type error on line is about (yaml.v3 names a line,
+// not a key): the one written there whose value is got (several keys share
+// a line in a flow mapping), else the deepest one written there.
+func keyAtLine(lines map[string]int, values map[string]string, line int, got string) string {
+	match, deepest := "", ""
+	for k, l := range lines {
+		if l != line {
+			continue
+		}
+		if got != "" && values[k] == got && (match == "" || k < match) {
+			match = k
+		}
+		if len(k) > len(deepest) || (len(k) == len(deepest) && k < deepest) {
+			deepest = k
+		}
+	}
+	if match != "" {
+		return match
+	}
+	return deepest
 }

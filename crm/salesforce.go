@@ -61,7 +61,11 @@ func (c *Classifier) classifySalesforce(ctx context.Context, in *input, res *Res
 			return nil
 		}
 		c.sfRest(ctx, in, segs[3:], res)
-		if res.Response.Format == "json" && acceptsNonJSON(in.header) && res.Action.Operation != OpUnknown {
+		// Bulk API 2.0 clients (simple-salesforce, jsforce) send Accept:
+		// text/csv on every job call; Salesforce answers job info in JSON
+		// and results in CSV, both of which the gateway masks.
+		csvOK := len(segs) > 3 && strings.EqualFold(segs[3], "jobs")
+		if res.Response.Format == "json" && acceptsNonJSON(in.header, csvOK) && res.Action.Operation != OpUnknown {
 			res.Response.Format = "unsupported"
 		}
 	case strings.EqualFold(segs[1], "async"):
@@ -397,9 +401,9 @@ func trimJSONSuffix(s string) string {
 // mask (XML, XLSX/Excel, CSV on a JSON resource). Such requests are refused
 // ("unsupported") rather than rewritten, so a client never silently gets a
 // different format than it asked for.
-func acceptsNonJSON(h http.Header) bool {
+func acceptsNonJSON(h http.Header, csvOK bool) bool {
 	for _, v := range h.Values("Accept") {
-		if containsFold(v, "xml") || containsFold(v, "spreadsheet") || containsFold(v, "excel") || containsFold(v, "csv") {
+		if containsFold(v, "xml") || containsFold(v, "spreadsheet") || containsFold(v, "excel") || (!csvOK && containsFold(v, "csv")) {
 			return true
 		}
 	}

@@ -156,6 +156,18 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Subject, error) {
 	}
 	cert := verifiedCert(r)
 	vals := r.Header["Authorization"]
+	if len(vals) == 0 {
+		// Bulk API 1.0 clients (simple-salesforce's sf.bulk, jsforce's
+		// Bulk 1.0) send their session in X-SFDC-Session instead: it is
+		// the caller's credential for the gateway like a bearer token
+		// (and, like every caller credential, never forwarded).
+		if s := r.Header["X-Sfdc-Session"]; len(s) > 0 {
+			if len(s) > 1 {
+				return nil, unauthorized("more than one X-SFDC-Session header")
+			}
+			vals = []string{"Bearer " + strings.TrimSpace(s[0])}
+		}
+	}
 	switch len(vals) {
 	case 0:
 		if a.cfg.MTLS.Identity && cert != nil {

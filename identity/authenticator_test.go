@@ -421,8 +421,12 @@ func TestAPIKeys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := request(tc.auth...)
 			r.RemoteAddr = tc.remote
-			// Other credential carriers never authenticate.
-			r.Header.Set("X-SFDC-Session", key)
+			// Other credential carriers never stand in for a bad or
+			// missing Authorization (X-SFDC-Session is read only when no
+			// Authorization header is sent: TestBulk1SessionHeader).
+			if tc.auth != nil {
+				r.Header.Set("X-SFDC-Session", key)
+			}
 			r.URL.RawQuery = "authtoken=" + key
 			s, err := a.Authenticate(r)
 			if tc.wantStatus == 200 {
@@ -678,5 +682,30 @@ func TestTokensFromTheTestIssuerEndpoint(t *testing.T) {
 	user, err := a.Authenticate(request("Bearer " + mint(map[string][]string{"grant_type": {"client_credentials"}, "client_id": {"web"}, "subject": {"00u1"}, "email": {"a@example.com"}, "roles": {"sales_rep"}})))
 	if err != nil || user.Kind != KindUser || user.Roles[0] != "sales_rep" {
 		t.Fatalf("user token: %+v %v", user, err)
+	}
+}
+
+// TestBulk1SessionHeader: Bulk API 1.0 clients send their credential in
+// X-SFDC-Session; without an Authorization header it authenticates like a
+// bearer token, and two of them are refused.
+func TestBulk1SessionHeader(t *testing.T) {
+	const key = "crmgw_k3y-For-the-bulk-job_0123456789"
+	a, _ := newTestAuth(t, nil, func(c *Config) {
+		c.APIKeys = []APIKeyConfig{{ID: "bulk1", KeySHA256: sha256Hex(key), Roles: []string{"integration"}}}
+	})
+	r := request()
+	r.Header.Set("X-SFDC-Session", key)
+	if s, err := a.Authenticate(r); err != nil || s.ID != "bulk1" {
+		t.Fatalf("X-SFDC-Session alone: %+v %v", s, err)
+	}
+	r.Header.Add("X-SFDC-Session", key)
+	var ae *AuthError
+	if _, err := a.Authenticate(r); !errors.As(err, &ae) || ae.Status != 401 {
+		t.Fatalf("two X-SFDC-Session headers: %v", err)
+	}
+	r = request()
+	r.Header.Set("X-SFDC-Session", "wrong")
+	if _, err := a.Authenticate(r); !errors.As(err, &ae) || ae.Status != 401 {
+		t.Fatalf("a bad X-SFDC-Session: %v", err)
 	}
 }

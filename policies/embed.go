@@ -1,5 +1,5 @@
 // Package policies holds crmgw's default Rego policies and their data, and
-// embeds them so `crmgw demo` can run without a checkout.
+// embeds them so the demo (examples/demo) can run without copying them by hand.
 package policies
 
 import "embed"

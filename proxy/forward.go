@@ -301,6 +301,7 @@ func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.creds.Apply(req.Context(), req, callerAuth); err != nil {
 		return nil, &credentialError{err}
 	}
+	setBulk1Session(req)
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
@@ -322,7 +323,19 @@ func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.creds.Apply(req.Context(), r2, callerAuth); err != nil {
 		return nil, &credentialError{err}
 	}
+	setBulk1Session(r2)
 	return t.base.RoundTrip(r2)
+}
+
+// setBulk1Session gives Salesforce's Bulk API 1.0 (/services/async/) the
+// gateway's token in X-SFDC-Session, the header that API reads it from.
+func setBulk1Session(req *http.Request) {
+	if !strings.Contains(req.URL.Path, "/services/async/") {
+		return
+	}
+	if tok := tokenOf(req.Header.Get("Authorization")); tok != "" {
+		req.Header["X-Sfdc-Session"] = []string{tok}
+	}
 }
 
 func withHeaderCopy(req *http.Request) *http.Request {

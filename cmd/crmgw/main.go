@@ -1,7 +1,8 @@
 // Command crmgw is the CRM security gateway: `crmgw serve` runs it,
 // `crmgw validate` checks a configuration and its policies, `crmgw audit
-// verify` checks an audit log's hash chain, `crmgw demo` runs a self-contained
-// demonstration against a local sample CRM.
+// verify` checks an audit log's hash chain. The self-contained demonstration
+// against a local sample CRM is its own program (examples/demo), so that
+// this binary links neither the sample CRM nor the test OIDC issuer.
 package main
 
 import (
@@ -9,22 +10,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+	"runtime"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/crmgw/crmgw/audit"
 	"github.com/crmgw/crmgw/config"
-	"github.com/crmgw/crmgw/internal/confkey"
+	"github.com/crmgw/crmgw/internal/run"
 	"github.com/crmgw/crmgw/policy"
-	"github.com/crmgw/crmgw/proxy"
 )
 
-// Set by the linker: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// Set by the linker (make build, the Dockerfile):
+// -ldflags "-X main.version=v1.2.3 -X main.commit=<git sha>".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
 
 func main() {
 	if err := newRootCmd().ExecuteContext(context.Background()); err != nil {
@@ -79,66 +81,19 @@ flush the audit trail, exit 0. SIGHUP: reload policies.`,
 			}
 			cfg, err := config.Load(path)
 			if err != nil {
-				printProblems(err)
+				run.PrintProblems(os.Stderr, err)
 				return exitError(2)
 			}
-			log, err := newLogger(cfg.Log)
+			log, err := run.NewLogger(cfg.Log)
 			if err != nil {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
-			return serve(cmd.Context(), cfg, log, nil)
+			return run.Serve(cmd.Context(), cfg, log, nil)
 		},
 	}
 	configFlag(cmd, &path)
 	return cmd
-}
-
-// serve runs a server until SIGTERM/SIGINT. ready, if set, is called once
-// the listeners are open.
-func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(*proxy.Server)) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	srv, err := proxy.NewServer(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	if err := srv.Start(); err != nil {
-		_ = srv.Shutdown(ctx)
-		return err
-	}
-	if ready != nil {
-		ready(srv)
-	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-wait:
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info("shutting down", zap.String("reason", "context done"))
-			break wait
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				if err := srv.Reload(ctx); err != nil {
-					log.Error("reload failed; the previous policies stay in force", zap.Error(err))
-				} else {
-					log.Info("reloaded")
-				}
-				continue
-			}
-			log.Info("shutting down", zap.String("signal", sig.String()))
-			break wait
-		}
-	}
-	if err := srv.Shutdown(context.Background()); err != nil {
-		log.Error("shutdown", zap.Error(err))
-		return err
-	}
-	log.Info("stopped")
-	return nil
 }
 
 func newValidateCmd() *cobra.Command {
@@ -157,7 +112,7 @@ Exit 0 only if all is well.`,
 			}
 			cfg, err := config.Load(path)
 			if err != nil {
-				printProblems(err)
+				run.PrintProblems(os.Stderr, err)
 				return exitError(1)
 			}
 			ctx := cmd.Context()
@@ -239,35 +194,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Println("crmgw", version)
+			fmt.Printf("crmgw %s (commit %s, %s)\n", version, commit, runtime.Version())
 		},
 	}
-}
-
-// printProblems prints configuration problems one per line.
-func printProblems(err error) {
-	for _, e := range confkey.Flatten(err) {
-		fmt.Fprintln(os.Stderr, e)
-	}
-}
-
-func newLogger(c config.LogConfig) (*zap.Logger, error) {
-	level, err := zapcore.ParseLevel(c.Level)
-	if err != nil {
-		return nil, err
-	}
-	var zc zap.Config
-	if c.Format == "console" {
-		zc = zap.NewDevelopmentConfig()
-		zc.DisableStacktrace = true
-	} else {
-		zc = zap.NewProductionConfig()
-		zc.EncoderConfig.TimeKey = "time"
-		zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-		zc.Sampling = nil
-	}
-	zc.Level = zap.NewAtomicLevelAt(level)
-	zc.OutputPaths = []string{"stderr"}
-	zc.ErrorOutputPaths = []string{"stderr"}
-	return zc.Build()
 }

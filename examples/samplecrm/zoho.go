@@ -296,6 +296,9 @@ func (s *Server) serveZoho(w http.ResponseWriter, r *http.Request) {
 		}
 		s.zohoCOQL(w, r)
 		return
+	case "settings":
+		s.zohoSettings(w, r, segs)
+		return
 	case "org":
 		writeJSON(w, http.StatusOK, []byte(`{"org":[{"company_name":"Sample CRM","id":"554023000000000001","currency_symbol":"¥","iso_code":"CNY","time_zone":"Asia/Shanghai","country_code":"CN"}]}`))
 		return

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+)
+
+// step is one thing to try: what it shows, and the one shell line that
+// shows it (run by the demo's test exactly as printed).
+type step struct {
+	title, line string
+}
+
+// steps are the demo's story for a running demo.
+func steps(r running) []step {
+	ca := filepath.Join(r.dir, "ca.pem")
+	jwt := filepath.Join(r.dir, "manager.jwt")
+	curl := "curl -s --cacert " + ca + " "
+	query := r.https + "/services/data/v60.0/query?q=SELECT+Name,MobilePhone,Email+FROM+Contact+LIMIT+2"
+	mgr := `-H "Authorization: Bearer $(cat ` + jwt + `)" `
+	job := `{"operation":"query","query":"SELECT Id, Name, Email, MobilePhone FROM Contact"}`
+	return []step{
+		{"A sales manager queries contacts (Salesforce REST API): phone and email as stored",
+			curl + "-H 'Authorization: Bearer " + managerKey + "' '" + query + "'"},
+		{"An intern runs the same query: phone and email come back as ****",
+			curl + "-H 'Authorization: Bearer " + internKey + "' '" + query + "'"},
+		{"The intern tries to delete a contact: 403 in Salesforce's error shape; nothing reaches the CRM",
+			curl + "-X DELETE -H 'Authorization: Bearer " + internKey + "' '" + r.https + "/services/data/v60.0/sobjects/Contact/003000000000001AAA'"},
+		{"No credential: 401 (plain http works too, for clients that cannot be given the CA)",
+			"curl -s -o /dev/null -w '%{http_code}\\n' '" + strings.Replace(query, r.https, r.http, 1) + "'"},
+		{"The manager, signed in at the IdP with MFA, exports every contact with Bulk API 2.0; the policy caps exports at 2000 of the CRM's 2500: 2001 lines (CSV header + 2000 rows)",
+			"JOB=$(" + curl + mgr + "-H 'Content-Type: application/json' -d '" + job + "' '" + r.https + "/services/data/v60.0/jobs/query' | sed -E 's/.*\"id\":\"([^\"]+)\".*/\\1/') && " +
+				curl + mgr + "\"" + r.https + "/services/data/v60.0/jobs/query/$JOB/results\" | wc -l"},
+		{"Zoho CRM through the same gateway (path prefix /zoho), with Zoho's own Authorization scheme; the intern's Mobile is masked here too",
+			curl + "-H 'Authorization: Zoho-oauthtoken " + internKey + "' '" + r.https + "/zoho/crm/v6/Contacts?fields=Last_Name,Email,Mobile&per_page=2'"},
+		{"What the SOC sees: one hash-chained audit event per request; the export's event says it was cut at the cap",
+			"grep -c '\"truncated\":true' " + filepath.Join(r.dir, "audit.jsonl") + " && go run ./examples/demo verify " + filepath.Join(r.dir, "audit.jsonl")},
+	}
+}
+
+func printStory(w io.Writer, r running) {
+	ca := filepath.Join(r.dir, "ca.pem")
+	fmt.Fprintf(w, `
+crmgw demo is running: a sample CRM (Salesforce and Zoho APIs), a test IdP and the gateway, on loopback.
+  gateway  %s   (plain http: %s)   admin %s (/healthz /readyz /metrics)
+  files    %s   (crmgw.yaml, audit.jsonl, ca.pem; removed when the demo stops)
+  https    the demo's own CA signed the gateway's certificate; to trust it:
+           curl --cacert %s   export REQUESTS_CA_BUNDLE=%s NODE_EXTRA_CA_CERTS=%s
+  keys     API keys %s, %s, %s (the demo's only credentials)
+
+Try these from the repository root (Ctrl-C stops the demo):
+`, r.https, r.http, r.admin, r.dir, ca, ca, ca, managerKey, repKey, internKey)
+	for i, s := range steps(r) {
+		fmt.Fprintf(w, "\n# %d. %s\n%s\n", i+1, s.title, s.line)
+	}
+	fmt.Fprintln(w)
+}
