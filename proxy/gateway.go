@@ -50,6 +50,9 @@ type Gateway struct {
 	spoolDir   string
 	spoolLimit int64
 
+	// hashQueries: audit events record a query's keyed hash, not its text.
+	hashQueries bool
+
 	ruleCache ruleCache // compiled decision masks (rules.go)
 
 	// holdNs, when set, is the hold of masked bodies in nanoseconds
