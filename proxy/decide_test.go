@@ -223,6 +223,16 @@ func TestMaskedFieldsCannotBeFilteredOn(t *testing.T) {
 			if x.decision.Allow || x.decision.Reason != tc.message {
 				t.Errorf("decision %v %q, want the refusal recorded", x.decision.Allow, x.decision.Reason)
 			}
+			// The mutation check: the same plan with the field's role
+			// dropped to select is let through, so the refusal rests on
+			// the role the plan records and nothing else.
+			selected := map[string][]string{}
+			for k := range tc.fields {
+				selected[k] = []string{crm.RoleSelect}
+			}
+			if x, rw := decideWith(t, e, tc.typ, tc.roles, query(object, "q", nil, selected, nil)); rw.Code != 0 || !x.decision.Allow {
+				t.Errorf("with the role dropped to select: %d %s", rw.Code, rw.Body)
+			}
 		})
 	}
 }
