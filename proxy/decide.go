@@ -196,6 +196,9 @@ func planRefusal(res *crm.Result, d policy.Decision) string {
 }
 
 func actionRefusal(a *crm.Action, d policy.Decision) string {
+	if reason := aliasRefusal(a, d); reason != "" {
+		return reason
+	}
 	if len(a.FieldRoles) == 0 {
 		return ""
 	}
@@ -225,6 +228,40 @@ func actionRefusal(a *crm.Action, d policy.Decision) string {
 			return "searching all fields of " + obj + " is not allowed: " + blocked + " is masked"
 		}
 		return roleVerb(role) + " masked field " + key + " is not allowed"
+	}
+	return ""
+}
+
+// aliasRefusal refuses a function applied to a masked field as the
+// plan's aliases show it ("expr0": "MAX(Contact.National_ID__c)"), should
+// the field's roles lack the aggregate role: the response key of a
+// function is not the field's, and its value can be the field's own.
+func aliasRefusal(a *crm.Action, d policy.Decision) string {
+	if len(a.Aliases) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(a.Aliases))
+	for k := range a.Aliases {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		expr := a.Aliases[k]
+		open := strings.LastIndexByte(expr, '(')
+		if open < 0 {
+			continue
+		}
+		arg, _, _ := strings.Cut(expr[open+1:], ")")
+		arg, _, _ = strings.Cut(arg, ",")
+		arg = strings.TrimSpace(arg)
+		if arg == "" {
+			continue // COUNT()
+		}
+		for _, m := range masksOf(d.Mask, arg) {
+			if !listed(d.AllowFilter, m) {
+				return roleVerb(crm.RoleAggregate) + " masked field " + arg + " is not allowed"
+			}
+		}
 	}
 	return ""
 }

@@ -237,6 +237,35 @@ func TestMaskedFieldsCannotBeFilteredOn(t *testing.T) {
 	}
 }
 
+// A function over a masked field is refused from the plan's aliases too,
+// when the field roles do not say it (a plan that names the function only
+// by its response key).
+func TestFunctionOfAMaskedFieldSeenInTheAliases(t *testing.T) {
+	e := engineFor(t, "enforce")
+	cases := []struct {
+		aliases map[string]string
+		message string
+	}{
+		{map[string]string{"expr0": "MAX(Contact.National_ID__c)"}, "applying a function to masked field Contact.National_ID__c is not allowed"},
+		{map[string]string{"bd": "FORMAT(Contact.Birthdate)"}, "applying a function to masked field Contact.Birthdate is not allowed"},
+		{map[string]string{"x": "CONVERTCURRENCY(TOLABEL(contact.mobilephone))"}, "applying a function to masked field contact.mobilephone is not allowed"},
+		{map[string]string{"expr0": "COUNT()", "n": "Contact.Name", "m": "Contact.MobilePhone"}, ""},
+		{map[string]string{"expr0": "MAX(Contact.CreatedDate)"}, ""},
+	}
+	for _, tc := range cases {
+		x, rw := decideWith(t, e, "salesforce", []string{"intern"}, query("Contact", "q", nil, nil, tc.aliases))
+		if tc.message == "" {
+			if rw.Code != 0 {
+				t.Errorf("%v refused: %s", tc.aliases, rw.Body)
+			}
+			continue
+		}
+		if rw.Code != 403 || x.decision.Reason != tc.message {
+			t.Errorf("%v: %d %q, want 403 %q", tc.aliases, rw.Code, x.decision.Reason, tc.message)
+		}
+	}
+}
+
 // allow_filter opens exactly the fields it names; a field another part of
 // the plan masks without allowing stays closed.
 func TestAllowFilterOpensOnlyWhatItNames(t *testing.T) {
