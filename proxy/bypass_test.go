@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/crmgw/crmgw/audit"
+	"github.com/crmgw/crmgw/examples/samplecrm"
 )
 
 // The bypass suite: every way the intern (read-only, no personal data)
@@ -51,6 +52,35 @@ type bypassRow struct {
 	// crmShape: the sample CRM must speak this shape; an upstream 404 or
 	// 400 for an allowed request skips with this message.
 	crmShape string
+
+	// setup runs first; its values replace {{NAME}} in path and body.
+	setup func(t *testing.T, do doFunc, pv personal) map[string]string
+	// secrets are the fields whose values the caller may not see
+	// (default: every personal field, as for the intern).
+	secrets []string
+	// errorBody: the CRM's own error answer is expected, masked.
+	errorBody bool
+	// operation: the row needs the request classified as this operation;
+	// another one skips ("not classified in this build").
+	operation string
+}
+
+// doFunc sends a request through the gateway with a key and returns the
+// answer read whole.
+type doFunc func(method, path, key, body string) (*http.Response, []byte)
+
+// personal maps a field to values of it read straight from the CRM.
+type personal map[string][]string
+
+func (pv personal) values(fields []string) []string {
+	if len(fields) == 0 {
+		fields = []string{"MobilePhone", "Email", "Birthdate", "National_ID__c", "Mobile", "Date_of_Birth", "National_ID"}
+	}
+	var out []string
+	for _, f := range fields {
+		out = append(out, pv[f]...)
+	}
+	return out
 }
 
 const (
@@ -147,20 +177,55 @@ var bypassRows = []bypassRow{
 		reason: "filtering on masked field Contacts.Mobile is not allowed"},
 	{name: "zoho/phone search", method: "GET", path: zoho + "/Contacts/search?phone=138",
 		planRole: "filter", status: 403, reason: "masked field"},
+	// --- bulk job control by another subject (refused: 403, or the CRM's
+	// not-found answer 404) ---------------------------------------------------
+	{name: "sf/abort another subject's bulk query job", method: "PATCH", path: sfData + "/jobs/query/{{JOB}}",
+		body: `{"state":"Aborted"}`, setup: managersJob, operation: "bulk_query"},
+	{name: "sf/delete another subject's bulk query job", method: "DELETE", path: sfData + "/jobs/query/{{JOB}}",
+		setup: managersJob, operation: "bulk_query"},
+	{name: "sf/results of another subject's bulk query job", method: "GET", path: sfData + "/jobs/query/{{JOB}}/results",
+		setup: managersJob, operation: "bulk_result"},
+
+	// --- error bodies are masked --------------------------------------------
+	{name: "sf/duplicate rule error body", method: "POST", path: sfData + "/sobjects/Contact", key: repKey,
+		hdr:  []string{"Content-Type", "application/json", "X-Samplecrm-Duplicate-Rule", "block"},
+		body: `{"LastName":"Dup","Email":"{{EMAIL}}"}`, setup: anEmail,
+		secrets: []string{"MobilePhone", "Birthdate", "National_ID__c"}, errorBody: true, stream: "masking of error bodies"},
+
 	{name: "zoho/COQL where on a masked field", method: "POST", path: zoho + "/coql",
 		body:      `{"select_query":"select id from Contacts where Mobile like '138%' limit 5"}`,
 		planField: "Contacts.Mobile", planRole: "filter", status: 403,
 		reason: "filtering on masked field Contacts.Mobile is not allowed"},
 }
 
+// managersJob has the sales manager create a Bulk 2.0 query job (the
+// intern then tries to control it).
+func managersJob(t *testing.T, do doFunc, _ personal) map[string]string {
+	resp, b := do("POST", sfData+"/jobs/query", managerKey, `{"operation":"query","query":"SELECT Id, Email FROM Contact"}`)
+	var job struct{ ID string }
+	if resp.StatusCode != 200 || json.Unmarshal(b, &job) != nil || job.ID == "" {
+		t.Fatalf("the manager's job: %d %s", resp.StatusCode, b)
+	}
+	return map[string]string{"JOB": job.ID}
+}
+
+// anEmail is an existing contact's e-mail (a duplicate to create).
+func anEmail(t *testing.T, _ doFunc, pv personal) map[string]string {
+	if len(pv["Email"]) == 0 {
+		t.Fatal("no e-mail in the sample data")
+	}
+	return map[string]string{"EMAIL": pv["Email"][0]}
+}
+
 // personalValues are values the intern must never see: read straight from
 // the sample CRM, with the gateway's upstream credential.
-func personalValues(t *testing.T, e *env) []string {
+func personalValues(t *testing.T, e *env) personal {
 	t.Helper()
-	var out []string
+	out := personal{}
+	var field string
 	add := func(v any) {
 		if s, ok := v.(string); ok && len(s) >= 6 {
-			out = append(out, s)
+			out[field] = append(out[field], s)
 		}
 	}
 	req, _ := http.NewRequest("GET", e.crmURL+soql("SELECT Id, MobilePhone, Email, Birthdate, National_ID__c FROM Contact LIMIT 200"), nil)
@@ -174,8 +239,8 @@ func personalValues(t *testing.T, e *env) []string {
 		t.Fatalf("the sample CRM's contacts: %v", err)
 	}
 	for _, r := range sf.Records {
-		for _, f := range []string{"MobilePhone", "Email", "Birthdate", "National_ID__c"} {
-			add(r[f])
+		for _, field = range []string{"MobilePhone", "Email", "Birthdate", "National_ID__c"} {
+			add(r[field])
 		}
 	}
 	req, _ = http.NewRequest("GET", e.crmURL+"/crm/v6/Contacts?fields=Mobile,Email,Date_of_Birth,National_ID&per_page=200", nil)
@@ -188,8 +253,8 @@ func personalValues(t *testing.T, e *env) []string {
 		t.Fatalf("the sample CRM's Zoho contacts: %v", err)
 	}
 	for _, r := range z.Data {
-		for _, f := range []string{"Mobile", "Email", "Date_of_Birth", "National_ID"} {
-			add(r[f])
+		for _, field = range []string{"Mobile", "Email", "Date_of_Birth", "National_ID"} {
+			add(r[field])
 		}
 	}
 	return out
@@ -258,7 +323,7 @@ func cmpOr(a, b string) string {
 
 func TestBypassSuite(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	secrets := personalValues(t, e)
+	pv := personalValues(t, e)
 	e.crm.Reset()
 	events := 0
 	for _, row := range bypassRows {
@@ -267,6 +332,18 @@ func TestBypassSuite(t *testing.T) {
 			if key == "" {
 				key = internKey
 			}
+			if row.setup != nil {
+				do := func(method, path, key, body string) (*http.Response, []byte) {
+					events++ // each is audited too
+					resp := e.do(method, path, bearer(key), strings.NewReader(body), "Content-Type", "application/json")
+					return resp, readAll(t, resp)
+				}
+				for k, v := range row.setup(t, do, pv) {
+					row.path = strings.ReplaceAll(row.path, "{{"+k+"}}", v)
+					row.body = strings.ReplaceAll(row.body, "{{"+k+"}}", v)
+				}
+			}
+			secrets := pv.values(row.secrets)
 			reached := len(e.crm.Requests())
 			var body *strings.Reader
 			hdr := row.hdr
@@ -289,7 +366,12 @@ func TestBypassSuite(t *testing.T) {
 				t.Fatalf("no audit event for the request (%d events)", len(evs))
 			}
 			ev := evs[events-1]
-			forwarded := len(e.crm.Requests()) > reached
+			// The caller's request reached the CRM (the gateway's own
+			// lookups, such as a bulk job's status, are not it).
+			path, _, _ := strings.Cut(strings.TrimPrefix(row.path, "/zoho"), "?")
+			forwarded := slices.ContainsFunc(e.crm.Requests()[reached:], func(r samplecrm.RecordedRequest) bool {
+				return r.Method == row.method && r.Path == path
+			})
 			leak := ""
 			for _, s := range secrets {
 				if strings.Contains(string(b), s) {
@@ -308,10 +390,25 @@ func TestBypassSuite(t *testing.T) {
 				t.Skipf("plan not built for this shape: %s (status %d, forwarded %v, leak %v; event crm %v)",
 					missing, resp.StatusCode, forwarded, leak != "", ev["crm"])
 			}
+			if op, _ := get(ev, "crm", "operation").(string); row.operation != "" && op != row.operation {
+				t.Skipf("not classified in this build: %s %s is operation %q, want %q (status %d, forwarded %v)",
+					row.method, row.path, op, row.operation, resp.StatusCode, forwarded)
+			}
 			if row.crmShape != "" && forwarded && (resp.StatusCode == 404 || resp.StatusCode == 400) {
 				t.Skipf("the sample CRM does not speak %s (upstream answered %d)", row.crmShape, resp.StatusCode)
 			}
 			switch {
+			case row.errorBody:
+				if refused {
+					checkRefusal(t, row, resp, b, ev, forwarded)
+					return
+				}
+				if resp.StatusCode/100 == 2 || !forwarded {
+					t.Fatalf("status %d, want the CRM's own error answer: %s", resp.StatusCode, b)
+				}
+				if leak != "" {
+					t.Skipf("%s is not in this build: the error body carried a personal value", row.stream)
+				}
 			case row.masked:
 				if refused {
 					checkRefusal(t, row, resp, b, ev, forwarded)

@@ -401,7 +401,7 @@ func (s *Server) sfSObjects(w http.ResponseWriter, r *http.Request, base string,
 			writeJSON(w, http.StatusOK, append(b, `,"recentItems":[]}`...))
 		case "POST":
 			vals, ok := s.readRecordBody(w, r, o, true)
-			if !ok {
+			if !ok || s.duplicateRule(w, r, base, o, vals) {
 				return
 			}
 			id := o.create(vals)
