@@ -15,7 +15,7 @@ func fullInput() *Input {
 	in := input(subject(true, "sales_rep", "marketing"), ActionInput{
 		Operation: "query", Category: "read", Object: "Contact",
 		Fields: []string{"Id", "Email", "Account.Owner.Email"}, AllFields: true, RecordID: "003xx",
-		Query:  "SELECT Id, Email, Account.Owner.Email FROM Contact",
+		Query: "SELECT Id, Email, Account.Owner.Email FROM Contact",
 		Parent: &ActionInput{Operation: "composite", Category: "write", Fields: []string{},
 			Objects: []string{}, FieldRoles: map[string][]string{}, Aliases: map[string]string{}},
 		Objects:    []string{"Contact", "Account", "User"},
