@@ -102,10 +102,10 @@ var bypassRows = []bypassRow{
 		planAlias: "Contact.MobilePhone", masked: true, stream: "masking by alias (GraphQL field alias)"},
 	{name: "sf/graphql node alias", method: "POST", path: sfData + "/graphql",
 		body:      graphql(`query { uiapi { query { Contact(first: 20) { edges { n: node { Id MobilePhone { value } Birthdate { value } } } } } } }`),
-		planAlias: "Contact.MobilePhone", masked: true, stream: "masking by alias (GraphQL node alias)"},
+		planAlias: "node", masked: true, stream: "masking by alias (GraphQL node alias)"},
 	{name: "sf/graphql edges alias", method: "POST", path: sfData + "/graphql",
 		body:      graphql(`query { uiapi { query { Contact(first: 20) { e: edges { node { Id MobilePhone { value } Email { value } } } } } } }`),
-		planAlias: "Contact.MobilePhone", masked: true, stream: "masking by alias (GraphQL edges alias)"},
+		planAlias: "edges", masked: true, stream: "masking by alias (GraphQL edges alias)"},
 	{name: "sf/graphql alias inside composite", method: "POST", path: sfData + "/composite",
 		hdr: []string{"Content-Type", "application/json"},
 		body: `{"compositeRequest":[{"method":"POST","url":"/services/data/v60.0/graphql","referenceId":"g","body":` +
@@ -166,7 +166,7 @@ var bypassRows = []bypassRow{
 		reason: "filtering on masked field Contact.MobilePhone is not allowed"},
 	{name: "sf/SOSL IN PHONE FIELDS", method: "GET",
 		path:     sfData + "/search?q=" + url.QueryEscape("FIND {138*} IN PHONE FIELDS RETURNING Contact(Id)"),
-		planRole: "search", status: 403, reason: "masked field"},
+		planRole: "search", status: 403, reason: "searching all fields of Contact is not allowed"},
 	{name: "sf/external id lookup by a masked field", method: "GET",
 		path:      sfData + "/sobjects/Contact/MobilePhone/13800000000",
 		planField: "Contact.MobilePhone", planRole: "filter", status: 403,
@@ -176,7 +176,7 @@ var bypassRows = []bypassRow{
 		planField: "Contacts.Mobile", planRole: "filter", status: 403,
 		reason: "filtering on masked field Contacts.Mobile is not allowed"},
 	{name: "zoho/phone search", method: "GET", path: zoho + "/Contacts/search?phone=138",
-		planRole: "filter", status: 403, reason: "masked field"},
+		planRole: "search", status: 403, reason: "searching all fields of Contacts is not allowed"},
 	// --- bulk job control by another subject (refused: 403, or the CRM's
 	// not-found answer 404) ---------------------------------------------------
 	{name: "sf/abort another subject's bulk query job", method: "PATCH", path: sfData + "/jobs/query/{{JOB}}",
@@ -391,6 +391,10 @@ func TestBypassSuite(t *testing.T) {
 					missing, resp.StatusCode, forwarded, leak != "", ev["crm"])
 			}
 			if op, _ := get(ev, "crm", "operation").(string); row.operation != "" && op != row.operation {
+				if refused && !forwarded {
+					t.Logf("refused (%d) as operation %q: %s", resp.StatusCode, op, b)
+					return
+				}
 				t.Skipf("not classified in this build: %s %s is operation %q, want %q (status %d, forwarded %v)",
 					row.method, row.path, op, row.operation, resp.StatusCode, forwarded)
 			}

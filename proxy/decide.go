@@ -322,6 +322,8 @@ func masksOf(mask map[string]string, key string) []string {
 			continue
 		}
 		switch {
+		case field == "*" && obj == "*": // every field of every object
+			out = append(out, m)
 		case field == "*":
 			if mo == "*" || strings.EqualFold(mo, obj) {
 				out = append(out, obj+"."+mf)
