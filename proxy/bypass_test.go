@@ -1,13 +1,17 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crmgw/crmgw/audit"
 	"github.com/crmgw/crmgw/examples/samplecrm"
@@ -361,7 +365,7 @@ func TestBypassSuite(t *testing.T) {
 			}
 			b := readAll(t, resp)
 			events++
-			evs := e.auditEvents(events)
+			evs := completeEvents(t, e, events)
 			if len(evs) < events {
 				t.Fatalf("no audit event for the request (%d events)", len(evs))
 			}
@@ -434,6 +438,36 @@ func TestBypassSuite(t *testing.T) {
 				checkRefusal(t, row, resp, b, ev, forwarded)
 			}
 		})
+	}
+}
+
+// completeEvents waits for want audit events and returns those whose
+// line is complete (the writer may be half-way through the next one).
+func completeEvents(t *testing.T, e *env, want int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(e.dir, "audit.jsonl"))
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			b = b[:i+1]
+		} else {
+			b = nil
+		}
+		var evs []map[string]any
+		for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal(line, &m); err != nil {
+				t.Fatalf("audit line is not JSON: %v", err)
+			}
+			evs = append(evs, m)
+		}
+		if len(evs) >= want || time.Now().After(deadline) {
+			return evs
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
