@@ -419,11 +419,29 @@ test_intern_child_subquery_into_contacts_is_allowed_and_masked if {
 	d.mask["*.MobilePhone"] == "redact"
 }
 
-test_intern_relationship_to_user_is_denied if {
+# The owner of an account or contact is read through the relationship,
+# with the intern's masks (e-mail, phones, username redacted) ...
+test_intern_reads_the_owner_through_a_relationship_masked if {
 	inp := request(user(["intern"]), plan_sub(action("query", "read", "Contact"), "User"))
+	d := authz.decision with input as inp
+	d.allow == true
+	d.mask["*.Email"] == "redact"
+	d.mask["*.Username"] == "redact"
+}
+
+# ... never as a User query of its own.
+test_intern_may_not_query_users if {
+	inp := request(user(["intern"]), action("query", "read", "User"))
 	d := authz.decision with input as inp
 	d.allow == false
 	d.reason == "role intern may not query User"
+}
+
+test_sales_rep_relationship_to_campaign_is_denied if {
+	inp := request(user(["sales_rep"]), plan_sub(action("query", "read", "Opportunity"), "Campaign"))
+	d := authz.decision with input as inp
+	d.allow == false
+	d.reason == "role sales_rep may not query Campaign"
 }
 
 test_sales_rep_reads_user_through_a_relationship if {

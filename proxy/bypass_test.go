@@ -78,7 +78,7 @@ type personal map[string][]string
 
 func (pv personal) values(fields []string) []string {
 	if len(fields) == 0 {
-		fields = []string{"MobilePhone", "Email", "Birthdate", "National_ID__c", "Mobile", "Date_of_Birth", "National_ID"}
+		fields = []string{"MobilePhone", "Email", "Birthdate", "National_ID__c", "Mobile", "Date_of_Birth", "National_ID", "Username"}
 	}
 	var out []string
 	for _, f := range fields {
@@ -126,9 +126,12 @@ var bypassRows = []bypassRow{
 	{name: "sf/child subquery into Case", method: "GET",
 		path:       soql("SELECT Id, (SELECT Subject, Description FROM Cases) FROM Account"),
 		planObject: "Case", status: 403, reason: "role intern may not query Case"},
-	{name: "sf/relationship path to User", method: "GET",
-		path:       soql("SELECT Id, Owner.Username FROM Contact"),
-		planObject: "User", status: 403, reason: "role intern may not query User"},
+	{name: "sf/relationship path to a denied object", method: "GET", key: repKey,
+		path:       soql("SELECT Id, Campaign.Name FROM Opportunity"),
+		planObject: "Campaign", status: 403, reason: "role sales_rep may not query Campaign"},
+	{name: "sf/relationship path to the owner, masked", method: "GET",
+		path:       soql("SELECT Id, Owner.Username, Owner.Email, Owner.MobilePhone FROM Contact LIMIT 50"),
+		planObject: "User", masked: true},
 	{name: "sf/graphql child connection", method: "POST", path: sfData + "/graphql",
 		body:       graphql(`query { uiapi { query { Account(first: 5) { edges { node { Id Opportunities { edges { node { Amount { value } } } } } } } } } }`),
 		planObject: "Opportunity", status: 403, reason: "role intern may not query Opportunity"},
@@ -244,6 +247,20 @@ func personalValues(t *testing.T, e *env) personal {
 	}
 	for _, r := range sf.Records {
 		for _, field = range []string{"MobilePhone", "Email", "Birthdate", "National_ID__c"} {
+			add(r[field])
+		}
+	}
+	req, _ = http.NewRequest("GET", e.crmURL+soql("SELECT Username, Email, MobilePhone FROM User"), nil)
+	req.Header.Set("Authorization", "Bearer "+sfToken)
+	if resp, err = e.client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	var users struct{ Records []map[string]any }
+	if err := json.Unmarshal(readAll(t, resp), &users); err != nil || len(users.Records) == 0 {
+		t.Fatalf("the sample CRM's users: %v", err)
+	}
+	for _, r := range users.Records {
+		for _, field = range []string{"Username", "Email", "MobilePhone"} {
 			add(r[field])
 		}
 	}
