@@ -32,7 +32,18 @@ type Config struct {
 	// QueueSize bounds the in-memory queue between Record and the writer
 	// goroutine and each sink's queue. Default 10000.
 	QueueSize int `yaml:"queue_size"`
+	// QueryText says how an event records a request's query or search
+	// text (crm.query): text (default) keeps it as sent; hash keeps its
+	// keyed hash under masking.hmac_key ("hmac-sha256:<hex>"), for queries
+	// whose literals are personal data (WHERE Email = '...').
+	QueryText string `yaml:"query_text"`
 }
+
+// Values of Config.QueryText.
+const (
+	QueryTextKeep = "text"
+	QueryTextHash = "hash"
+)
 
 // Values of Config.OnFull.
 const (
@@ -133,6 +144,9 @@ func (c *Config) SetDefaults() {
 	if c.OnFull == "" {
 		c.OnFull = OnFullBlockExports
 	}
+	if c.QueryText == "" {
+		c.QueryText = QueryTextKeep
+	}
 	if c.SpoolDir == "" {
 		c.SpoolDir = filepath.Join(os.TempDir(), "crmgw-audit-spool")
 		for _, s := range c.Sinks {
@@ -194,6 +208,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.OnFull != OnFullBlockExports && c.OnFull != OnFullDrop {
 		errs = append(errs, confkey.Errorf("on_full", "must be block_exports or drop, got %q", c.OnFull))
+	}
+	if c.QueryText != QueryTextKeep && c.QueryText != QueryTextHash {
+		errs = append(errs, confkey.Errorf("query_text", "must be text or hash, got %q", c.QueryText))
 	}
 	if c.QueueSize < 1 {
 		errs = append(errs, confkey.Errorf("queue_size", "must be at least 1, got %d", c.QueueSize))

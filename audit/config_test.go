@@ -72,6 +72,7 @@ func TestConfigValidateReportsEveryProblemWithItsKey(t *testing.T) {
 			{Type: "stdout", Name: "file-0"},
 		},
 		OnFull:        "panic",
+		QueryText:     "plain",
 		SpoolMaxBytes: 10,
 	}
 	c.SetDefaults()
@@ -85,7 +86,7 @@ func TestConfigValidateReportsEveryProblemWithItsKey(t *testing.T) {
 		}
 		keys[ke.Key] = true
 	}
-	for _, k := range []string{"on_full", "spool_max_bytes", "sinks[0].path", "sinks[0].fsync", "sinks[1].url",
+	for _, k := range []string{"on_full", "query_text", "spool_max_bytes", "sinks[0].path", "sinks[0].fsync", "sinks[1].url",
 		"sinks[1].token", "sinks[2].address", "sinks[2].format", "sinks[3].type", "sinks[4].name"} {
 		if !keys[k] {
 			t.Errorf("no problem reported for %s (got %v)", k, keys)

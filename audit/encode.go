@@ -1,10 +1,13 @@
 package audit
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -392,5 +395,81 @@ func (e *encoder) crm(c *CRM) {
 	e.field("truncated")
 	e.bool(c.Truncated)
 	e.optStr("host", c.Host)
+	if len(c.Objects) > 0 {
+		e.field("objects")
+		e.strs(c.Objects)
+	}
+	if len(c.FieldRoles) > 0 {
+		e.field("field_roles")
+		e.b = append(e.b, '{')
+		for i, k := range mapKeys(e, c.FieldRoles) {
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.str(k)
+			e.b = append(e.b, ':')
+			e.strs(c.FieldRoles[k])
+		}
+		e.b = append(e.b, '}')
+	}
+	if len(c.Aliases) > 0 {
+		e.field("aliases")
+		e.b = append(e.b, '{')
+		for i, k := range mapKeys(e, c.Aliases) {
+			if i > 0 {
+				e.b = append(e.b, ',')
+			}
+			e.str(k)
+			e.b = append(e.b, ':')
+			e.str(c.Aliases[k])
+		}
+		e.b = append(e.b, '}')
+	}
+	e.optStr("query", c.Query)
 	e.close()
+}
+
+// mapKeys lists a map's keys in the order each form writes them:
+// encoding/json sorts them by their bytes, JCS by the UTF-16 code units of
+// the text as read back (an invalid byte is U+FFFD there). The keys are
+// written by str, not registered as members: close never moves them.
+func mapKeys[V any](e *encoder, m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	if e.canon {
+		slices.SortFunc(keys, compareUTF16)
+	} else {
+		slices.Sort(keys)
+	}
+	return keys
+}
+
+// compareUTF16 orders strings by their UTF-16 code units, each invalid
+// UTF-8 byte read as U+FFFD.
+func compareUTF16(a, b string) int {
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		a, b = a[na:], b[nb:]
+		if ra == rb {
+			continue
+		}
+		ua, ub := utf16Units(ra), utf16Units(rb)
+		if c := cmp.Compare(ua[0], ub[0]); c != 0 {
+			return c
+		}
+		return cmp.Compare(ua[1], ub[1])
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// utf16Units is r as one or two UTF-16 code units (the second 0 if one).
+func utf16Units(r rune) [2]uint16 {
+	if r >= 0x10000 {
+		r1, r2 := utf16.EncodeRune(r)
+		return [2]uint16{uint16(r1), uint16(r2)}
+	}
+	return [2]uint16{uint16(r), 0}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // fill sets every field of the struct v points to, recursively, from the
@@ -39,6 +40,14 @@ func fill(v reflect.Value, s string, n int64, f float64, flag bool) {
 			fill(l.Index(i), s+"["+fmt.Sprint(i)+"]", n+int64(i), f, !flag)
 		}
 		v.Set(l)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for i := range 2 {
+			e := reflect.New(v.Type().Elem()).Elem()
+			fill(e, s+"{"+fmt.Sprint(i)+"}", n+int64(i), f, flag)
+			m.SetMapIndex(reflect.ValueOf(s+"<"+fmt.Sprint(i)+">"), e)
+		}
+		v.Set(m)
 	default:
 		panic("fill: add a case for " + v.Type().String())
 	}
@@ -161,6 +170,17 @@ func FuzzEventEncoding(f *testing.F) {
 		ev.Actor.User.Roles = []string{d}
 		ev.Actor.Issuer, ev.Error, ev.Status = c, d, a
 		ev.CRM.Fields = []string{b, d}
+		ev.CRM.Objects = []string{c}
+		ev.CRM.FieldRoles = map[string][]string{a: {b}, a + "x": {c, d}}
+		if utf8.ValidString(a) && utf8.ValidString(b) {
+			// Keys JCS and encoding/json order differently (UTF-16 code
+			// units against bytes). Invalid UTF-8 in keys only where no two
+			// keys can read back alike (each bad byte becomes U+FFFD).
+			ev.CRM.FieldRoles[b+"\U0001F600"] = nil
+			ev.CRM.FieldRoles[b+"\uFFFF"] = []string{a}
+		}
+		ev.CRM.Aliases = map[string]string{d: a, d + "y": c}
+		ev.CRM.Query = b
 		ev.CRM.Records, ev.HTTPResponse.Bytes, ev.Decision.MaxRecords = n, n, n
 		ev.DurationMS = dur
 		ev.Decision.Allow, ev.CRM.Truncated = flag, !flag

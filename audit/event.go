@@ -103,6 +103,17 @@ type CRM struct {
 	Truncated bool     `json:"truncated"`
 	// Host (extension) is the upstream host the request went to.
 	Host string `json:"host,omitempty"`
+	// Objects, FieldRoles and Aliases (extension) are the request's access
+	// plan: every object it touched, every field ("Object.Field") with the
+	// roles it played (select, filter, sort, group, aggregate, search),
+	// and the response key of each selected expression
+	// (docs/classification.md, "Access plan").
+	Objects    []string            `json:"objects,omitempty"`
+	FieldRoles map[string][]string `json:"field_roles,omitempty"`
+	Aliases    map[string]string   `json:"aliases,omitempty"`
+	// Query (extension) is the query or search text, or its keyed hash
+	// ("hmac-sha256:<hex>") when audit.query_text is hash.
+	Query string `json:"query,omitempty"`
 }
 
 // Decision is what the policy said and whether it was enforced.

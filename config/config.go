@@ -253,6 +253,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, confkey.Prefix(k+".auth", err))
 		}
 	}
+	if c.Audit.QueryText == audit.QueryTextHash && c.Masking.HMACKey == "" {
+		bad("audit.query_text", "hash needs masking.hmac_key")
+	}
 	if defaults > 1 {
 		bad("upstreams", "%d upstreams have an empty match; at most one may be the default", defaults)
 	}

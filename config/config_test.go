@@ -93,6 +93,18 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 			want: []string{"upstreams: 2 upstreams have an empty match"},
 		},
 		{
+			name: "audit query text hashed without a key",
+			yaml: minimal + "  query_text: hash\n",
+			env:  map[string]string{"SF_TOKEN": "x"},
+			want: []string{"audit.query_text: hash needs masking.hmac_key"},
+		},
+		{
+			name: "audit query text of another kind",
+			yaml: minimal + "  query_text: drop\n",
+			env:  map[string]string{"SF_TOKEN": "x"},
+			want: []string{"audit.query_text: must be text or hash"},
+		},
+		{
 			name: "admin on the proxy listener",
 			yaml: minimal + "admin: {listen: 127.0.0.1:8080}\n",
 			env:  map[string]string{"SF_TOKEN": "x"},

@@ -207,9 +207,32 @@ permitting_roles contains role if {
 	wanted in operations
 }
 
+# An object a request reaches from another one (a relationship path such as
+# Contact.Owner.Name, a child subquery) is decided as a sub-action whose
+# parent is the request's own action. A role's related_objects are the
+# objects it may read that way only, never on their own.
+permitting_roles contains role if {
+	is_related_object
+	some role in input.subject.roles
+	grant := data.crmgw.roles[role]
+	input.action.category in grant.categories
+	operations := grant.related_objects[target_object]
+	some wanted in operation_keys
+	wanted in operations
+}
+
+is_related_object if {
+	is_object(input.action.parent)
+	input.action.parent.operation != "composite"
+}
+
 # A role's objects name the operations it may perform on each object; "*"
-# stands for any (named) object or any operation.
-object_keys := [target_object, "*"] if target_object != "" else := [target_object]
+# stands for any (named) object or any operation. "*" never covers an
+# object crmgw could not resolve ("unknown"): only a role that names
+# "unknown" itself may reach one.
+object_keys := [target_object] if {
+	target_object in {"", "unknown"}
+} else := [target_object, "*"]
 
 operation_keys := [input.action.operation, "*"]
 
@@ -234,6 +257,9 @@ deny_reason := "the subject has no roles" if {
 	is_nested_composite
 } else := sprintf("%s names no object", [input.action.operation]) if {
 	no_object
+} else := concat("", [verb, " reaches an object crmgw could not resolve (unknown): denied unless a role names \"unknown\""]) if {
+	target_object == "unknown"
+	count(permitting_roles) == 0
 } else := concat("", [roles_phrase(known_roles), " may not ", verb, " ", object_name]) if {
 	count(permitting_roles) == 0
 } else := sprintf("%s of %s requires multi-factor authentication: sign in again with MFA", [verb, object_name]) if {

@@ -400,18 +400,111 @@ test_partner_issuer_manager_with_mfa_may_not_export if {
 
 test_partner_issuer_manager_may_not_delete if {
 	inp := request(partner_user(["sales_manager"]), action("delete", "write", "Lead"))
+# --- objects of the access plan, decided as sub-actions ------------------------
+
+# A sub-action of the plan: the container's operation and category, the
+# reached object, the container as parent.
+plan_sub(container, obj) := object.union(container, {"object": obj, "parent": container})
+
+intern_account_query := object.union(action("query", "read", "Account"), {
+	"query": "SELECT Id, (SELECT Amount FROM Opportunities), (SELECT Subject FROM Cases) FROM Account",
+	"objects": ["Account", "Opportunity", "Case"],
+})
+
+test_intern_child_subquery_into_opportunities_is_denied if {
+	inp := request(user(["intern"]), plan_sub(intern_account_query, "Opportunity"))
+	d := authz.decision with input as inp
+	d.allow == false
+	d.reason == "role intern may not query Opportunity"
+}
+
+test_intern_child_subquery_into_cases_is_denied if {
+	inp := request(user(["intern"]), plan_sub(intern_account_query, "Case"))
+	d := authz.decision with input as inp
+	d.allow == false
+	d.reason == "role intern may not query Case"
+}
+
+test_intern_child_subquery_into_contacts_is_allowed_and_masked if {
+	inp := request(user(["intern"]), plan_sub(action("query", "read", "Account"), "Contact"))
+	d := authz.decision with input as inp
+	d.allow == true
+	d.mask["*.MobilePhone"] == "redact"
+}
+
+# The owner of an account or contact is read through the relationship,
+# with the intern's masks (e-mail, phones, username redacted) ...
+test_intern_reads_the_owner_through_a_relationship_masked if {
+	inp := request(user(["intern"]), plan_sub(action("query", "read", "Contact"), "User"))
+	d := authz.decision with input as inp
+	d.allow == true
+	d.mask["*.Email"] == "redact"
+	d.mask["*.Username"] == "redact"
+}
+
+# ... never as a User query of its own.
+test_intern_may_not_query_users if {
+	inp := request(user(["intern"]), action("query", "read", "User"))
+	d := authz.decision with input as inp
+	d.allow == false
+	d.reason == "role intern may not query User"
+}
+
+test_sales_rep_relationship_to_campaign_is_denied if {
+	inp := request(user(["sales_rep"]), plan_sub(action("query", "read", "Opportunity"), "Campaign"))
+	d := authz.decision with input as inp
+	d.allow == false
+	d.reason == "role sales_rep may not query Campaign"
+}
+
+test_sales_rep_reads_user_through_a_relationship if {
+	inp := request(user(["sales_rep"]), plan_sub(action("query", "read", "Contact"), "User"))
+	d := authz.decision with input as inp
+	d.allow == true
+	d.reason == "role sales_rep may query User"
+}
+
+test_sales_rep_may_not_read_user_on_its_own if {
+	inp := request(user(["sales_rep"]), action("query", "read", "User"))
+	d := authz.decision with input as inp
+	d.allow == false
+	d.reason == "role sales_rep may not query User"
+}
+
+# related_objects do not reach through a composite container: a sub-request
+# stands for itself.
+test_related_objects_do_not_apply_inside_composite if {
+	inp := request(user(["sales_rep"]), object.union(action("query", "read", "User"), {"parent": composite_container}))
 	d := authz.decision with input as inp
 	d.allow == false
 }
 
 test_partner_issuer_admin_gets_nothing if {
 	inp := request(partner_user(["admin"]), action("query", "read", "Contact"))
+test_unknown_object_is_denied_even_to_admin if {
+	inp := request(mfa_user(["admin"]), plan_sub(action("query", "read", "Account"), "unknown"))
+	d := authz.decision with input as inp
+	d.allow == false
+	d.reason == "query reaches an object crmgw could not resolve (unknown): denied unless a role names \"unknown\""
+}
+
+test_unknown_object_is_denied_to_intern if {
+	inp := request(user(["intern"]), plan_sub(action("query", "read", "Contact"), "unknown"))
 	d := authz.decision with input as inp
 	d.allow == false
 }
 
 test_partner_issuer_rep_keeps_rep_rights if {
 	inp := request(partner_user(["sales_rep"]), action("query", "read", "Contact"))
+test_a_role_naming_unknown_allows_it if {
+	inp := request(user(["reader"]), plan_sub(action("query", "read", "Account"), "unknown"))
+	roles := {"reader": {"categories": ["read"], "objects": {"unknown": ["query"]}, "mask": {}}}
+	d := authz.decision with input as inp with data.crmgw.roles as roles
+	d.allow == true
+}
+
+test_admin_reaches_named_objects_of_a_plan if {
+	inp := request(mfa_user(["admin"]), plan_sub(action("query", "read", "Account"), "Opportunity"))
 	d := authz.decision with input as inp
 	d.allow == true
 }
@@ -465,4 +558,17 @@ test_issuer_primary_must_be_the_boolean_true if {
 	inp := request(object.union(mfa_user(["sales_manager"]), {"issuer_primary": "true"}), action("bulk_query", "export", "Contact"))
 	d := authz.decision with input as inp
 	d.allow == false
+# The plan's fields and roles are in the input; the default decision keeps
+# working with them present and lists no allow_filter (masked fields stay
+# unfilterable, built into the gateway).
+test_plan_fields_leave_the_decision_alone if {
+	act := object.union(action("query", "read", "Contact"), {
+		"objects": ["Contact"],
+		"field_roles": {"Contact.MobilePhone": ["filter"], "Contact.Id": ["select"]},
+		"aliases": {"m": "Contact.MobilePhone"},
+	})
+	d := authz.decision with input as request(user(["intern"]), act)
+	d.allow == true
+	d.mask["*.MobilePhone"] == "redact"
+	not "allow_filter" in object.keys(d)
 }

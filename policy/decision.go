@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -21,6 +22,12 @@ type Decision struct {
 	Mask map[string]string `json:"mask,omitempty"`
 	// MaxRecords caps the records in the response; 0 means no cap.
 	MaxRecords int `json:"max_records"`
+	// AllowFilter lists masked fields ("Object.Field", "*" for any
+	// object) the request may nevertheless filter, sort, group, aggregate
+	// or search on. Without it, a masked field in any role but select is
+	// refused (docs/policies.md, "Masks imply no inference"). Shared by a
+	// cached decision like Mask.
+	AllowFilter []string `json:"allow_filter,omitempty"`
 	// Extra holds the decision's other keys, for features to come.
 	Extra map[string]any `json:"extra,omitempty"`
 	// Revision is the policy revision that decided (see Engine.Revision).
@@ -60,10 +67,11 @@ func deny(reason, revision string) Decision {
 
 // Result keys, interned: the decision is read on every request.
 var (
-	keyAllow      = ast.StringTerm("allow")
-	keyReason     = ast.StringTerm("reason")
-	keyMask       = ast.StringTerm("mask")
-	keyMaxRecords = ast.StringTerm("max_records")
+	keyAllow       = ast.StringTerm("allow")
+	keyReason      = ast.StringTerm("reason")
+	keyMask        = ast.StringTerm("mask")
+	keyMaxRecords  = ast.StringTerm("max_records")
+	keyAllowFilter = ast.StringTerm("allow_filter")
 )
 
 // parseDecision reads the decision value as OPA produced it, without the
@@ -135,6 +143,8 @@ func parseDecision(v ast.Value) (Decision, error) {
 				return
 			}
 			d.MaxRecords = int(i)
+		case k.Equal(keyAllowFilter):
+			d.AllowFilter, err = parseFieldList(v.Value)
 		default:
 			key, jerr := ast.JSON(k.Value)
 			val, verr := ast.JSON(v.Value)
@@ -157,6 +167,37 @@ func parseDecision(v ast.Value) (Decision, error) {
 		return Decision{}, err
 	}
 	return d, nil
+}
+
+// parseFieldList reads allow_filter: an array or set of "Object.Field"
+// strings ("*" for any object). Anything else is malformed: a policy that
+// meant to allow a filter on one field must not open another by a typo.
+func parseFieldList(v ast.Value) ([]string, error) {
+	var terms []*ast.Term
+	switch x := v.(type) {
+	case *ast.Array:
+		x.Foreach(func(t *ast.Term) { terms = append(terms, t) })
+	case ast.Set:
+		x.Foreach(func(t *ast.Term) { terms = append(terms, t) })
+	default:
+		return nil, fmt.Errorf("%w: \"allow_filter\" is %s, want an array of \"Object.Field\" names", ErrMalformed, typeName(v))
+	}
+	if len(terms) == 0 {
+		return nil, nil
+	}
+	out := make([]string, 0, len(terms))
+	for _, t := range terms {
+		s, ok := t.Value.(ast.String)
+		if !ok {
+			return nil, fmt.Errorf("%w: allow_filter entry %s is %s, want \"Object.Field\"", ErrMalformed, t, typeName(t.Value))
+		}
+		obj, field, ok := strings.Cut(string(s), ".")
+		if !ok || obj == "" || field == "" || strings.Contains(field, ".") {
+			return nil, fmt.Errorf("%w: allow_filter entry %q is not \"Object.Field\"", ErrMalformed, string(s))
+		}
+		out = append(out, string(s))
+	}
+	return out, nil
 }
 
 func typeName(v ast.Value) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,6 +290,26 @@ big contains x if {
 			wantErr: ErrMalformed, reason: reasonMalformed,
 		},
 		{
+			name:    "allow_filter as a string",
+			policy:  "package crmgw.authz\n\ndecision := {\"allow\": true, \"allow_filter\": \"Contact.Email\"}\n",
+			wantErr: ErrMalformed, reason: reasonMalformed,
+		},
+		{
+			name:    "allow_filter entry without an object",
+			policy:  "package crmgw.authz\n\ndecision := {\"allow\": true, \"allow_filter\": [\"Email\"]}\n",
+			wantErr: ErrMalformed, reason: reasonMalformed,
+		},
+		{
+			name:    "allow_filter entry with a path",
+			policy:  "package crmgw.authz\n\ndecision := {\"allow\": true, \"allow_filter\": [\"Contact.Account.Name\"]}\n",
+			wantErr: ErrMalformed, reason: reasonMalformed,
+		},
+		{
+			name:    "allow_filter entry not a string",
+			policy:  "package crmgw.authz\n\ndecision := {\"allow\": true, \"allow_filter\": [\"Contact.Email\", 3]}\n",
+			wantErr: ErrMalformed, reason: reasonMalformed,
+		},
+		{
 			name:    "fractional max_records",
 			policy:  "package crmgw.authz\n\ndecision := {\"allow\": true, \"max_records\": 2.5}\n",
 			wantErr: ErrMalformed, reason: reasonMalformed,
@@ -330,6 +351,45 @@ decision := {"allow": true, "reason": "ok", "mask": {"*.SSN__c": "redact"}, "max
 	}
 	if a, ok := d.Extra["approval"].(map[string]any); !ok || a["required"] != true {
 		t.Errorf("extra = %#v, want approval.required", d.Extra)
+	}
+}
+
+// allow_filter is read from an array or a set; the policy sees the access
+// plan (objects, field roles, aliases) and can decide on it.
+func TestDecideReadsAllowFilterAndThePlan(t *testing.T) {
+	dir := writePolicy(t, map[string]string{"authz.rego": `package crmgw.authz
+
+import rego.v1
+
+decision := {"allow": true, "reason": "ok", "mask": {"Contact.Email": "email"}, "allow_filter": filterable} if {
+	"Account" in input.action.objects
+	"filter" in input.action.field_roles["Contact.Email"]
+	input.action.aliases.m == "Contact.MobilePhone"
+} else := {"allow": false, "reason": "plan not seen"}
+
+filterable contains "Contact.Email"
+filterable contains "*.Phone"
+`})
+	e := newEngine(t, Config{Paths: []string{dir}})
+	a := act("query", "read", "Contact")
+	a.Objects = []string{"Contact", "Account"}
+	a.FieldRoles = map[string][]string{"Contact.Email": {"select", "filter"}}
+	a.Aliases = map[string]string{"m": "Contact.MobilePhone"}
+	for range 2 { // evaluated, then from the cache
+		d, err := e.Decide(context.Background(), input(subject(true, "admin"), a))
+		if err != nil || !d.Allow {
+			t.Fatalf("decision = %+v, %v", d, err)
+		}
+		slices.Sort(d.AllowFilter)
+		if !slices.Equal(d.AllowFilter, []string{"*.Phone", "Contact.Email"}) {
+			t.Errorf("allow_filter = %q", d.AllowFilter)
+		}
+	}
+	// The same request without the filter role is another decision, not
+	// the cached one.
+	a.FieldRoles = map[string][]string{"Contact.Email": {"select"}}
+	if d, _ := e.Decide(context.Background(), input(subject(true, "admin"), a)); d.Allow {
+		t.Errorf("allowed without the filter role: %+v (a stale cached decision?)", d)
 	}
 }
 

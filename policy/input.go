@@ -75,8 +75,17 @@ type ActionInput struct {
 	// Mode refines the operation: queryAll, next_page, relationship,
 	// external_id:<Field>, or a bulk job's operation (e.g. hardDelete).
 	Mode string `json:"mode"`
-	// Parent is the container's action for a sub-request of a composite request.
+	// Parent is the container's action for a sub-request of a composite
+	// request, and for an object of the access plan decided on its own.
 	Parent *ActionInput `json:"parent"`
+	// Objects, FieldRoles and Aliases are the access plan
+	// (docs/classification.md, "Access plan"): every object the request
+	// touches, every field ("Object.Field") with the roles it plays
+	// (select, filter, sort, group, aggregate, search), and the response
+	// key each selected expression appears under.
+	Objects    []string            `json:"objects"`
+	FieldRoles map[string][]string `json:"field_roles"`
+	Aliases    map[string]string   `json:"aliases"`
 }
 
 // UsageInput holds the caller's recent usage by window ("1m", "1h", "24h").
@@ -99,6 +108,8 @@ var (
 	kOperation, kCategory, kObject, kFields, kAllFields, kRecordID, kParent = ast.StringTerm("operation"), ast.StringTerm("category"), ast.StringTerm("object"), ast.StringTerm("fields"), ast.StringTerm("all_fields"), ast.StringTerm("record_id"), ast.StringTerm("parent")
 
 	kIncludeDeleted, kAggregate, kMode = ast.StringTerm("include_deleted"), ast.StringTerm("aggregate"), ast.StringTerm("mode")
+
+	kObjects, kFieldRoles, kAliases = ast.StringTerm("objects"), ast.StringTerm("field_roles"), ast.StringTerm("aliases")
 
 	kRecords, kRequests = ast.StringTerm("records"), ast.StringTerm("requests")
 )
@@ -264,7 +275,7 @@ func (s *SubjectInput) value(a *termArena, f fieldSet) ast.Value {
 }
 
 func (act *ActionInput) value(a *termArena, f fieldSet) ast.Value {
-	items := make([][2]*ast.Term, 0, 11)
+	items := make([][2]*ast.Term, 0, 14)
 	if f.has(kOperation) {
 		items = append(items, ast.Item(kOperation, a.str(act.Operation)))
 	}
@@ -303,6 +314,23 @@ func (act *ActionInput) value(a *termArena, f fieldSet) ast.Value {
 			parent = ast.NewTerm(act.Parent.value(a, nil))
 		}
 		items = append(items, ast.Item(kParent, parent))
+	}
+	if f.has(kObjects) {
+		items = append(items, ast.Item(kObjects, a.strings(act.Objects)))
+	}
+	if f.has(kFieldRoles) {
+		roles := make([][2]*ast.Term, 0, len(act.FieldRoles))
+		for k, rs := range act.FieldRoles {
+			roles = append(roles, ast.Item(a.str(k), a.strings(rs)))
+		}
+		items = append(items, ast.Item(kFieldRoles, ast.ObjectTerm(roles...)))
+	}
+	if f.has(kAliases) {
+		aliases := make([][2]*ast.Term, 0, len(act.Aliases))
+		for k, v := range act.Aliases {
+			aliases = append(aliases, ast.Item(a.str(k), a.str(v)))
+		}
+		items = append(items, ast.Item(kAliases, ast.ObjectTerm(aliases...)))
 	}
 	return ast.NewObject(items...)
 }

@@ -15,8 +15,12 @@ func fullInput() *Input {
 	in := input(subject(true, "sales_rep", "marketing"), ActionInput{
 		Operation: "query", Category: "read", Object: "Contact",
 		Fields: []string{"Id", "Email", "Account.Owner.Email"}, AllFields: true, RecordID: "003xx",
-		Query:  "SELECT Id, Email, Account.Owner.Email FROM Contact",
-		Parent: &ActionInput{Operation: "composite", Category: "write", Fields: []string{}},
+		Query: "SELECT Id, Email, Account.Owner.Email FROM Contact",
+		Parent: &ActionInput{Operation: "composite", Category: "write", Fields: []string{},
+			Objects: []string{}, FieldRoles: map[string][]string{}, Aliases: map[string]string{}},
+		Objects:    []string{"Contact", "Account", "User"},
+		FieldRoles: map[string][]string{"Contact.Email": {"select", "sort"}, "User.Email": {"select"}, "Contact.MobilePhone": {"filter"}},
+		Aliases:    map[string]string{"m": "Contact.MobilePhone"},
 	})
 	in.Request.Time = time.Date(2026, 11, 23, 9, 14, 3, 412000000, time.UTC)
 	in.Subject.Claims = map[string]any{"amr": []any{"pwd", "mfa"}, "tenant": "acme", "level": json.Number("3")}
@@ -51,7 +55,7 @@ func TestInputValueEqualsTheJSONDocument(t *testing.T) {
 
 func TestInputValueOfZeroInputHasEmptyCollections(t *testing.T) {
 	v := (&Input{}).Value()
-	for _, path := range []string{"subject.roles", "subject.groups", "action.fields", "request.headers", "request.query", "usage.records"} {
+	for _, path := range []string{"subject.roles", "subject.groups", "action.fields", "action.objects", "action.field_roles", "action.aliases", "request.headers", "request.query", "usage.records"} {
 		ref := ast.MustParseRef("input." + path)[1:]
 		got, err := v.Find(ref)
 		if err != nil {

@@ -266,6 +266,25 @@ func (act *ActionInput) key(k *keyWriter, f fieldSet) {
 			k.n = n
 		}
 	}
+	if k.has(f, kObjects) {
+		k.strs(act.Objects)
+	}
+	if k.has(f, kFieldRoles) {
+		var stack [8]string
+		k.b = binary.AppendUvarint(k.b, uint64(len(act.FieldRoles)))
+		for _, name := range sortedKeys(act.FieldRoles, &stack) {
+			k.str(name)
+			k.strs(act.FieldRoles[name])
+		}
+	}
+	if k.has(f, kAliases) {
+		var stack [8]string
+		k.b = binary.AppendUvarint(k.b, uint64(len(act.Aliases)))
+		for _, name := range sortedKeys(act.Aliases, &stack) {
+			k.str(name)
+			k.str(act.Aliases[name])
+		}
+	}
 }
 
 // validText reports whether every string in v (map keys included) is

@@ -15,13 +15,18 @@ import (
 // a parent action with every field set too.
 func keyedInput() *Input {
 	parent := ActionInput{Operation: "composite", Category: "write", Object: "Account", Fields: []string{"Name", "Phone"},
-		AllFields: true, RecordID: "001A", Query: "q0", IncludeDeleted: true, Aggregate: true, Mode: "batch"}
+		AllFields: true, RecordID: "001A", Query: "q0", IncludeDeleted: true, Aggregate: true, Mode: "batch",
+		Objects: []string{"Account", "Case"}, FieldRoles: map[string][]string{"Account.Name": {"select"}, "Case.Subject": {"filter", "sort"}},
+		Aliases: map[string]string{"n": "Account.Name", "expr0": "COUNT(Case.Id)"}}
 	in := input(SubjectInput{Kind: "user", ID: "00u1", Issuer: "https://login.example.com", Email: "li.wei@example.com",
 		Groups: []string{"sales", "emea"}, Roles: []string{"sales_rep", "analyst"}, MFA: true, ClientID: "cli",
 		Claims: map[string]any{"amr": []any{"pwd", "mfa"}, "tenant": "acme", "level": 3.0}},
 		ActionInput{Operation: "query", Category: "read", Object: "Contact", Fields: []string{"Id", "Email"},
 			AllFields: true, RecordID: "003A", Query: "SELECT Id, Email FROM Contact", IncludeDeleted: true,
-			Aggregate: true, Mode: "queryAll", Parent: &parent})
+			Aggregate: true, Mode: "queryAll", Parent: &parent,
+			Objects:    []string{"Contact", "Account"},
+			FieldRoles: map[string][]string{"Contact.Email": {"select", "sort"}, "Contact.MobilePhone": {"filter"}, "Account.Name": {"select"}},
+			Aliases:    map[string]string{"m": "Contact.MobilePhone", "expr0": "MAX(Contact.Email)"}})
 	in.Request.Query["limit"] = []string{"10", "20"}
 	in.Request.Headers["accept"] = "application/json"
 	return in
@@ -238,6 +243,10 @@ func TestKeySeparatesNeighbouringFields(t *testing.T) {
 			func(in *Input) { in.Action.Object, in.Action.Fields = "", []string{"Contact", "Id"} }},
 		{"parent's and own mode", func(in *Input) { in.Action.Mode, in.Action.Parent = "hardDelete", &ActionInput{} },
 			func(in *Input) { in.Action.Mode, in.Action.Parent = "", &ActionInput{Mode: "hardDelete"} }},
+		{"field roles", func(in *Input) { in.Action.FieldRoles = map[string][]string{"a": {"b", "c"}} },
+			func(in *Input) { in.Action.FieldRoles = map[string][]string{"a": {"b"}, "c": nil} }},
+		{"objects and aliases", func(in *Input) { in.Action.Objects, in.Action.Aliases = []string{"m"}, nil },
+			func(in *Input) { in.Action.Objects, in.Action.Aliases = nil, map[string]string{"m": ""} }},
 		{"query values", func(in *Input) { in.Request.Query = map[string][]string{"a": {"b", "c"}} },
 			func(in *Input) { in.Request.Query = map[string][]string{"a": {"b"}, "c": nil} }},
 		{"usage windows", func(in *Input) { in.Usage.Records = map[string]int64{"1h": 5} },

@@ -117,6 +117,7 @@ func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, s
 		Records:   int64(st.Records),
 		Truncated: st.Truncated,
 	}
+	g.auditPlan(&ev.CRM, &a)
 	if ev.CRM.Operation == "" {
 		ev.CRM.Operation, ev.CRM.Category = "unknown", "unknown"
 	}
@@ -125,10 +126,12 @@ func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, s
 		ev.CRM.Host = x.up.currentTarget().Host
 	}
 	for _, sub := range x.result.Subrequests {
-		ev.Subrequests = append(ev.Subrequests, audit.CRM{
+		c := audit.CRM{
 			Operation: string(sub.Operation), Category: string(sub.Category),
 			Object: sub.Object, Fields: sub.Fields,
-		})
+		}
+		g.auditPlan(&c, &sub)
+		ev.Subrequests = append(ev.Subrequests, c)
 	}
 	if x.decided {
 		ev.Decision = audit.Decision{

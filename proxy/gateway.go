@@ -50,6 +50,9 @@ type Gateway struct {
 	spoolDir   string
 	spoolLimit int64
 
+	// hashQueries: audit events record a query's keyed hash, not its text.
+	hashQueries bool
+
 	ruleCache ruleCache // compiled decision masks (rules.go)
 
 	// holdNs, when set, is the hold of masked bodies in nanoseconds
@@ -258,49 +261,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.forward(rw, r, x)
 }
 
-// decide asks the policy about the action and every sub-request. It returns
-// false when the request was answered (denied).
-func (g *Gateway) decide(rw http.ResponseWriter, r *http.Request, x *exchange) bool {
-	in := g.policyInput(r, x)
-	d, err := g.decider.Decide(r.Context(), in)
-	if err != nil {
-		g.log.Warn("policy evaluation failed; denying", zap.String("request_id", x.id), zap.Error(err))
-	}
-	merged := d
-	if len(x.result.Subrequests) > 0 {
-		merged.Mask = copyMask(d.Mask) // merging writes into it
-	}
-	for i := range x.result.Subrequests {
-		in.Action = actionInput(&x.result.Subrequests[i])
-		sd, err := g.decider.Decide(r.Context(), in)
-		if err != nil {
-			g.log.Warn("policy evaluation failed; denying", zap.String("request_id", x.id), zap.Error(err))
-		}
-		merged = mergeDecision(merged, sd)
-	}
-	x.decision = merged
-	x.decided = true
-	x.enforced = g.decider.Mode() != "monitor"
-	if !x.enforced {
-		// Monitor mode: the decision is computed and audited, never
-		// applied: no denial, no mask, no policy cap. Quota caps stay,
-		// they are rate limits, not policy.
-		return true
-	}
-	if merged.MaxRecords > 0 && (x.maxRecords == 0 || merged.MaxRecords < x.maxRecords) {
-		x.maxRecords = merged.MaxRecords
-	}
-	if !merged.Allow {
-		reason := merged.Reason
-		if reason == "" {
-			reason = "denied by policy"
-		}
-		g.reject(rw, x, x.up.typ, http.StatusForbidden, outcomeDenied, codeForbidden, reason)
-		return false
-	}
-	return true
-}
-
 // readBody reads the request body (bounded) and decodes a compressed one,
 // so the classifier sees what the CRM will see. It returns false when it
 // answered the request.
@@ -407,45 +367,6 @@ func subjectKey(s *identity.Subject) string {
 func isExport(c crm.Category) bool { return c == crm.CatExport || c == crm.CatBulk }
 
 var errAborted = errors.New("response aborted after headers were sent")
-
-// copyMask copies a decision's mask so merging never writes into a map the
-// policy engine may share.
-func copyMask(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// strategyRank orders masking strategies from weakest to strongest, so a
-// field masked differently by two sub-request decisions gets the stronger.
-var strategyRank = map[string]int{"partial": 1, "email": 2, "hash": 3, "redact": 4, "null": 5, "remove": 6}
-
-// mergeDecision combines the decisions of a composite request: every part
-// must be allowed, masks are the union (stronger strategy wins), the record
-// cap is the smallest one set.
-func mergeDecision(a, b policy.Decision) policy.Decision {
-	if a.Allow && !b.Allow {
-		a.Reason = b.Reason
-	}
-	a.Allow = a.Allow && b.Allow
-	for k, v := range b.Mask {
-		if a.Mask == nil {
-			a.Mask = map[string]string{}
-		}
-		if old, ok := a.Mask[k]; !ok || strategyRank[v] > strategyRank[old] {
-			a.Mask[k] = v
-		}
-	}
-	if b.MaxRecords > 0 && (a.MaxRecords == 0 || b.MaxRecords < a.MaxRecords) {
-		a.MaxRecords = b.MaxRecords
-	}
-	return a
-}
 
 // upstream is one configured CRM.
 type upstream struct {

@@ -71,6 +71,10 @@ func actionInput(a *crm.Action) policy.ActionInput {
 		IncludeDeleted: a.IncludeDeleted,
 		Aggregate:      a.Aggregate,
 		Mode:           a.Mode,
+
+		Objects:    a.Objects,
+		FieldRoles: a.FieldRoles,
+		Aliases:    a.Aliases,
 	}
 	if a.Parent != nil {
 		p := actionInput(a.Parent)

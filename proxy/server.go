@@ -93,6 +93,7 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		spoolDir:   cfg.Masking.SpoolDir,
 		spoolLimit: int64(cfg.Masking.SpoolLimit),
 	}
+	g.hashQueries = cfg.Audit.QueryText == audit.QueryTextHash
 	for _, uc := range cfg.Upstreams {
 		u, err := g.newUpstream(uc)
 		if err != nil {

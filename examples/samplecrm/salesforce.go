@@ -245,6 +245,10 @@ func (s *Server) sfQuery(w http.ResponseWriter, r *http.Request, base, text stri
 		writeQueryError(w, err)
 		return
 	}
+	if len(q.aggs) > 0 || len(q.group) > 0 {
+		s.writeGroups(w, q, all)
+		return
+	}
 	rs := q.run(all)
 	if q.count || len(q.aggs) > 0 {
 		b := []byte(`{"totalSize":`)
@@ -401,7 +405,7 @@ func (s *Server) sfSObjects(w http.ResponseWriter, r *http.Request, base string,
 			writeJSON(w, http.StatusOK, append(b, `,"recentItems":[]}`...))
 		case "POST":
 			vals, ok := s.readRecordBody(w, r, o, true)
-			if !ok {
+			if !ok || s.duplicateRule(w, r, base, o, vals) {
 				return
 			}
 			id := o.create(vals)

@@ -679,7 +679,25 @@ func TestSOQLEvaluation(t *testing.T) {
 		{"unknown child relationship", "SELECT Name, (SELECT Id FROM Spaceships) FROM Account", 400, nil},
 		{"missing FROM", "SELECT Id, Email", 400, nil},
 		{"unterminated string", "SELECT Id FROM Contact WHERE Email = 'x", 400, wantError("MALFORMED_QUERY")},
-		{"GROUP BY is refused", "SELECT LeadSource, COUNT(Id) FROM Contact GROUP BY LeadSource", 400, nil},
+		{"GROUP BY with aliases and MAX", "SELECT LeadSource src, COUNT(Id) n, MAX(MobilePhone) FROM Contact GROUP BY LeadSource", 200,
+			func(t *testing.T, b map[string]any) {
+				recs := b["records"].([]any)
+				total := 0.0
+				for _, r := range recs {
+					m := r.(map[string]any)
+					if get := m["attributes"].(map[string]any)["type"]; get != "AggregateResult" || m["src"] == nil || m["expr0"] == nil {
+						t.Errorf("record %v: want an AggregateResult keyed src, n, expr0", m)
+					}
+					if s, _ := m["expr0"].(string); len(s) < 8 {
+						t.Errorf("MAX(MobilePhone) = %v, want a phone number", m["expr0"])
+					}
+					total += m["n"].(float64)
+				}
+				if len(recs) < 2 || total != 200 {
+					t.Errorf("%d groups counting %v contacts, want several groups counting 200", len(recs), total)
+				}
+			}},
+		{"an ungrouped field in an aggregate query", "SELECT Name, COUNT(Id) FROM Contact GROUP BY LeadSource", 400, wantError("MALFORMED_QUERY")},
 		{"garbage", "DROP TABLE Contact", 400, wantError("MALFORMED_QUERY")},
 		{"negative LIMIT", "SELECT Id FROM Contact LIMIT -1", 400, nil},
 	}

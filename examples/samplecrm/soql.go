@@ -175,6 +175,9 @@ type soql struct {
 	aggs    []string // COUNT(field) aliases (AggregateResult)
 	hasSub  bool
 	fromRel *child // subquery: the child relationship
+
+	group []path     // GROUP BY fields (soql_group.go)
+	gcols []groupCol // an aggregate query's response columns, in order
 }
 
 type parser struct {
@@ -254,10 +257,11 @@ func (s *Server) parseSOQL(q string) (*soql, error) {
 }
 
 type selItem struct {
-	kind  int // 0 path, 1 fields(), 2 subquery, 3 count()
+	kind  int // 0 path, 1 fields(), 2 subquery, 3 count() or another aggregate
 	name  string
 	sub   []token
 	alias string
+	fn    string // kind 3: COUNT, MAX, MIN; kind 0: TOLABEL, FORMAT, CONVERTCURRENCY or ""
 }
 
 // parseSelect parses SELECT ... FROM ... [...]; parent is set for subqueries.
@@ -301,14 +305,18 @@ func (s *Server) parseSelect(p *parser, parent *object) (*soql, error) {
 				switch fn {
 				case "FIELDS":
 					items = append(items, selItem{kind: 1, name: strings.ToUpper(arg)})
-				case "COUNT":
-					it := selItem{kind: 3, name: arg}
+				case "COUNT", "MAX", "MIN":
+					it := selItem{kind: 3, name: arg, fn: fn}
 					if p.peek().kind == tIdent && !p.isKw("FROM") {
 						it.alias = p.next().text
 					}
 					items = append(items, it)
 				case "TOLABEL", "FORMAT", "CONVERTCURRENCY":
-					items = append(items, selItem{kind: 0, name: arg})
+					it := selItem{kind: 0, name: arg, fn: fn}
+					if p.peek().kind == tIdent && !p.isKw("FROM") {
+						it.alias = p.next().text
+					}
+					items = append(items, it)
 				default:
 					return nil, malformed("function " + name + " is not supported by the sample CRM")
 				}
@@ -317,7 +325,11 @@ func (s *Server) parseSelect(p *parser, parent *object) (*soql, error) {
 			if strings.EqualFold(name, "TYPEOF") {
 				return nil, malformed("TYPEOF is not supported by the sample CRM")
 			}
-			items = append(items, selItem{kind: 0, name: name})
+			it := selItem{kind: 0, name: name}
+			if p.peek().kind == tIdent && !p.isKw("FROM") {
+				it.alias = p.next().text // an alias, as in aggregate queries
+			}
+			items = append(items, it)
 		default:
 			return nil, p.unexpected("a field name")
 		}
@@ -347,6 +359,7 @@ func (s *Server) parseSelect(p *parser, parent *object) (*soql, error) {
 		q.obj, q.fromRel = ch.obj, ch
 	}
 	q.proj = &proj{obj: q.obj}
+	unaliased := 0
 	for _, it := range items {
 		switch it.kind {
 		case 0:
@@ -355,6 +368,7 @@ func (s *Server) parseSelect(p *parser, parent *object) (*soql, error) {
 				return nil, err
 			}
 			q.addPath(pth)
+			q.gcols = append(q.gcols, groupCol{key: columnKey(it.alias, pth), p: &pth})
 		case 1:
 			for _, f := range q.obj.fields {
 				if it.name == "ALL" || (it.name == "CUSTOM") == f.custom {
@@ -379,22 +393,22 @@ func (s *Server) parseSelect(p *parser, parent *object) (*soql, error) {
 			q.proj.items = append(q.proj.items, pitem{sub: sub, ch: sub.fromRel})
 			q.hasSub = true
 		case 3:
-			if it.name == "" {
+			if it.name == "" && it.fn == "COUNT" {
 				q.count = true
 				continue
 			}
-			if _, err := resolvePath(q.obj, it.name); err != nil {
+			pth, err := resolvePath(q.obj, it.name)
+			if err != nil {
 				return nil, err
 			}
 			alias := it.alias
 			if alias == "" {
-				alias = "expr" + strconv.Itoa(len(q.aggs))
+				alias = "expr" + strconv.Itoa(unaliased) // numbered among the unaliased only
+				unaliased++
 			}
 			q.aggs = append(q.aggs, alias)
+			q.gcols = append(q.gcols, groupCol{key: alias, fn: it.fn, p: &pth})
 		}
-	}
-	if (q.count || len(q.aggs) > 0) && len(q.cols) > 0 {
-		return nil, malformed("field " + q.cols[0].name + " must be grouped or aggregated; GROUP BY is not supported by the sample CRM")
 	}
 	// Optional clauses, in SOQL order.
 	if p.acceptKw("USING") {
@@ -411,8 +425,15 @@ func (s *Server) parseSelect(p *parser, parent *object) (*soql, error) {
 	if p.acceptKw("WITH") {
 		p.next()
 	}
-	if p.isKw("GROUP") {
-		return nil, malformed("GROUP BY is not supported by the sample CRM")
+	if p.acceptKw("GROUP") {
+		if err := q.parseGroupBy(p); err != nil {
+			return nil, err
+		}
+	}
+	if (q.count || len(q.aggs) > 0 || len(q.group) > 0) && len(q.cols) > 0 {
+		if err := q.checkGrouped(); err != nil {
+			return nil, err
+		}
 	}
 	if p.acceptKw("ORDER") {
 		if !p.acceptKw("BY") {

@@ -274,6 +274,10 @@ var zohoVersionRE = regexp.MustCompile(`^v[2-8]$`)
 // serveZoho routes /crm/... requests.
 func (s *Server) serveZoho(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/crm/"), "/"), "/")
+	if len(segs) == 1 && segs[0] == "graphql" {
+		s.zohoGraphQL(w, r)
+		return
+	}
 	if segs[0] == "bulk" {
 		if len(segs) < 3 || !zohoVersionRE.MatchString(segs[1]) || segs[2] != "read" {
 			zohoError(w, http.StatusNotFound, "INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one", nil)
