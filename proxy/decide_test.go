@@ -28,7 +28,7 @@ func decideWith(t *testing.T, e *policy.Engine, crmType string, roles []string, 
 	x := &exchange{
 		id: "01JTESTDECIDE", start: time.Now(),
 		up:      &upstream{name: crmType, typ: crmType},
-		subject: &identity.Subject{Kind: "client", ID: "k", Roles: roles, ClientID: "k"},
+		subject: &identity.Subject{Kind: "client", ID: "k", Issuer: "crmgw:api_key", Roles: roles, ClientID: "k"},
 		result:  res,
 	}
 	rw := httptest.NewRecorder()
