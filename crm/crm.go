@@ -186,6 +186,16 @@ type Options struct {
 	// not known (nil: unknown jobs classify as OpUnknown). kind is one of
 	// "bulk2_query", "bulk2_ingest", "bulk1", "zoho_bulk_read".
 	LookupJob func(ctx context.Context, kind, jobID string) (object string, err error)
+	// Describe fetches an object's relationship metadata from the
+	// upstream (Salesforce sobjects/{Object}/describe) to resolve the
+	// relationship paths and child relationships of the access plan. nil,
+	// or a failing call, falls back to the built-in table of standard
+	// objects (docs/classification.md, "Relationship names"). Answers are
+	// cached per object for DescribeTTL (default 1h), at most
+	// MaxDescribed objects (default 2000); failures for a minute.
+	Describe     func(ctx context.Context, object string) (ObjectMetadata, error)
+	DescribeTTL  time.Duration
+	MaxDescribed int
 	// TokenTTL bounds how long page tokens and job ids are remembered
 	// (default 1h). MaxTokens bounds how many (default 100000).
 	TokenTTL  time.Duration
@@ -197,10 +207,14 @@ type Options struct {
 // Classifier classifies requests for one upstream. It is safe for
 // concurrent use.
 type Classifier struct {
-	vendor string
-	opts   Options
-	mem    *memory
-	soql   soqlCache
+	vendor   string
+	opts     Options
+	mem      *memory
+	soql     soqlCache
+	describe describeCache
+	// dropRole is a test hook: a role the plan builder never records, to
+	// show the plan tests fail when a role goes missing.
+	dropRole string
 }
 
 // NewClassifier returns a classifier for an upstream type: "salesforce",
@@ -220,7 +234,14 @@ func NewClassifier(upstreamType string, opts Options) (*Classifier, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Classifier{vendor: upstreamType, opts: opts, mem: newMemory(opts.MaxTokens, opts.TokenTTL, opts.Now)}, nil
+	if opts.DescribeTTL <= 0 {
+		opts.DescribeTTL = time.Hour
+	}
+	if opts.MaxDescribed <= 0 {
+		opts.MaxDescribed = 2000
+	}
+	return &Classifier{vendor: upstreamType, opts: opts, mem: newMemory(opts.MaxTokens, opts.TokenTTL, opts.Now),
+		describe: describeCache{ttl: opts.DescribeTTL, max: opts.MaxDescribed, now: opts.Now}}, nil
 }
 
 const (

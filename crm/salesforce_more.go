@@ -591,7 +591,7 @@ func (c *Classifier) sfJobs(ctx context.Context, in *input, rest []string, res *
 			if body.Operation != "query" && body.Operation != "queryAll" {
 				return
 			}
-			a, ok := soqlAction(body.Query)
+			a, ok := c.soqlAction(ctx, body.Query)
 			if !ok {
 				return
 			}
@@ -791,7 +791,7 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 		switch {
 		case len(rest) == 3 && m == http.MethodPost:
 			// Adding a batch: SOQL text for query jobs, data for ingest.
-			if a, ok := soqlAction(strings.TrimSpace(string(in.body))); ok {
+			if a, ok := c.soqlAction(ctx, strings.TrimSpace(string(in.body))); ok {
 				if known && (e.action.Object != a.Object || e.action.Operation != OpBulkQuery) {
 					return
 				}

@@ -76,7 +76,11 @@ func (c *Classifier) zohoREST(ctx context.Context, in *input, rest []string, res
 			return
 		}
 		mod := canonZohoModule(sq.Object)
-		res.Action = Action{Operation: OpQuery, Category: CatRead, Object: mod, Fields: sq.Fields, AllFields: sq.AllFields, Aggregate: sq.Aggregate, Query: body.SelectQuery}
+		a := Action{Operation: OpQuery, Category: CatRead, Object: mod, Fields: sq.Fields, AllFields: sq.AllFields, Aggregate: sq.Aggregate, Query: body.SelectQuery}
+		if !c.soqlPlanAction(ctx, body.SelectQuery, &a, true) {
+			return
+		}
+		res.Action = a
 		res.Response = zohoRecords(mod)
 		return
 	case strings.EqualFold(head, "settings"), strings.EqualFold(head, "org"):
