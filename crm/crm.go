@@ -282,7 +282,9 @@ func (c *Classifier) classify(ctx context.Context, req Request, sub bool) (Resul
 	if err != nil {
 		return Result{}, err
 	}
+	c.finishPlan(&res.Action)
 	for i := range res.Subrequests {
+		c.finishPlan(&res.Subrequests[i])
 		if !sub && res.Subrequests[i].Parent == nil {
 			p := res.Action
 			p.Parent = nil

@@ -191,12 +191,21 @@ func (p *planParser) clauses(sp *soqlPlan, depth int, semi bool) error {
 	for l.tok.kind != tEOF && !l.isPunct(")") {
 		switch {
 		case l.isKeyword("USING"):
-			// USING SCOPE mine|team|...: a record filter, not a field.
+			// USING SCOPE mine|team|... (SOQL), USING LISTVIEW = id
+			// (SOSL): a record filter, not a field.
 			l.next()
-			if !l.isKeyword("SCOPE") {
+			switch {
+			case l.isKeyword("SCOPE"):
+				l.next()
+			case l.isKeyword("LISTVIEW"):
+				l.next()
+				if !l.isPunct("=") {
+					return errSOQL
+				}
+				l.next()
+			default:
 				return errSOQL
 			}
-			l.next()
 			if l.tok.kind != tIdent {
 				return errSOQL
 			}
@@ -591,3 +600,30 @@ func validPath(s string) bool {
 var wrapperFuncs = [...]string{"toLabel", "FORMAT", "convertCurrency"}
 
 func isWrapperFunc(s string) bool { return inFold(s, wrapperFuncs[:]) }
+
+// returning parses the inside of a SOSL RETURNING Object(...) up to the
+// closing ")" (left to the caller): fields and functions with aliases,
+// then WHERE, ORDER BY, LIMIT, OFFSET, USING LISTVIEW.
+func (p *planParser) returning(sp *soqlPlan) error {
+	l := p.l
+	for !l.isPunct(")") {
+		switch {
+		case l.tok.kind == tIdent && l.peekPunct('('):
+			if _, _, err := p.function(sp, RoleSelect, 1); err != nil {
+				return err
+			}
+			p.alias()
+		case l.tok.kind == tIdent && !isReserved(l.tok.text) && !l.isKeyword("USING") && validPath(l.tok.text):
+			sp.refs = append(sp.refs, planRef{path: l.tok.text, role: RoleSelect})
+			l.next()
+			p.alias()
+		default:
+			return p.clauses(sp, 1, false)
+		}
+		if !l.isPunct(",") {
+			return p.clauses(sp, 1, false)
+		}
+		l.next()
+	}
+	return l.err
+}

@@ -98,7 +98,7 @@ func (c *Classifier) sfRest(ctx context.Context, in *input, rest []string, res *
 	case strings.EqualFold(head, "analytics"):
 		sfAnalytics(in, rest[1:], res)
 	case strings.EqualFold(head, "ui-api"):
-		sfUIAPI(in, rest[1:], res)
+		c.sfUIAPI(in, rest[1:], res)
 	case strings.EqualFold(head, "jobs"):
 		c.sfJobs(ctx, in, rest[1:], res)
 	case strings.EqualFold(head, "limits"), strings.EqualFold(head, "tabs"), strings.EqualFold(head, "theme"), strings.EqualFold(head, "appMenu"):

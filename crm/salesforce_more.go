@@ -80,6 +80,21 @@ func sfSearchClassify(in *input, rest []string, res *Result) {
 		if !strictObject(in.body, &body, "q", "fields", "sobjects") || body.Q == "" {
 			return
 		}
+		// Per-object members the plan does not read (a where, an orderBy)
+		// could filter on a field unseen: the search is then unknown.
+		var raw struct {
+			SObjects []map[string]jsontext.Value `json:"sobjects"`
+		}
+		if !decodeJSON(in.body, &raw) {
+			return
+		}
+		for _, o := range raw.SObjects {
+			for k := range o {
+				if k != "name" && k != "fields" && k != "limit" {
+					return
+				}
+			}
+		}
 		var objs []soqlQuery
 		for _, s := range body.SObjects {
 			if !isObjectName(s.Name) {
@@ -102,14 +117,18 @@ func searchResult(objs []soqlQuery, q string, res *Result) {
 	res.Response = sfSearch
 	switch len(objs) {
 	case 0:
-		res.Action = Action{Operation: OpSearch, Category: CatRead, Object: "*", AllFields: true, Query: q}
+		res.Action = Action{Operation: OpSearch, Category: CatRead, Object: "*", AllFields: true, Query: q,
+			Objects: []string{"*"}, FieldRoles: map[string][]string{"*.*": {RoleSearch}}}
 	case 1:
 		res.Action = searchAction(objs[0], q)
 	default:
 		res.Action = Action{Operation: OpSearch, Category: CatRead, Object: "*", Query: q}
+		b := newPlanBuilder(builtinResolver{}, "")
 		for _, o := range objs {
 			res.Subrequests = append(res.Subrequests, searchAction(o, q))
+			searchPlan(b, o)
 		}
+		b.apply(&res.Action)
 	}
 }
 
@@ -118,7 +137,28 @@ func searchAction(o soqlQuery, q string) Action {
 	if len(a.Fields) == 0 && !a.AllFields {
 		a.Fields = []string{"Id"}
 	}
+	b := newPlanBuilder(builtinResolver{}, "")
+	searchPlan(b, o)
+	b.apply(&a)
 	return a
+}
+
+// searchPlan adds one searched object to a plan: every field of it is in
+// the search scope ("Object.*": which fields IN ... FIELDS covers is the
+// CRM's business), its listed fields are selected, WHERE and ORDER BY
+// fields filter and sort.
+func searchPlan(b *planBuilder, o soqlQuery) {
+	sp := o.plan
+	if sp == nil {
+		sp = &soqlPlan{object: o.Object}
+	}
+	sp.search = true
+	if len(sp.refs) == 0 {
+		for _, f := range o.Fields {
+			sp.refs = append(sp.refs, planRef{path: f, role: RoleSelect})
+		}
+	}
+	b.soql(sp, b.r.object(o.Object), "", false)
 }
 
 // parseSOSL reads the RETURNING clause of a SOSL search: FIND {term}
@@ -172,11 +212,11 @@ func parseSOSL(q string) ([]soqlQuery, bool) {
 				if l.tok.kind != tIdent || !isObjectName(l.tok.text) {
 					return nil, false
 				}
-				o := soqlQuery{Object: l.tok.text}
+				o := soqlQuery{Object: l.tok.text, plan: &soqlPlan{object: l.tok.text, search: true}}
 				l.next()
 				if l.isPunct("(") {
 					l.next()
-					if !soslFields(l, &o) {
+					if !soslReturning(l, &o) {
 						return nil, false
 					}
 				}
@@ -196,45 +236,20 @@ func parseSOSL(q string) ([]soqlQuery, bool) {
 	return objs, true
 }
 
-// soslFields reads "f1, toLabel(f2) [WHERE ... ORDER BY ... LIMIT n])".
-func soslFields(l *soqlLexer, o *soqlQuery) bool {
-	for {
-		switch {
-		case l.isPunct(")"):
-			l.next()
-			return true
-		case l.tok.kind == tIdent && l.peekPunct('('):
-			l.next()
-			l.next()
-			if parseArgs(l, o, 1) != nil {
-				return false
-			}
-			skipAlias(l)
-			continue
-		case l.tok.kind == tIdent && !isReserved(l.tok.text):
-			o.addField(l.tok.text)
-		case l.isPunct(","):
-		case l.tok.kind == tIdent:
-			// WHERE / ORDER BY / LIMIT / OFFSET / USING: skip to ")".
-			depth := 0
-			for l.tok.kind != tEOF {
-				if l.isPunct("(") {
-					depth++
-				} else if l.isPunct(")") {
-					if depth == 0 {
-						l.next()
-						return true
-					}
-					depth--
-				}
-				l.next()
-			}
-			return false
-		default:
-			return false
-		}
-		l.next()
+// soslReturning reads "f1, toLabel(f2) [WHERE ... ORDER BY ... LIMIT n])"
+// into the object's plan (fields, filter and sort roles) and field list.
+func soslReturning(l *soqlLexer, o *soqlQuery) bool {
+	p := &planParser{l: l}
+	if err := p.returning(o.plan); err != nil || !l.isPunct(")") {
+		return false
 	}
+	l.next()
+	for _, r := range o.plan.refs {
+		if r.role == RoleSelect {
+			o.addField(r.path)
+		}
+	}
+	return true
 }
 
 // ---- GraphQL ----
@@ -459,7 +474,7 @@ func sfAnalytics(in *input, rest []string, res *Result) {
 
 // ---- UI API ----
 
-func sfUIAPI(in *input, rest []string, res *Result) {
+func (c *Classifier) sfUIAPI(in *input, rest []string, res *Result) {
 	m := in.method
 	if len(rest) == 0 {
 		return
@@ -485,7 +500,7 @@ func sfUIAPI(in *input, rest []string, res *Result) {
 			switch {
 			case isRead(m):
 				a := Action{Operation: OpRead, Category: CatRead, Object: obj, RecordID: rest[1]}
-				if !uiFields(in.rawQuery, &a) {
+				if !uiFields(in.rawQuery, &a) || !c.uiChildRelationships(in.rawQuery, &a) {
 					return
 				}
 				res.Action = a
@@ -513,7 +528,7 @@ func sfUIAPI(in *input, rest []string, res *Result) {
 				obj = o
 			}
 			a := Action{Operation: OpList, Category: CatRead, Object: obj, RecordID: rest[2]}
-			if !uiFields(in.rawQuery, &a) {
+			if !uiFields(in.rawQuery, &a) || !c.uiChildRelationships(in.rawQuery, &a) {
 				return
 			}
 			res.Action = a

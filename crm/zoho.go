@@ -163,7 +163,7 @@ func (c *Classifier) zohoREST(ctx context.Context, in *input, rest []string, res
 				return
 			}
 			a := Action{Operation: OpSearch, Category: CatRead, Object: mod}
-			if !zohoFields(in.rawQuery, &a) {
+			if !zohoFields(in.rawQuery, &a) || !c.zohoSearchPlan(in.rawQuery, &a) {
 				return
 			}
 			res.Action = a

@@ -1,0 +1,81 @@
+package crm
+
+import "strings"
+
+// finishPlan gives an action that has no access plan yet the plan its
+// other fields describe: its object, its fields selected (every field,
+// "Object.*", when all may come back), relationship paths resolved, and
+// the lookup field of an external id lookup as a filter (the answer, a
+// record or a 404, tells whether the value exists). Writes and metadata
+// name their object only.
+func (c *Classifier) finishPlan(a *Action) {
+	if len(a.Objects) > 0 || a.Object == "" || a.Operation == OpUnknown || a.Operation == OpComposite {
+		return
+	}
+	if a.Object == "*" {
+		a.Objects = []string{"*"}
+		return
+	}
+	var r resolver = builtinResolver{}
+	if c.vendor == vendorZoho {
+		r = zohoResolver{}
+	}
+	b := newPlanBuilder(r, c.dropRole)
+	obj := a.Object
+	b.addObject(obj)
+	switch a.Category {
+	case CatRead, CatExport:
+		sp := &soqlPlan{object: obj}
+		for _, f := range a.Fields {
+			if validPath(f) {
+				sp.refs = append(sp.refs, planRef{path: f, role: RoleSelect})
+			} else {
+				b.addObject(ObjectUnknown)
+			}
+		}
+		if a.AllFields {
+			sp.refs = append(sp.refs, planRef{path: "*", role: RoleSelect})
+		}
+		b.soql(sp, obj, "", false)
+	}
+	if f, ok := strings.CutPrefix(a.Mode, "external_id:"); ok && f != "" {
+		b.addRole(obj+"."+r.field(obj, f), RoleFilter)
+	}
+	b.apply(a)
+}
+
+// uiChildRelationships adds UI API childRelationships=Object.Relationship
+// (comma list) to a read's plan: each child relationship's object is read
+// with every field its layout shows ("Child.*"). An unknown relationship
+// is ObjectUnknown.
+func (c *Classifier) uiChildRelationships(raw string, a *Action) bool {
+	v, n, ok := queryParam(raw, "childRelationships")
+	if !ok || n > 1 {
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	c.finishPlan(a)
+	b := newPlanBuilder(builtinResolver{}, c.dropRole)
+	b.objects = a.Objects
+	if a.FieldRoles != nil {
+		b.roles = a.FieldRoles
+	}
+	for _, item := range splitList(v) {
+		obj, rel, found := strings.Cut(item, ".")
+		if !found || !strings.EqualFold(obj, a.Object) || !isObjectName(rel) {
+			b.addObject(ObjectUnknown)
+			b.addRole(ObjectUnknown+".*", RoleSelect)
+			continue
+		}
+		t, ok := b.r.child(a.Object, rel)
+		if !ok {
+			t = ObjectUnknown
+		}
+		b.addObject(t)
+		b.addRole(t+".*", RoleSelect)
+	}
+	b.apply(a)
+	return true
+}
