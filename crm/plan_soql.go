@@ -453,7 +453,9 @@ func (p *planParser) value() error {
 		l.next()
 		return nil
 	case tIdent:
-		if strings.IndexByte(l.tok.text, '.') >= 0 || l.peekPunct('(') {
+		// SOQL never compares a field with a field: a word here is NULL,
+		// TRUE, FALSE or a date literal, anything else is not understood.
+		if !isValueWord(l.tok.text) || l.peekPunct('(') {
 			return errSOQL
 		}
 		l.next()
@@ -626,4 +628,25 @@ func (p *planParser) returning(sp *soqlPlan) error {
 		l.next()
 	}
 	return l.err
+}
+
+// dateLiteralParts are the words SOQL date literals are made of
+// (TODAY, LAST_N_DAYS, THIS_FISCAL_QUARTER, N_YEARS_AGO, LAST_90_DAYS ...).
+var dateLiteralParts = [...]string{"YESTERDAY", "TODAY", "TOMORROW", "THIS", "LAST", "NEXT", "N", "90", "DAYS", "WEEK",
+	"WEEKS", "MONTH", "MONTHS", "QUARTER", "QUARTERS", "YEAR", "YEARS", "FISCAL", "AGO"}
+
+// isValueWord reports NULL, TRUE, FALSE and date literals.
+func isValueWord(s string) bool {
+	if inFold(s, literalWords[:3]) {
+		return true
+	}
+	if s == "" {
+		return false
+	}
+	for part := range strings.SplitSeq(s, "_") {
+		if !inFold(part, dateLiteralParts[:]) {
+			return false
+		}
+	}
+	return true
 }

@@ -90,7 +90,7 @@ func (c *Classifier) sfRest(ctx context.Context, in *input, rest []string, res *
 	case strings.EqualFold(head, "composite"):
 		c.sfComposite(ctx, in, rest[1:], res)
 	case strings.EqualFold(head, "search"), strings.EqualFold(head, "parameterizedSearch"):
-		sfSearchClassify(in, rest, res)
+		c.sfSearchClassify(in, rest, res)
 	case strings.EqualFold(head, "graphql"):
 		if len(rest) == 1 && in.method == http.MethodPost {
 			sfGraphQL(in, res)

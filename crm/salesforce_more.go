@@ -18,7 +18,7 @@ var (
 
 // ---- search ----
 
-func sfSearchClassify(in *input, rest []string, res *Result) {
+func (c *Classifier) sfSearchClassify(in *input, rest []string, res *Result) {
 	m := in.method
 	param := strings.EqualFold(rest[0], "parameterizedSearch")
 	switch {
@@ -31,7 +31,7 @@ func sfSearchClassify(in *input, rest []string, res *Result) {
 		if !ok {
 			return
 		}
-		searchResult(objs, q, res)
+		c.searchResult(objs, q, res)
 	case !param && len(rest) == 2 && isRead(m) && (strings.EqualFold(rest[1], "scopeOrder") || strings.EqualFold(rest[1], "layout")):
 		res.Action = metaAction("", "")
 		res.Response = sfMetadata
@@ -64,7 +64,7 @@ func sfSearchClassify(in *input, rest []string, res *Result) {
 		if n == 1 {
 			objs = []soqlQuery{sq}
 		}
-		searchResult(objs, q, res)
+		c.searchResult(objs, q, res)
 		if n == 0 {
 			res.Action.Fields, res.Action.AllFields = sq.Fields, sq.AllFields
 		}
@@ -106,38 +106,41 @@ func sfSearchClassify(in *input, rest []string, res *Result) {
 			}
 			objs = append(objs, soqlQuery{Object: s.Name, Fields: f, AllFields: len(f) == 0})
 		}
-		searchResult(objs, body.Q, res)
+		c.searchResult(objs, body.Q, res)
 	}
 }
 
 // searchResult turns the searched objects into the action: one object is
 // a plain search, none means every searchable object ("*"), several make a
 // "*" search with one sub-request per object.
-func searchResult(objs []soqlQuery, q string, res *Result) {
+func (c *Classifier) searchResult(objs []soqlQuery, q string, res *Result) {
 	res.Response = sfSearch
 	switch len(objs) {
 	case 0:
-		res.Action = Action{Operation: OpSearch, Category: CatRead, Object: "*", AllFields: true, Query: q,
-			Objects: []string{"*"}, FieldRoles: map[string][]string{"*.*": {RoleSearch}}}
+		res.Action = Action{Operation: OpSearch, Category: CatRead, Object: "*", AllFields: true, Query: q}
+		b := newPlanBuilder(builtinResolver{}, c.dropRole)
+		b.addObject("*")
+		b.addRole("*.*", RoleSearch)
+		b.apply(&res.Action)
 	case 1:
-		res.Action = searchAction(objs[0], q)
+		res.Action = c.searchAction(objs[0], q)
 	default:
 		res.Action = Action{Operation: OpSearch, Category: CatRead, Object: "*", Query: q}
-		b := newPlanBuilder(builtinResolver{}, "")
+		b := newPlanBuilder(builtinResolver{}, c.dropRole)
 		for _, o := range objs {
-			res.Subrequests = append(res.Subrequests, searchAction(o, q))
+			res.Subrequests = append(res.Subrequests, c.searchAction(o, q))
 			searchPlan(b, o)
 		}
 		b.apply(&res.Action)
 	}
 }
 
-func searchAction(o soqlQuery, q string) Action {
+func (c *Classifier) searchAction(o soqlQuery, q string) Action {
 	a := Action{Operation: OpSearch, Category: CatRead, Object: canonSFObject(o.Object), Fields: o.Fields, AllFields: o.AllFields, Query: q}
 	if len(a.Fields) == 0 && !a.AllFields {
 		a.Fields = []string{"Id"}
 	}
-	b := newPlanBuilder(builtinResolver{}, "")
+	b := newPlanBuilder(builtinResolver{}, c.dropRole)
 	searchPlan(b, o)
 	b.apply(&a)
 	return a
