@@ -242,3 +242,24 @@ func (c *Classifier) soqlPlanAction(ctx context.Context, q string, a *Action, zo
 	b.apply(a)
 	return true
 }
+
+// mergePlans gives a container action the union of its parts' plans.
+func mergePlans(a *Action, parts []Action) {
+	b := newPlanBuilder(builtinResolver{}, "")
+	for _, p := range parts {
+		for _, o := range p.Objects {
+			b.addObject(o)
+		}
+		for k, rs := range p.FieldRoles {
+			for _, r := range rs {
+				b.addRole(k, r)
+			}
+		}
+		for k, v := range p.Aliases {
+			if _, ok := b.aliases[k]; !ok {
+				b.addAlias(k, v)
+			}
+		}
+	}
+	b.apply(a)
+}

@@ -2,9 +2,12 @@ package crm
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -124,6 +127,48 @@ var planCases = []planCase{
 		objects: []string{"Contacts"}, roles: map[string]string{"Contacts.*": "search", "Contacts.Last_Name": "select"}},
 	{name: "Zoho word search scope", vendor: "zoho", path: "/crm/v8/Leads/search", query: "word=acme",
 		objects: []string{"Leads"}, roles: map[string]string{"Leads.*": "select,search"}},
+	{name: "GraphQL aliases at every level", method: "POST", path: "/services/data/v60.0/graphql",
+		body:    gqlBody(`query { u: uiapi { q: query { c: Contact { e: edges { n: node { Id m: MobilePhone { v: value } } } } } } }`, ""),
+		objects: []string{"Contact"}, roles: map[string]string{"Contact.Id": "select", "Contact.MobilePhone": "select"},
+		aliases: map[string]string{"u": "uiapi", "q": "query", "c": "Contact", "e": "edges", "n": "node", "m": "Contact.MobilePhone",
+			"Contact.m": "Contact.MobilePhone", "v": "value", "Contact.v": "value"}},
+	{name: "GraphQL child connections and parent relationships", method: "POST", path: "/services/data/v60.0/graphql",
+		body:    gqlBody(`{ uiapi { query { Account { edges { node { Name { value } Owner { Email { value } } opps: Opportunities(where: { Amount: { gt: 5 } }) { edges { node { Amount { value } } } } } } } } } }`, ""),
+		objects: []string{"Account", "User", "Opportunity"},
+		roles:   map[string]string{"Account.Name": "select", "User.Email": "select", "Account.OwnerId": "select", "Opportunity.Amount": "select,filter"},
+		aliases: map[string]string{"opps": "Opportunities"}},
+	{name: "GraphQL where with and/or/not, relationships and orderBy", method: "POST", path: "/services/data/v60.0/graphql",
+		body:    gqlBody(`{ uiapi { query { Contact(where: { and: [ { MobilePhone: { like: "139%" } }, { not: { Account: { Name: { eq: "x" } } } }, { or: [ { Email: { eq: null } }, { CreatedDate: { CALENDAR_YEAR: { value: { eq: 2020 } } } } ] } ] }, orderBy: { Birthdate: { order: ASC }, Account: { Phone: { order: DESC } } }) { edges { node { Id } } } } } }`, ""),
+		objects: []string{"Contact", "Account"},
+		roles: map[string]string{"Contact.MobilePhone": "filter", "Account.Name": "filter", "Contact.AccountId": "filter,sort", "Contact.Email": "filter",
+			"Contact.CreatedDate": "filter,aggregate", "Contact.Birthdate": "sort", "Account.Phone": "sort", "Contact.Id": "select"}},
+	{name: "GraphQL where from variables", method: "POST", path: "/services/data/v60.0/graphql",
+		body:    gqlBody(`query q($w: Contact_Filter) { uiapi { query { Contact(where: $w) { edges { node { Id } } } } } }`, `{"w": {"MobilePhone": {"like": "139%"}}}`),
+		objects: []string{"Contact"}, roles: map[string]string{"Contact.MobilePhone": "filter", "Contact.Id": "select"}},
+	{name: "GraphQL semi-join", method: "POST", path: "/services/data/v60.0/graphql",
+		body:    gqlBody(`{ uiapi { query { Account(where: { Id: { inq: { Contact: { MobilePhone: { like: "1%" } }, ApiName: "AccountId" } } }) { edges { node { Id } } } } } }`, ""),
+		objects: []string{"Account", "Contact"}, roles: map[string]string{"Account.Id": "select,filter", "Contact.AccountId": "filter", "Contact.MobilePhone": "filter"}},
+	{name: "GraphQL aggregate and groupBy with aliases", method: "POST", path: "/services/data/v60.0/graphql",
+		body:    gqlBody(`{ uiapi { aggregate { Opportunity(groupBy: { StageName: { group: true } }) { edges { node { aggregate { StageName { value } t: Amount { s: sum { value } } } } } } } } }`, ""),
+		objects: []string{"Opportunity"}, roles: map[string]string{"Opportunity.StageName": "select,group", "Opportunity.Amount": "select,aggregate"},
+		aliases: map[string]string{"t": "Opportunity.Amount", "Opportunity.t": "Opportunity.Amount", "s": "sum", "Opportunity.s": "sum"}},
+	{name: "GraphQL two objects", method: "POST", path: "/services/data/v60.0/graphql", body: "@salesforce/graphql_two_objects.json",
+		objects: []string{"Contact", "Account", "User"}, roles: map[string]string{"Contact.Email": "select", "Account.Name": "select", "User.Email": "select"},
+		aliases: map[string]string{"acc": "Account"}, subs: 2},
+	{name: "Zoho GraphQL aliases and where", vendor: "zoho", method: "POST", path: "/crm/graphql",
+		body:    gqlBody(`{ Records { c: Contacts(where: { Mobile: { like: "139%" } }) { d: _data { m: Mobile { value } Account_Name { Account_Name { value } } } } } }`, ""),
+		objects: []string{"Contacts", "Accounts"},
+		roles:   map[string]string{"Contacts.Mobile": "select,filter", "Accounts.Account_Name": "select", "Contacts.Account_Name": "select"},
+		aliases: map[string]string{"c": "Contacts", "d": "_data", "m": "Contacts.Mobile", "Contacts.m": "Contacts.Mobile"}},
+}
+
+// gqlBody is a GraphQL request body with optional variables (JSON text).
+func gqlBody(q, vars string) string {
+	b, _ := json.Marshal(q)
+	if vars == "" {
+		return `{"query":` + string(b) + `}`
+	}
+	return `{"query":` + string(b) + `,"variables":` + vars + `}`
 }
 
 // planMismatches returns what differs between a classification's plan
@@ -138,7 +183,7 @@ func planMismatches(c *Classifier, pc planCase) []string {
 	}
 	var body []byte
 	if pc.body != "" {
-		body = []byte(pc.body)
+		body = loadBodyBytes(pc.body)
 	}
 	res, err := c.Classify(context.Background(), Request{Method: m, Path: path, RawQuery: raw, Header: http.Header{}, Body: body, Subject: "issuer|alice"})
 	if err != nil {
@@ -244,5 +289,39 @@ func TestPlanUnparseableIsUnknown(t *testing.T) {
 		if err != nil || res.Action.Operation != OpUnknown {
 			t.Errorf("%q: got %v, %+v; want unknown", q, err, res.Action)
 		}
+	}
+}
+
+func loadBodyBytes(b string) []byte {
+	if strings.HasPrefix(b, "@") {
+		data, err := os.ReadFile(filepath.Join("testdata", b[1:]))
+		if err != nil {
+			panic(err)
+		}
+		return data
+	}
+	return []byte(b)
+}
+
+// TestPlanGraphQLUnreadable: GraphQL the plan cannot read in full is
+// unknown.
+func TestPlanGraphQLUnreadable(t *testing.T) {
+	t.Parallel()
+	c := newTestClassifier(t, "salesforce", Options{})
+	for _, q := range []string{
+		`{ uiapi { query { Contact(bogus: 1) { edges { node { Id } } } } } }`,                                                        // unknown argument
+		`{ uiapi { query { Contact(where: { MobilePhone: "139" }) { edges { node { Id } } } } } }`,                                   // filter that is not an object
+		`{ uiapi { query { Contact(where: { Id: { inq: { Contact: {}, Lead: {}, ApiName: "x" } } }) { edges { node { Id } } } } } }`, // two semi-join objects
+		`{ uiapi { query { Contact(where: { Email: { eq: "a" }, Email: { eq: "b" } }) { edges { node { Id } } } } } }`,               // duplicate member
+	} {
+		res, err := c.Classify(context.Background(), Request{Method: "POST", Path: "/services/data/v60.0/graphql", Header: http.Header{}, Body: []byte(gqlBody(q, "")), Subject: "s"})
+		if err != nil || res.Action.Operation != OpUnknown {
+			t.Errorf("%s: got %v, %+v; want unknown", q, err, res.Action)
+		}
+	}
+	res, _ := c.Classify(context.Background(), Request{Method: "POST", Path: "/services/data/v60.0/graphql", Header: http.Header{},
+		Body: []byte(`{"query":"{ uiapi { query { Contact { edges { node { Id } } } } } }","variables":[1]}`), Subject: "s"})
+	if res.Action.Operation != OpUnknown {
+		t.Errorf("variables that are not an object: %+v, want unknown", res.Action)
 	}
 }

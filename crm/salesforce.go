@@ -93,7 +93,7 @@ func (c *Classifier) sfRest(ctx context.Context, in *input, rest []string, res *
 		c.sfSearchClassify(in, rest, res)
 	case strings.EqualFold(head, "graphql"):
 		if len(rest) == 1 && in.method == http.MethodPost {
-			sfGraphQL(in, res)
+			c.sfGraphQL(ctx, in, res)
 		}
 	case strings.EqualFold(head, "analytics"):
 		sfAnalytics(in, rest[1:], res)

@@ -262,11 +262,15 @@ var gqlScalarWrappers = [...]string{"value", "displayValue", "format", "label", 
 // sfGraphQL classifies a UI API GraphQL query: each object under
 // uiapi { query { Obj { edges { node { ... } } } } } is a query action.
 // Mutations, introspection and anything else are unknown.
-func sfGraphQL(in *input, res *Result) {
+func (c *Classifier) sfGraphQL(ctx context.Context, in *input, res *Result) {
 	var body struct {
 		Query string `json:"query"`
 	}
 	if !strictObject(in.body, &body, "query", "variables", "operationName") || body.Query == "" {
+		return
+	}
+	vars, ok := gqlVariables(in.body)
+	if !ok {
 		return
 	}
 	doc, err := parseGraphQL(body.Query)
@@ -295,6 +299,14 @@ func sfGraphQL(in *input, res *Result) {
 						} else if !g.objectFields(o.SelectionSet, "", &a, 0) {
 							return
 						}
+						p := &gqlPlan{g: &g, b: newPlanBuilder(c.resolver(ctx), c.dropRole), vars: vars, defs: op.VariableDefinitions}
+						p.alias(f, "", "")
+						p.alias(k, "", "")
+						p.connection(a.Object, o, k.Name == "aggregate", 0)
+						if p.bad {
+							return
+						}
+						p.b.apply(&a)
 						g.objs = append(g.objs, a)
 					}
 				case "__typename":
@@ -314,6 +326,7 @@ func sfGraphQL(in *input, res *Result) {
 	}
 	res.Action = Action{Operation: OpQuery, Category: CatRead, Object: "*", Query: body.Query}
 	res.Subrequests = g.objs
+	mergePlans(&res.Action, g.objs)
 }
 
 type gqlWalker struct {

@@ -40,7 +40,7 @@ func (c *Classifier) classifyZoho(ctx context.Context, in *input, res *Result) e
 	switch {
 	case len(segs) == 2 && strings.EqualFold(segs[1], "graphql"):
 		if in.method == http.MethodPost {
-			zohoGraphQL(in, res)
+			c.zohoGraphQL(in, res)
 		}
 	case isZohoVersion(segs[1]):
 		c.zohoREST(ctx, in, segs[2:], res)
