@@ -151,6 +151,12 @@ type Result struct {
 	captureActions []int
 	// jobFormat is a Bulk 1.0 job's content type (CSV, JSON, XML, ...).
 	jobFormat string
+	// NotFound is set when the request names a bulk job that is not the
+	// caller's (another subject's, or never created through the gateway):
+	// the proxy answers the CRM's own not-found response and forwards
+	// nothing, so a job's existence is not revealed either.
+	NotFound bool
+
 	// subUnsupported is set when a composite sub-request asked for a
 	// format that cannot be masked.
 	subUnsupported bool
@@ -193,9 +199,16 @@ type Options struct {
 	// objects (docs/classification.md, "Relationship names"). Answers are
 	// cached per object for DescribeTTL (default 1h), at most
 	// MaxDescribed objects (default 2000); failures for a minute.
-	Describe     func(ctx context.Context, object string) (ObjectMetadata, error)
-	DescribeTTL  time.Duration
-	MaxDescribed int
+	Describe func(ctx context.Context, object string) (ObjectMetadata, error)
+	// Jobs binds bulk jobs to the subject that created them (nil: an
+	// in-memory store of MaxTokens jobs for TokenTTL).
+	Jobs JobStore
+	// AdoptUnboundJobs lets a job never created through the gateway be
+	// looked up in the CRM (LookupJob) and bound to the first subject that
+	// asks for it. Off by default: such a job is not found.
+	AdoptUnboundJobs bool
+	DescribeTTL      time.Duration
+	MaxDescribed     int
 	// TokenTTL bounds how long page tokens and job ids are remembered
 	// (default 1h). MaxTokens bounds how many (default 100000).
 	TokenTTL  time.Duration
@@ -212,6 +225,7 @@ type Classifier struct {
 	mem      *memory
 	soql     soqlCache
 	describe describeCache
+	jobs     JobStore
 	// dropRole is a test hook: a role the plan builder never records, to
 	// show the plan tests fail when a role goes missing.
 	dropRole string
@@ -240,8 +254,12 @@ func NewClassifier(upstreamType string, opts Options) (*Classifier, error) {
 	if opts.MaxDescribed <= 0 {
 		opts.MaxDescribed = 2000
 	}
+	jobs := opts.Jobs
+	if jobs == nil {
+		jobs = NewMemoryJobStore(opts.MaxTokens, opts.TokenTTL, opts.Now)
+	}
 	return &Classifier{vendor: upstreamType, opts: opts, mem: newMemory(opts.MaxTokens, opts.TokenTTL, opts.Now),
-		describe: describeCache{ttl: opts.DescribeTTL, max: opts.MaxDescribed, now: opts.Now}}, nil
+		describe: describeCache{ttl: opts.DescribeTTL, max: opts.MaxDescribed, now: opts.Now}, jobs: jobs}, nil
 }
 
 const (

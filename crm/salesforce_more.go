@@ -655,47 +655,58 @@ func (c *Classifier) sfJobs(ctx context.Context, in *input, rest []string, res *
 			res.Capture, res.captureActions = captureJob, captureJobActs
 		}
 	case 2:
+		// Job status, abort, close (ingest: upload complete) and delete.
 		job := rest[1]
+		mode := ""
 		switch {
-		case isRead(m) || m == http.MethodDelete || (query && m == http.MethodPatch):
-			res.Action = metaAction("", job)
-			res.Response = sfJob
-		case !query && m == http.MethodPatch:
-			// Closing an ingest job starts the writes.
-			a, ok := c.jobAction(ctx, in.subject, kind, memKind, job)
-			if !ok {
+		case isRead(m):
+			mode = "status"
+		case m == http.MethodDelete:
+			mode = "delete"
+		case m == http.MethodPatch:
+			mode = jobStateMode(in.body)
+			if mode == "" || (query && mode == "close") {
 				return
 			}
-			a.Operation, a.Category, a.RecordID = OpBulkIngest, CatBulk, job
-			res.Action = a
-			res.Response = sfJob
+		default:
+			return
 		}
+		a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
+		if !ok {
+			res.Action.RecordID = job
+			return
+		}
+		res.Action = jobLifecycle(a, query, job, mode)
+		res.Response = sfJob
 	case 3:
 		job, sub := rest[1], rest[2]
 		switch {
 		case query && isRead(m) && strings.EqualFold(sub, "results"):
-			a, ok := c.jobAction(ctx, in.subject, kind, memKind, job)
+			a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
 			if !ok {
+				res.Action.RecordID = job
 				return
 			}
 			// A result page (locator) must have been handed to this subject.
 			if loc, n, ok := queryParam(in.rawQuery, "locator"); !ok || n > 1 || (n == 1 && loc != "" && !c.seenLocator(in.subject, job, loc)) {
 				return
 			}
-			a.Operation, a.Category, a.RecordID = OpBulkResult, CatExport, job
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
 			res.Response = ResponseShape{Format: "csv", Vendor: vendorSalesforce, Object: a.Object, Kind: "bulk_csv"}
 		case query && isRead(m) && strings.EqualFold(sub, "resultPages"):
-			a, ok := c.jobAction(ctx, in.subject, kind, memKind, job)
+			a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
 			if !ok {
+				res.Action.RecordID = job
 				return
 			}
-			a.Operation, a.Category, a.RecordID = OpBulkResult, CatExport, job
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
 			res.Response = sfJob
 		case !query && m == http.MethodPut && strings.EqualFold(sub, "batches"):
-			a, ok := c.jobAction(ctx, in.subject, kind, memKind, job)
+			a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
 			if !ok {
+				res.Action.RecordID = job
 				return
 			}
 			a.Operation, a.Category, a.RecordID = OpBulkIngest, CatBulk, job
@@ -703,29 +714,89 @@ func (c *Classifier) sfJobs(ctx context.Context, in *input, rest []string, res *
 			res.Action = a
 			res.Response = sfResult
 		case !query && isRead(m) && (strings.EqualFold(sub, "successfulResults") || strings.EqualFold(sub, "failedResults") || strings.EqualFold(sub, "unprocessedrecords")):
-			a, ok := c.jobAction(ctx, in.subject, kind, memKind, job)
+			a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
 			if !ok {
+				res.Action.RecordID = job
 				return
 			}
-			a.Operation, a.Category, a.RecordID = OpBulkResult, CatExport, job
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
 			res.Response = ResponseShape{Format: "csv", Vendor: vendorSalesforce, Object: a.Object, Kind: "bulk_csv"}
 		}
 	}
 }
 
-// jobAction returns the remembered action of a job started by subject, or
-// asks the upstream (LookupJob) for the job's object.
-func (c *Classifier) jobAction(ctx context.Context, subject, kind, memKind, job string) (Action, bool) {
-	if e, ok := c.mem.get(memKind, subject, job); ok {
-		return e.action, true
+// jobStateMode reads a job state change body ({"state": "Aborted"} /
+// "UploadComplete" / "Closed", JSON or Bulk 1.0 XML): "abort", "close" or
+// "" when it is anything else.
+func jobStateMode(body []byte) string {
+	var j struct {
+		State string `json:"state" xml:"state"`
 	}
-	if c.opts.LookupJob == nil || job == "" {
-		return Action{}, false
+	t := strings.TrimSpace(string(body))
+	if strings.HasPrefix(t, "{") {
+		if !strictObject(body, &j, "state") {
+			return ""
+		}
+	} else if xml.Unmarshal(body, &j) != nil {
+		return ""
+	}
+	switch j.State {
+	case "Aborted":
+		return "abort"
+	case "UploadComplete", "Closed":
+		return "close"
+	}
+	return ""
+}
+
+// jobLifecycle is the action of a request on an existing job: the job's
+// object and operation, the lifecycle step in Mode.
+func jobLifecycle(a Action, query bool, job, mode string) Action {
+	a.Operation, a.Category = OpBulkIngest, CatBulk
+	if query {
+		a.Operation, a.Category = OpBulkQuery, CatExport
+	}
+	a.RecordID, a.Mode = job, mode
+	return a
+}
+
+// jobAction returns the action of a job bound to subject: remembered by
+// this replica, or bound in the job store by any replica. A job bound to
+// another subject, or never bound through the gateway, sets res.NotFound
+// (the proxy answers the CRM's not found) and returns false; so does a
+// store that cannot answer, without NotFound (the request is then
+// unknown). Only with Options.AdoptUnboundJobs is a job never bound asked
+// of the CRM (LookupJob) and taken as the asking subject's.
+func (c *Classifier) jobAction(ctx context.Context, subject, kind, memKind, job string, res *Result) (Action, memEntry, bool) {
+	if e, ok := c.mem.get(memKind, subject, job); ok {
+		return e.action, e, true
+	}
+	if job == "" || !isObjectName(job) {
+		res.NotFound = true
+		return Action{}, memEntry{}, false
+	}
+	b, ok, err := c.jobs.Lookup(ctx, kind, job)
+	if err != nil {
+		return Action{}, memEntry{}, false
+	}
+	if ok {
+		if b.Owner != subject {
+			res.NotFound = true
+			return Action{}, memEntry{}, false
+		}
+		a := Action{Object: b.Object, AllFields: true, Operation: b.Operation, IncludeDeleted: b.IncludeDeleted, Mode: b.Mode}
+		e := memEntry{action: a, format: b.Format}
+		c.mem.put(memKind, subject, job, e)
+		return a, e, true
+	}
+	if !c.opts.AdoptUnboundJobs || c.opts.LookupJob == nil {
+		res.NotFound = true
+		return Action{}, memEntry{}, false
 	}
 	obj, err := c.opts.LookupJob(ctx, kind, job)
 	if err != nil || !isObjectName(obj) {
-		return Action{}, false
+		return Action{}, memEntry{}, false
 	}
 	if c.vendor == vendorSalesforce {
 		obj = canonSFObject(obj)
@@ -733,8 +804,12 @@ func (c *Classifier) jobAction(ctx context.Context, subject, kind, memKind, job 
 		obj = canonZohoModule(obj)
 	}
 	a := Action{Object: obj, AllFields: true}
-	c.mem.put(memKind, subject, job, memEntry{action: a})
-	return a, true
+	if c.jobs.Bind(ctx, kind, job, JobBinding{Owner: subject, Object: obj}) != nil {
+		return Action{}, memEntry{}, false
+	}
+	e := memEntry{action: a}
+	c.mem.put(memKind, subject, job, e)
+	return a, e, true
 }
 
 func (c *Classifier) seenLocator(subject, job, loc string) bool {
@@ -809,59 +884,75 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 			res.Capture, res.captureActions = captureJob, captureJobActs
 		}
 	case 2:
-		if isRead(m) || m == http.MethodPost {
-			res.Action = metaAction("", rest[1])
-			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
+		// Job status, close and abort (POST of a state).
+		job := rest[1]
+		mode := "status"
+		if m == http.MethodPost {
+			mode = jobStateMode(in.body)
+		} else if !isRead(m) {
+			return
 		}
+		if mode == "" {
+			return
+		}
+		a, _, ok := c.jobAction(ctx, in.subject, "bulk1", memJob1, job, res)
+		if !ok {
+			res.Action.RecordID = job
+			return
+		}
+		res.Action = jobLifecycle(a, a.Operation == OpBulkQuery, job, mode)
+		res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
 	default:
 		job := rest[1]
 		if !strings.EqualFold(rest[2], "batch") {
 			return
 		}
-		e, known := c.mem.get(memJob1, in.subject, job)
+		ja, e, ok := c.jobAction(ctx, in.subject, "bulk1", memJob1, job, res)
+		if !ok {
+			res.Action.RecordID = job
+			return
+		}
+		query := ja.Operation == OpBulkQuery
 		switch {
+		case len(rest) == 3 && m == http.MethodPost && query:
+			// A query job's batch is SOQL on the job's object.
+			a, ok := c.soqlAction(ctx, strings.TrimSpace(string(in.body)))
+			if !ok || a.Object != ja.Object {
+				return
+			}
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkQuery, CatExport, job, "batch"
+			a.IncludeDeleted = ja.IncludeDeleted
+			res.Action = a
+			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
 		case len(rest) == 3 && m == http.MethodPost:
-			// Adding a batch: SOQL text for query jobs, data for ingest.
-			if a, ok := c.soqlAction(ctx, strings.TrimSpace(string(in.body))); ok {
-				if known && (e.action.Object != a.Object || e.action.Operation != OpBulkQuery) {
-					return
-				}
-				a.Operation, a.Category, a.RecordID = OpBulkQuery, CatExport, job
-				a.IncludeDeleted = known && e.action.IncludeDeleted
-				res.Action = a
-				res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
-				return
-			}
-			a, ok := c.bulk1Job(ctx, in.subject, job, e, known)
-			if !ok {
-				return
-			}
-			a.Operation, a.Category, a.RecordID = OpBulkIngest, CatBulk, job
-			if !known || strings.EqualFold(e.format, "CSV") {
+			a := ja
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkIngest, CatBulk, job, "batch"
+			a.Objects, a.FieldRoles, a.Aliases = nil, nil, nil
+			a.AllFields = false
+			if strings.EqualFold(e.format, "CSV") {
 				a.Fields = csvHeader(in.body)
+			} else {
+				a.AllFields = true
 			}
 			res.Action = a
 			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
 		case (len(rest) == 3 || len(rest) == 4) && isRead(m):
-			res.Action = metaAction("", job)
+			res.Action = jobLifecycle(ja, query, job, "status")
 			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
 		case (len(rest) == 5 || len(rest) == 6) && isRead(m) && (strings.EqualFold(rest[4], "result") || strings.EqualFold(rest[4], "request")):
-			a, ok := c.bulk1Job(ctx, in.subject, job, e, known)
-			if !ok {
-				return
-			}
-			a.Operation, a.Category, a.RecordID = OpBulkResult, CatExport, job
+			a := ja
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
 			// The format follows the job's content type; unknown or XML/ZIP
 			// formats cannot be masked.
 			format := "unsupported"
 			switch {
-			case known && strings.EqualFold(e.format, "CSV"):
+			case strings.EqualFold(e.format, "CSV"):
 				format = "csv"
-			case known && strings.EqualFold(e.format, "JSON"):
+			case strings.EqualFold(e.format, "JSON"):
 				format = "json"
 			}
-			if len(rest) == 5 && e.action.Operation == OpBulkQuery && format != "unsupported" {
+			if len(rest) == 5 && query && format != "unsupported" {
 				// The result list of a query batch holds result ids only.
 				format = "none"
 			}
@@ -871,11 +962,4 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 			}
 		}
 	}
-}
-
-func (c *Classifier) bulk1Job(ctx context.Context, subject, job string, e memEntry, known bool) (Action, bool) {
-	if known {
-		return e.action, true
-	}
-	return c.jobAction(ctx, subject, "bulk1", memJob1, job)
 }

@@ -17,8 +17,9 @@ var (
 	zohoUnknown  = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: "unknown"}
 	zohoJob      = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: "job"}
 
-	captureZohoPage     = []string{"/info/next_page_token"}
-	captureZohoBulkRead = []string{"/data/0/details/id"}
+	captureZohoPage      = []string{"/info/next_page_token"}
+	captureZohoBulkRead  = []string{"/data/0/details/id"}
+	captureZohoBulkWrite = []string{"/details/id"}
 )
 
 func zohoRecords(module string) ResponseShape {
@@ -297,18 +298,31 @@ func (c *Classifier) zohoBulk(ctx context.Context, in *input, rest []string, res
 		a.AllFields = len(a.Fields) == 0
 		res.Action = a
 		res.Response = zohoJob
+		res.Capture, res.captureActions = captureZohoBulkWrite, captureSelf
 	case 2:
-		if isRead(m) {
-			res.Action = metaAction("", rest[1])
-			res.Response = zohoJob
+		// Job status, bound to the job's owner.
+		if !isRead(m) {
+			return
 		}
+		kind, memKind := "zoho_bulk_read", memZohoBulk
+		if !read {
+			kind, memKind = "zoho_bulk_write", memZohoWrite
+		}
+		a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, rest[1], res)
+		if !ok {
+			res.Action.RecordID = rest[1]
+			return
+		}
+		res.Action = jobLifecycle(a, read, rest[1], "status")
+		res.Response = zohoJob
 	case 3:
 		if read && isRead(m) && strings.EqualFold(rest[2], "result") {
-			a, ok := c.jobAction(ctx, in.subject, "zoho_bulk_read", memZohoBulk, rest[1])
+			a, _, ok := c.jobAction(ctx, in.subject, "zoho_bulk_read", memZohoBulk, rest[1], res)
 			if !ok {
+				res.Action.RecordID = rest[1]
 				return
 			}
-			a.Operation, a.Category, a.RecordID = OpBulkResult, CatExport, rest[1]
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, rest[1], "results"
 			res.Action = a
 			res.Response = ResponseShape{Format: "zip_csv", Vendor: vendorZoho, Object: a.Object, Kind: "bulk_csv"}
 		}
