@@ -111,7 +111,9 @@ func TestJobBindingIsSharedAcrossReplicas(t *testing.T) {
 
 type failingJobStore struct{}
 
-func (failingJobStore) Bind(context.Context, string, string, JobBinding) error { return errors.New("down") }
+func (failingJobStore) Bind(context.Context, string, string, JobBinding) error {
+	return errors.New("down")
+}
 func (failingJobStore) Lookup(context.Context, string, string) (JobBinding, bool, error) {
 	return JobBinding{}, false, errors.New("down")
 }
