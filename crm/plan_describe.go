@@ -61,7 +61,12 @@ func newObjectIndex(name string, md ObjectMetadata) *objectIndex {
 	return x
 }
 
-func (d *describeCache) get(ctx context.Context, fetch func(context.Context, string) (ObjectMetadata, error), obj string) *objectIndex {
+// maxDescribeFetches bounds the describe calls one classification may
+// make: a query naming many objects costs the CRM at most this many calls
+// (the rest resolve from the built-in table).
+const maxDescribeFetches = 4
+
+func (d *describeCache) get(ctx context.Context, fetch func(context.Context, string) (ObjectMetadata, error), obj string, budget *int) *objectIndex {
 	key := strings.ToLower(obj)
 	now := d.now()
 	d.mu.Lock()
@@ -70,6 +75,10 @@ func (d *describeCache) get(ctx context.Context, fetch func(context.Context, str
 	if ok && now.Before(e.expires) {
 		return e.md
 	}
+	if *budget <= 0 {
+		return nil
+	}
+	*budget--
 	md, err := fetch(ctx, obj)
 	e = describeEntry{expires: now.Add(d.ttl)}
 	if err != nil {
@@ -89,27 +98,28 @@ func (d *describeCache) get(ctx context.Context, fetch func(context.Context, str
 // describeResolver resolves from the CRM's metadata, falling back to the
 // built-in tables for what the metadata does not answer (fetch failed).
 type describeResolver struct {
-	ctx context.Context
-	c   *Classifier
+	ctx    context.Context
+	c      *Classifier
+	budget int // describe calls this classification may still make
 }
 
 func (c *Classifier) resolver(ctx context.Context) resolver {
 	if c.opts.Describe == nil {
 		return builtinResolver{}
 	}
-	return describeResolver{ctx: ctx, c: c}
+	return &describeResolver{ctx: ctx, c: c, budget: maxDescribeFetches}
 }
 
-func (r describeResolver) meta(obj string) *objectIndex {
+func (r *describeResolver) meta(obj string) *objectIndex {
 	if obj == ObjectUnknown || !isObjectName(obj) {
 		return nil
 	}
-	return r.c.describe.get(r.ctx, r.c.opts.Describe, obj)
+	return r.c.describe.get(r.ctx, r.c.opts.Describe, obj, &r.budget)
 }
 
-func (r describeResolver) object(name string) string { return canonSFObject(name) }
+func (r *describeResolver) object(name string) string { return canonSFObject(name) }
 
-func (r describeResolver) field(obj, name string) string {
+func (r *describeResolver) field(obj, name string) string {
 	if md := r.meta(obj); md != nil {
 		if f, ok := md.fields[strings.ToLower(name)]; ok {
 			return f
@@ -118,7 +128,7 @@ func (r describeResolver) field(obj, name string) string {
 	return canonSFField(name)
 }
 
-func (r describeResolver) lookup(obj, rel string) (string, bool) {
+func (r *describeResolver) lookup(obj, rel string) (string, bool) {
 	md := r.meta(obj)
 	if md == nil {
 		return builtinLookup(obj, rel)
@@ -135,7 +145,7 @@ func (r describeResolver) lookup(obj, rel string) (string, bool) {
 	return "", false
 }
 
-func (r describeResolver) child(obj, rel string) (string, bool) {
+func (r *describeResolver) child(obj, rel string) (string, bool) {
 	md := r.meta(obj)
 	if md == nil {
 		return builtinChild(obj, rel)
