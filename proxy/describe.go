@@ -37,7 +37,7 @@ func (g *Gateway) classifierOptions(uc config.UpstreamConfig, u *upstream, rt ht
 			o.Jobs = jobstore.NewRedis(rc, prefix, uc.Name, jobBindingTTL)
 		}
 	}
-	if uc.Type == "salesforce" {
+	if uc.Type == "salesforce" && uc.Describe {
 		o.Describe = func(ctx context.Context, object string) (crm.ObjectMetadata, error) {
 			return describeObject(ctx, u, rt, object)
 		}

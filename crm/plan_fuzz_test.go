@@ -1,0 +1,259 @@
+package crm
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// The plan fuzzers check one invariant: every field identifier that
+// appears in the request text appears in the plan with a role. The
+// checker below finds identifiers on its own, with a tokenizer that knows
+// only string literals, keywords, function calls and the few positions
+// where a name is not a field (FROM object and alias, USING SCOPE, WITH,
+// TYPEOF ... WHEN type, a select item's alias); it does not use the parser.
+
+var planCheckKeywords = map[string]bool{
+	"select": true, "from": true, "where": true, "and": true, "or": true, "not": true, "in": true, "like": true,
+	"includes": true, "excludes": true, "group": true, "by": true, "order": true, "asc": true, "desc": true,
+	"nulls": true, "first": true, "last": true, "limit": true, "offset": true, "having": true, "with": true,
+	"using": true, "scope": true, "for": true, "view": true, "reference": true, "update": true, "tracking": true,
+	"viewstat": true, "typeof": true, "when": true, "then": true, "else": true, "end": true, "null": true,
+	"true": true, "false": true, "is": true, "between": true, "find": true, "returning": true, "all": true,
+	"name": false, "listview": true, "fields": true,
+}
+
+type checkTok struct {
+	text  string
+	ident bool
+}
+
+// checkTokens splits text into identifiers (with dots) and single
+// punctuation characters, dropping quoted strings and {…} search terms.
+func checkTokens(s string) []checkTok {
+	var out []checkTok
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(s) && s[j] != c {
+				if s[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			i = j + 1
+		case c == '{' && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(s[:i])), "FIND"):
+			j := i + 1
+			for j < len(s) && s[j] != '}' {
+				if s[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			i = j + 1
+		case c == '@' && i+1 < len(s) && s[i+1] == '{':
+			j := strings.IndexByte(s[i:], '}')
+			if j < 0 {
+				return out
+			}
+			i += j + 1
+		case isIdentStart(c):
+			j := i
+			for j < len(s) && isIdentPart(s[j]) {
+				j++
+			}
+			out = append(out, checkTok{s[i:j], true})
+			i = j
+		case isDigit(c) || c == '-' && i+1 < len(s) && isDigit(s[i+1]):
+			j := i + 1
+			for j < len(s) && (isIdentPart(s[j]) || s[j] == ':' || s[j] == '+' || s[j] == '-') {
+				j++
+			}
+			i = j
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		default:
+			out = append(out, checkTok{s[i : i+1], false})
+			i++
+		}
+	}
+	return out
+}
+
+// planNames is what a plan accounts for: field names of its roles,
+// objects, alias keys.
+func planNames(a Action) map[string]bool {
+	names := map[string]bool{}
+	for k := range a.FieldRoles {
+		if _, f, ok := strings.Cut(k, "."); ok {
+			names[strings.ToLower(f)] = true
+		}
+	}
+	for _, o := range a.Objects {
+		names[strings.ToLower(o)] = true
+	}
+	for k := range a.Aliases {
+		names[strings.ToLower(k)] = true
+	}
+	return names
+}
+
+// unplannedFields returns the field identifiers of a SOQL/COQL/SOSL text
+// that the plan does not account for.
+func unplannedFields(q string, a Action) []string {
+	names := planNames(a)
+	toks := checkTokens(q)
+	var missing []string
+	skip := 0
+	inWith := false
+	for i, t := range toks {
+		lower := strings.ToLower(t.text)
+		if skip > 0 {
+			skip--
+			continue
+		}
+		if !t.ident {
+			continue
+		}
+		if inWith {
+			switch lower {
+			case "group", "order", "limit", "offset", "for", "update", "having", "where", "returning":
+				inWith = false
+			default:
+				continue
+			}
+		}
+		next := checkTok{}
+		if i+1 < len(toks) {
+			next = toks[i+1]
+		}
+		prev := checkTok{}
+		if i > 0 {
+			prev = toks[i-1]
+		}
+		switch {
+		case lower == "from" || lower == "scope" || lower == "when":
+			skip = 1
+			if lower == "from" && i+2 < len(toks) && toks[i+2].ident && !planCheckKeywords[strings.ToLower(toks[i+2].text)] {
+				skip = 2 // FROM Object alias
+			}
+			continue
+		case lower == "with":
+			inWith = true
+			continue
+		case lower == "listview":
+			skip = 2 // = view
+			continue
+		case planCheckKeywords[lower], isValueWord(t.text):
+			continue
+		case next.text == "(" || next.text == ":":
+			continue // a function, FIELDS(...), an object's RETURNING list, a date literal's name
+		case prev.ident && !planCheckKeywords[strings.ToLower(prev.text)] || prev.text == ")":
+			continue // an alias after a select item or FROM path
+		case prev.text == ",":
+			// FROM Contact c, c.Account a: the path after a comma in FROM
+			// is a relationship path; fall through to the field check.
+		}
+		segs := strings.Split(lower, ".")
+		if last := segs[len(segs)-1]; names[last] || names[lower] || names[last+"id"] ||
+			strings.HasSuffix(last, "__r") && names[strings.TrimSuffix(last, "__r")+"__c"] {
+			continue // a field, an object or alias, or a relationship whose lookup field is planned
+		}
+		missing = append(missing, t.text)
+	}
+	return missing
+}
+
+func fuzzPlanQuery(t *testing.T, c *Classifier, req Request, text string) {
+	res, err := c.Classify(context.Background(), req)
+	if err != nil || res.Action.Operation == OpUnknown {
+		return
+	}
+	if m := unplannedFields(text, res.Action); len(m) > 0 {
+		t.Fatalf("fields %q of %q are not in the plan %v / objects %v / aliases %v", m, text, res.Action.FieldRoles, res.Action.Objects, res.Action.Aliases)
+	}
+	for k, rs := range res.Action.FieldRoles {
+		if len(rs) == 0 || !strings.Contains(k, ".") {
+			t.Fatalf("plan key %q with roles %q", k, rs)
+		}
+	}
+}
+
+var soqlSeeds = []string{
+	"SELECT Id, Name n, Account.Owner.Email, (SELECT Amount FROM Opportunities WHERE StageName = 'x' ORDER BY CloseDate) FROM Contact WHERE MobilePhone LIKE '1%' ORDER BY Email",
+	"SELECT COUNT(Id), MAX(National_ID__c), FORMAT(Birthdate) bd FROM Contact GROUP BY ROLLUP(LeadSource) HAVING COUNT(Id) > 1",
+	"SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact WHERE Phone != null) AND NOT (Name = 'a' OR Industry IN ('b'))",
+	"SELECT c.Name, a.Phone FROM Contact c, c.Account a WHERE c.Email = 'x' USING SCOPE mine WITH SECURITY_ENFORCED LIMIT 5",
+	"SELECT TYPEOF What WHEN Account THEN Phone ELSE Name END FROM Event WHERE CreatedDate = LAST_N_DAYS:30",
+	"SELECT Name FROM Account WHERE DISTANCE(Location__c, GEOLOCATION(37.7,-122.4), 'mi') < 20 ORDER BY Name DESC NULLS LAST",
+}
+
+func FuzzPlanSOQL(f *testing.F) {
+	for _, s := range soqlSeeds {
+		f.Add(s)
+	}
+	c, err := NewClassifier("salesforce", Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		fuzzPlanQuery(t, c, Request{Method: "GET", Path: "/services/data/v60.0/query", RawQuery: "q=" + url.QueryEscape(q), Header: http.Header{}, Subject: "s"}, q)
+	})
+}
+
+func FuzzPlanCOQL(f *testing.F) {
+	for _, s := range []string{
+		"select Last_Name, Account_Name.Account_Name, count(id) from Contacts where Mobile like '139%' and Email is not null group by Last_Name order by Date_of_Birth limit 10",
+		"select Full_Name from Leads where (Lead_Status = 'x' or Annual_Revenue between 1 and 5) and Mobile not like '1%'",
+	} {
+		f.Add(s)
+	}
+	c, err := NewClassifier("zoho", Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		body, _ := jsonMarshalString(q)
+		fuzzPlanQuery(t, c, Request{Method: "POST", Path: "/crm/v8/coql", Header: http.Header{}, Body: []byte(`{"select_query":` + body + `}`), Subject: "s"}, q)
+	})
+}
+
+func FuzzPlanSOSL(f *testing.F) {
+	for _, s := range []string{
+		"FIND {139*} IN PHONE FIELDS RETURNING Contact(Name, Phone WHERE Birthdate > 2000-01-01 ORDER BY Email LIMIT 5), Lead",
+		"FIND {x} IN ALL FIELDS RETURNING Account(Name, toLabel(Type) t WHERE Industry = 'y' USING LISTVIEW = Recent) WITH SNIPPET(target_length=120) LIMIT 20",
+	} {
+		f.Add(s)
+	}
+	c, err := NewClassifier("salesforce", Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		fuzzPlanQuery(t, c, Request{Method: "GET", Path: "/services/data/v60.0/search", RawQuery: "q=" + url.QueryEscape(q), Header: http.Header{}, Subject: "s"}, q)
+	})
+}
+
+func jsonMarshalString(s string) (string, error) {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			b.WriteString(`\u00`)
+			b.WriteByte("0123456789abcdef"[r>>4])
+			b.WriteByte("0123456789abcdef"[r&15])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String(), nil
+}
