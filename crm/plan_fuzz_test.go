@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -256,4 +257,114 @@ func jsonMarshalString(s string) (string, error) {
 	}
 	b.WriteByte('"')
 	return b.String(), nil
+}
+
+// gqlCheckWords are the GraphQL words that are never fields: the
+// language's keywords, the CRMs' structural fields, argument names,
+// filter operators and enum values.
+var gqlCheckWords = map[string]bool{
+	"query": true, "fragment": true, "on": true, "true": true, "false": true, "null": true,
+	"uiapi": true, "aggregate": true, "edges": true, "node": true, "cursor": true, "totalcount": true,
+	"pageinfo": true, "hasnextpage": true, "endcursor": true, "value": true, "displayvalue": true, "format": true,
+	"label": true, "__typename": true, "records": true, "_data": true, "_info": true, "meta": true,
+	"where": true, "orderby": true, "groupby": true, "first": true, "after": true, "last": true, "before": true,
+	"scope": true, "upperbound": true, "offset": true, "limit": true, "page": true, "per_page": true,
+	"page_token": true, "and": true, "or": true, "not": true, "_and": true, "_or": true, "_not": true,
+	"order": true, "nulls": true, "asc": true, "desc": true, "group": true, "function": true, "apiname": true,
+	"sum": true, "avg": true, "min": true, "max": true, "count": true, "countdistinct": true, "grouping": true,
+	"more_records": true, "mine": true, "everything": true,
+}
+
+func unplannedGraphQL(q string, a Action) []string {
+	names := planNames(a)
+	for k := range sfChildTable {
+		names[k] = names[k] || slices.Contains(a.Objects, sfChildTable[k])
+	}
+	var missing []string
+	prevDollar, prevKw, skipType := false, false, false
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == '"':
+			j := i + 1
+			for j < len(q) && q[j] != '"' {
+				if q[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			i = j + 1
+			prevDollar = false
+		case c == '#':
+			for i < len(q) && q[i] != '\n' {
+				i++
+			}
+		case isIdentStart(c):
+			j := i
+			for j < len(q) && (isIdentStart(q[j]) || isDigit(q[j])) {
+				j++
+			}
+			w := q[i:j]
+			lw := strings.ToLower(w)
+			rest := strings.TrimLeft(q[j:], " \t\r\n,")
+			switch {
+			case skipType:
+				skipType = false
+			case prevDollar:
+				skipType = strings.HasPrefix(rest, ":")
+			case prevKw, gqlCheckWords[lw], inFold(w, gqlOperators[:]), isFunctionName(w):
+			case strings.HasPrefix(rest, ":") && !strings.HasPrefix(strings.TrimLeft(rest[1:], " \t\r\n"), "{"):
+				// an alias (name: field) or an argument with a scalar value
+				if !names[lw] && !strings.HasPrefix(rest, "::") {
+					// argument names are in gqlCheckWords; anything else
+					// before a colon is an alias the plan must know
+					missing = append(missing, w)
+				}
+			default:
+				if !(names[lw] || names[lw+"id"] || strings.HasSuffix(lw, "__r") && names[strings.TrimSuffix(lw, "__r")+"__c"] ||
+					strings.HasSuffix(lw, "__r") && slices.Contains(a.Objects, ObjectUnknown)) {
+					missing = append(missing, w)
+				}
+			}
+			prevKw = lw == "fragment" || lw == "on" || lw == "query" && !strings.HasPrefix(rest, "{")
+			prevDollar = false
+			i = j
+		case c == '$':
+			prevDollar = true
+			i++
+		case c == ':' && prevDollar:
+			i++
+		default:
+			if c == '(' || c == ')' || c == '{' || c == '}' {
+				prevDollar = false
+			}
+			i++
+		}
+	}
+	return missing
+}
+
+func FuzzPlanGraphQL(f *testing.F) {
+	for _, s := range []string{
+		`query { u: uiapi { q: query { c: Contact(where: { and: [ { MobilePhone: { like: "139%" } }, { not: { Account: { Name: { eq: "x" } } } } ] }, orderBy: { Birthdate: { order: ASC } }) { e: edges { n: node { Id m: MobilePhone { v: value } Account { Name { value } } Opportunities { edges { node { Amount { value } } } } } } } } } }`,
+		`{ uiapi { aggregate { Opportunity(groupBy: { StageName: { group: true } }) { edges { node { aggregate { StageName { value } t: Amount { s: sum { value } } } } } } } } }`,
+		`{ uiapi { query { Account(where: { Id: { inq: { Contact: { MobilePhone: { like: "1%" } }, ApiName: "AccountId" } } }) { edges { node { Id } } } } } }`,
+	} {
+		f.Add(s)
+	}
+	f.Add(`query q($w: Contact_Filter) { uiapi { query { Contact(where: $w, first: 10) { edges { node { Id Email { value } } } } } } }`)
+	c, err := NewClassifier("salesforce", Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		body, _ := jsonMarshalString(q)
+		res, err := c.Classify(context.Background(), Request{Method: "POST", Path: "/services/data/v60.0/graphql", Header: http.Header{}, Body: []byte(`{"query":` + body + `}`), Subject: "s"})
+		if err != nil || res.Action.Operation == OpUnknown {
+			return
+		}
+		if m := unplannedGraphQL(q, res.Action); len(m) > 0 {
+			t.Fatalf("names %q of %q are not in the plan %v / objects %v / aliases %v", m, q, res.Action.FieldRoles, res.Action.Objects, res.Action.Aliases)
+		}
+	})
 }
