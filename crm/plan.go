@@ -25,6 +25,7 @@ type planBuilder struct {
 	roles    map[string][]string
 	aliases  map[string]string
 	dropRole string // test hook: a role never recorded (mutation check)
+	coql     bool   // response keys as Zoho COQL names them
 }
 
 func newPlanBuilder(r resolver, dropRole string) *planBuilder {
@@ -89,15 +90,23 @@ func (b *planBuilder) soql(sp *soqlPlan, obj string, forceRole string, top bool)
 	}
 	if top && forceRole == "" {
 		for _, k := range sp.keys {
-			var sb strings.Builder
+			var sb, raw strings.Builder
 			for _, part := range k.expr {
 				if part.ref < 0 {
 					sb.WriteString(part.text)
+					raw.WriteString(part.text)
 				} else if ks := keys[part.ref]; len(ks) > 0 {
 					sb.WriteString(ks[len(ks)-1])
+					raw.WriteString(sp.refs[part.ref].path)
 				}
 			}
-			b.addAlias(k.key, sb.String())
+			key := k.key
+			if k.numbered && b.coql {
+				// Zoho names an unaliased aggregate column by its
+				// expression, not exprN.
+				key = raw.String()
+			}
+			b.addAlias(key, sb.String())
 		}
 	}
 	for _, child := range sp.children {
@@ -238,6 +247,7 @@ func (c *Classifier) soqlPlanAction(ctx context.Context, q string, a *Action, zo
 		}
 	}
 	b := newPlanBuilder(r, c.dropRole)
+	b.coql = zoho
 	b.soql(sp, r.object(sp.object), "", true)
 	b.apply(a)
 	return true

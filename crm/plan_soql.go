@@ -35,8 +35,9 @@ type planRef struct {
 // planKey is a response key (explicit alias or exprN) and the expression
 // it carries; the expression's field references point into refs.
 type planKey struct {
-	key  string
-	expr []exprPart
+	key      string
+	expr     []exprPart
+	numbered bool // an exprN key (unaliased)
 }
 
 type exprPart struct {
@@ -120,7 +121,7 @@ func (p *planParser) selectStmt(depth int, selectRole string) (*soqlPlan, error)
 				// results expr0, expr1, ... in select-list order; toLabel,
 				// FORMAT and convertCurrency of a plain field come back
 				// under the field's own name.
-				sp.keys = append(sp.keys, planKey{key: "expr" + strconv.Itoa(exprN), expr: expr})
+				sp.keys = append(sp.keys, planKey{key: "expr" + strconv.Itoa(exprN), expr: expr, numbered: true})
 				exprN++
 			}
 		case l.tok.kind == tIdent && !isReserved(l.tok.text):
@@ -166,6 +167,9 @@ func (p *planParser) selectStmt(depth int, selectRole string) (*soqlPlan, error)
 			return nil, errSOQL
 		}
 		sp.addAlias(alias, path)
+		// The path is walked whether or not a field uses the alias: its
+		// objects are touched.
+		sp.refs = append(sp.refs, planRef{path: path + ".Id", role: selectRole})
 	}
 	return sp, p.clauses(sp, depth, selectRole == RoleFilter)
 }

@@ -119,7 +119,7 @@ var planCases = []planCase{
 		objects: []string{"Contacts", "Accounts"},
 		roles: map[string]string{"Contacts.Last_Name": "select,group", "Accounts.Account_Name": "select", "Contacts.Mobile": "filter",
 			"Contacts.Email": "filter", "Contacts.Date_of_Birth": "sort", "Contacts.id": "select,aggregate"},
-		aliases: map[string]string{"expr0": "count(Contacts.id)"}},
+		aliases: map[string]string{"count(id)": "count(Contacts.id)"}},
 	{name: "Zoho search criteria with and/or nesting", vendor: "zoho", path: "/crm/v8/Contacts/search",
 		query:   "criteria=" + url.QueryEscape("((Mobile:starts_with:139)and(Email:equals:a@b.c))or(Last_Name:equals:W\\(x\\))"),
 		objects: []string{"Contacts"}, roles: map[string]string{"Contacts.Mobile": "filter", "Contacts.Email": "filter", "Contacts.Last_Name": "filter", "Contacts.*": "select"}},

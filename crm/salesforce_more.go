@@ -199,17 +199,24 @@ func parseSOSL(q string) ([]soqlQuery, bool) {
 	l := &soqlLexer{s: s[i+1:]}
 	l.next()
 	var objs []soqlQuery
-	parens := 0
+	returning := false
+	// The clauses after the search term, each known by its keyword:
+	// IN <scope> FIELDS, RETURNING, WITH ..., LIMIT n, OFFSET n, UPDATE
+	// TRACKING|VIEWSTAT. Anything else is not understood.
 	for l.tok.kind != tEOF {
 		switch {
-		case l.isPunct("("):
-			parens++
-		case l.isPunct(")"):
-			parens--
-			if parens < 0 {
+		case l.isKeyword("IN"):
+			l.next()
+			if !(l.isKeyword("ALL") || l.isKeyword("NAME") || l.isKeyword("EMAIL") || l.isKeyword("PHONE") || l.isKeyword("SIDEBAR")) {
 				return nil, false
 			}
-		case parens == 0 && l.isKeyword("RETURNING"):
+			l.next()
+			if !l.isKeyword("FIELDS") {
+				return nil, false
+			}
+			l.next()
+		case l.isKeyword("RETURNING") && !returning:
+			returning = true
 			l.next()
 			for {
 				if l.tok.kind != tIdent || !isObjectName(l.tok.text) {
@@ -229,11 +236,42 @@ func parseSOSL(q string) ([]soqlQuery, bool) {
 				}
 				l.next()
 			}
-			continue
+		case l.isKeyword("WITH"):
+			// DIVISION, DATA CATEGORY, HIGHLIGHT, METADATA, NETWORK,
+			// PricebookId, SNIPPET(...), SPELL_CORRECTION: no fields.
+			l.next()
+			depth := 0
+			for l.tok.kind != tEOF && (depth > 0 || !(l.isKeyword("WITH") || l.isKeyword("RETURNING") || l.isKeyword("LIMIT") ||
+				l.isKeyword("OFFSET") || l.isKeyword("UPDATE"))) {
+				if l.isPunct("(") {
+					depth++
+				} else if l.isPunct(")") {
+					if depth--; depth < 0 {
+						return nil, false
+					}
+				}
+				l.next()
+			}
+			if depth != 0 {
+				return nil, false
+			}
+		case l.isKeyword("LIMIT"), l.isKeyword("OFFSET"):
+			l.next()
+			if l.tok.kind != tNumber {
+				return nil, false
+			}
+			l.next()
+		case l.isKeyword("UPDATE"):
+			l.next()
+			if !(l.isKeyword("TRACKING") || l.isKeyword("VIEWSTAT")) {
+				return nil, false
+			}
+			l.next()
+		default:
+			return nil, false
 		}
-		l.next()
 	}
-	if l.err != nil || parens != 0 {
+	if l.err != nil {
 		return nil, false
 	}
 	return objs, true
