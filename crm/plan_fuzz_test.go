@@ -280,8 +280,13 @@ func unplannedGraphQL(q string, a Action) []string {
 	for k := range sfChildTable {
 		names[k] = names[k] || slices.Contains(a.Objects, sfChildTable[k])
 	}
+	accounted := func(lw string) bool {
+		return names[lw] || names[lw+"id"] || strings.HasSuffix(lw, "__r") && names[strings.TrimSuffix(lw, "__r")+"__c"] ||
+			strings.HasSuffix(lw, "__r") && slices.Contains(a.Objects, ObjectUnknown)
+	}
 	var missing []string
-	prevDollar, prevKw, skipType := false, false, false
+	prevDollar, prevKw := false, false
+	parens := 0
 	for i := 0; i < len(q); {
 		c := q[i]
 		switch {
@@ -307,24 +312,15 @@ func unplannedGraphQL(q string, a Action) []string {
 			w := q[i:j]
 			lw := strings.ToLower(w)
 			rest := strings.TrimLeft(q[j:], " \t\r\n,")
+			keyed := strings.HasPrefix(rest, ":")
 			switch {
-			case skipType:
-				skipType = false
-			case prevDollar:
-				skipType = strings.HasPrefix(rest, ":")
-			case prevKw, gqlCheckWords[lw], inFold(w, gqlOperators[:]), isFunctionName(w):
-			case strings.HasPrefix(rest, ":") && !strings.HasPrefix(strings.TrimLeft(rest[1:], " \t\r\n"), "{"):
-				// an alias (name: field) or an argument with a scalar value
-				if !names[lw] && !strings.HasPrefix(rest, "::") {
-					// argument names are in gqlCheckWords; anything else
-					// before a colon is an alias the plan must know
-					missing = append(missing, w)
-				}
-			default:
-				if !(names[lw] || names[lw+"id"] || strings.HasSuffix(lw, "__r") && names[strings.TrimSuffix(lw, "__r")+"__c"] ||
-					strings.HasSuffix(lw, "__r") && slices.Contains(a.Objects, ObjectUnknown)) {
-					missing = append(missing, w)
-				}
+			case prevDollar, prevKw, gqlCheckWords[lw], inFold(w, gqlOperators[:]), isFunctionName(w):
+			case parens > 0 && !keyed:
+				// an argument value: enum, variable type, literal
+			case !accounted(lw):
+				// a field, relationship or connection (or, before a colon,
+				// an alias in a selection set or a key of a filter)
+				missing = append(missing, w)
 			}
 			prevKw = lw == "fragment" || lw == "on" || lw == "query" && !strings.HasPrefix(rest, "{")
 			prevDollar = false
@@ -332,12 +328,14 @@ func unplannedGraphQL(q string, a Action) []string {
 		case c == '$':
 			prevDollar = true
 			i++
-		case c == ':' && prevDollar:
-			i++
 		default:
-			if c == '(' || c == ')' || c == '{' || c == '}' {
-				prevDollar = false
+			switch c {
+			case '(':
+				parens++
+			case ')':
+				parens--
 			}
+			prevDollar = false
 			i++
 		}
 	}
