@@ -325,3 +325,25 @@ func TestPlanGraphQLUnreadable(t *testing.T) {
 		t.Errorf("variables that are not an object: %+v, want unknown", res.Action)
 	}
 }
+
+// A continuation page (nextRecordsUrl) reads what the first page read: it
+// carries the first page's plan, and another subject's locator is unknown.
+func TestPlanOfContinuationPage(t *testing.T) {
+	t.Parallel()
+	c := newTestClassifier(t, "salesforce", Options{})
+	q := "SELECT Id, MobilePhone m, (SELECT Amount FROM Opportunities) FROM Account WHERE Phone LIKE '1%'"
+	first := classify(t, c, "alice", "GET", "/services/data/v60.0/query", "q="+url.QueryEscape(q), "")
+	c.Observe("alice", first, 200, nil, map[string]string{"/nextRecordsUrl": "/services/data/v60.0/query/01gD0000002HU6KIAW-2000"})
+	next := classify(t, c, "alice", "GET", "/services/data/v60.0/query/01gD0000002HU6KIAW-4000", "", "")
+	if next.Action.Mode != "next_page" || !slices.Equal(next.Action.Objects, first.Action.Objects) ||
+		fmt.Sprint(next.Action.FieldRoles) != fmt.Sprint(first.Action.FieldRoles) || fmt.Sprint(next.Action.Aliases) != fmt.Sprint(first.Action.Aliases) {
+		t.Errorf("next page plan %v %v %v, want the first page's %v %v %v", next.Action.Objects, next.Action.FieldRoles, next.Action.Aliases,
+			first.Action.Objects, first.Action.FieldRoles, first.Action.Aliases)
+	}
+	if len(next.Action.FieldRoles["Account.Phone"]) == 0 || next.Action.Aliases["m"] != "Account.MobilePhone" {
+		t.Errorf("next page plan lost the filter or alias: %v %v", next.Action.FieldRoles, next.Action.Aliases)
+	}
+	if other := classify(t, c, "bob", "GET", "/services/data/v60.0/query/01gD0000002HU6KIAW-4000", "", ""); other.Action.Operation != OpUnknown {
+		t.Errorf("another subject's locator: %+v", other.Action)
+	}
+}

@@ -105,3 +105,32 @@ func TestDescribeObjectReadsTheCRMsMetadata(t *testing.T) {
 		}
 	}
 }
+
+// With upstreams[].describe, the classifier asks the CRM for the objects a
+// query walks, once each, with the gateway's own credential; without it
+// (every other test) the CRM sees only the forwarded request.
+func TestDescribeIsFetchedOnceWithTheGatewayCredential(t *testing.T) {
+	e := newEnv(t, envOptions{sfAuth: "{type: static, token: " + sfToken + "}\n    describe: true"})
+	q := "/services/data/v60.0/query?q=" + url.QueryEscape("SELECT Name, (SELECT LastName FROM Contacts) FROM Account LIMIT 2")
+	for range 2 {
+		resp := e.do("GET", q, bearer(repKey), nil)
+		if b := readAll(t, resp); resp.StatusCode != http.StatusOK {
+			t.Fatalf("query: %d %s", resp.StatusCode, b)
+		}
+	}
+	describes, queries := 0, 0
+	for _, r := range e.crm.Requests() {
+		switch {
+		case strings.HasSuffix(r.Path, "/describe"):
+			describes++
+			if got := r.Header.Get("Authorization"); got != "Bearer "+sfToken {
+				t.Errorf("describe sent with Authorization %q", got)
+			}
+		case strings.HasSuffix(r.Path, "/query"):
+			queries++
+		}
+	}
+	if queries != 2 || describes == 0 || describes > 2 {
+		t.Errorf("CRM saw %d queries and %d describe calls; want 2 queries and the describe of Account (and Contact) once", queries, describes)
+	}
+}
