@@ -79,3 +79,20 @@ func (c *Classifier) uiChildRelationships(raw string, a *Action) bool {
 	b.apply(a)
 	return true
 }
+
+// relationshipPlan plans sobjects/{parent}/{id}/{relationship}: the
+// related records are read, and the parent record is touched through its
+// lookup field (a child relationship has none on the parent).
+func (c *Classifier) relationshipPlan(a *Action, parent, rel string) {
+	c.finishPlan(a)
+	b := newPlanBuilder(builtinResolver{}, c.dropRole)
+	b.objects = a.Objects
+	if a.FieldRoles != nil {
+		b.roles = a.FieldRoles
+	}
+	b.addObject(parent)
+	if _, ok := b.r.lookup(parent, rel); ok {
+		b.addRole(parent+"."+b.r.field(parent, lookupIDField(rel)), RoleSelect)
+	}
+	b.apply(a)
+}

@@ -106,6 +106,8 @@ var planCases = []planCase{
 		objects: []string{"Contact"}, roles: map[string]string{"Contact.*": "search", "Contact.Name": "select,search"}},
 	{name: "external id lookup is a filter on the lookup field", path: "/services/data/v60.0/sobjects/Contact/MobilePhone/13912345678",
 		objects: []string{"Contact"}, roles: map[string]string{"Contact.MobilePhone": "filter", "Contact.*": "select"}},
+	{name: "relationship path reads the related object through the parent", path: "/services/data/v60.0/sobjects/Contact/003D000000QV9n2IAD/Owner",
+		objects: []string{"User", "Contact"}, roles: map[string]string{"User.*": "select", "Contact.OwnerId": "select"}},
 	{name: "sobject read with fields", path: "/services/data/v60.0/sobjects/Contact/003D000000QV9n2IAD", query: "fields=Email,Account.Phone",
 		objects: []string{"Contact", "Account"}, roles: map[string]string{"Contact.Email": "select", "Account.Phone": "select"}},
 	{name: "UI API childRelationships and optionalFields", path: "/services/data/v60.0/ui-api/records/001D000000IRFmaIAH",

@@ -263,6 +263,7 @@ func (c *Classifier) sfSObjects(in *input, rest []string, res *Result) {
 			if !fieldsParam(in.rawQuery, &a) {
 				return
 			}
+			c.relationshipPlan(&a, obj, y)
 			res.Action = a
 			res.Response = sfRecords
 			return
