@@ -164,7 +164,7 @@ func (b *planBuilder) path(obj string, segs []string, ref planRef, role string) 
 	cur := obj
 	for i, seg := range segs[:len(segs)-1] {
 		if cur != ObjectUnknown {
-			add(cur + "." + b.r.field(cur, lookupIDField(seg)))
+			add(cur + "." + b.r.field(cur, b.r.fk(seg)))
 		}
 		next := ObjectUnknown
 		switch {
@@ -189,6 +189,7 @@ type resolver interface {
 	field(obj, name string) string         // canonical field name
 	lookup(obj, rel string) (string, bool) // parent relationship target
 	child(obj, rel string) (string, bool)  // child relationship object
+	fk(rel string) string                  // the lookup field behind a relationship
 }
 
 // builtinResolver resolves from the built-in tables (Salesforce spelling).
@@ -200,6 +201,7 @@ func (builtinResolver) field(obj, name string) string {
 }
 func (builtinResolver) lookup(obj, rel string) (string, bool) { return builtinLookup(obj, rel) }
 func (builtinResolver) child(obj, rel string) (string, bool)  { return builtinChild(obj, rel) }
+func (builtinResolver) fk(rel string) string                  { return lookupIDField(rel) }
 
 // zohoResolver resolves COQL: modules as Zoho spells them; lookups are
 // fields whose target module is not known without metadata.
@@ -209,6 +211,7 @@ func (zohoResolver) object(name string) string             { return canonZohoMod
 func (zohoResolver) field(obj, name string) string         { return name }
 func (zohoResolver) lookup(obj, rel string) (string, bool) { return zohoLookup(rel) }
 func (zohoResolver) child(obj, rel string) (string, bool)  { return "", false }
+func (zohoResolver) fk(rel string) string                  { return rel } // a Zoho lookup is its field
 
 // zohoLookup knows the standard lookups of Zoho's standard modules.
 func zohoLookup(rel string) (string, bool) {

@@ -155,3 +155,5 @@ func (r *describeResolver) child(obj, rel string) (string, bool) {
 	}
 	return "", false
 }
+
+func (r *describeResolver) fk(rel string) string { return lookupIDField(rel) }

@@ -230,11 +230,7 @@ func (p *gqlPlan) lookup(obj, rel, role string) string {
 	if obj == ObjectUnknown {
 		return ObjectUnknown
 	}
-	if !p.zoho {
-		p.b.addRole(obj+"."+p.b.r.field(obj, lookupIDField(rel)), role)
-	} else {
-		p.b.addRole(obj+"."+rel, role)
-	}
+	p.b.addRole(obj+"."+p.b.r.field(obj, p.b.r.fk(rel)), role)
 	t, ok := p.b.r.lookup(obj, rel)
 	if !ok {
 		t = ObjectUnknown

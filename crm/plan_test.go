@@ -119,7 +119,7 @@ var planCases = []planCase{
 	{name: "Zoho COQL", vendor: "zoho", method: "POST", path: "/crm/v8/coql",
 		body:    `{"select_query":"select Last_Name, Account_Name.Account_Name, count(id) from Contacts where Mobile like '139%' and Email is not null group by Last_Name order by Date_of_Birth limit 10"}`,
 		objects: []string{"Contacts", "Accounts"},
-		roles: map[string]string{"Contacts.Last_Name": "select,group", "Accounts.Account_Name": "select", "Contacts.Mobile": "filter",
+		roles: map[string]string{"Contacts.Last_Name": "select,group", "Accounts.Account_Name": "select", "Contacts.Account_Name": "select", "Contacts.Mobile": "filter",
 			"Contacts.Email": "filter", "Contacts.Date_of_Birth": "sort", "Contacts.id": "select,aggregate"},
 		aliases: map[string]string{"count(id)": "count(Contacts.id)"}},
 	{name: "Zoho search criteria with and/or nesting", vendor: "zoho", path: "/crm/v8/Contacts/search",
