@@ -146,6 +146,9 @@ func unplannedFields(q string, a Action) []string {
 		case lower == "with":
 			inWith = true
 			continue
+		case lower == "in" && i+2 < len(toks) && strings.EqualFold(toks[i+2].text, "fields"):
+			skip = 2 // SOSL IN <scope> FIELDS
+			continue
 		case lower == "listview":
 			skip = 2 // = view
 			continue

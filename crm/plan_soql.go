@@ -594,12 +594,18 @@ func (p *planParser) alias() (string, bool) {
 	return a, true
 }
 
-// validPath reports a dotted identifier without empty segments.
+// validPath reports a dotted identifier whose every segment is a name
+// (not empty, not starting with a digit).
 func validPath(s string) bool {
-	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+	if s == "" || s[len(s)-1] == '.' {
 		return false
 	}
-	return !strings.Contains(s, "..")
+	for i := 0; i < len(s); i++ {
+		if (i == 0 || s[i-1] == '.') && !isIdentStart(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // wrapperFuncs return a field's value under the field's own name.
