@@ -44,13 +44,27 @@ func (b *planBuilder) addRole(key, role string) {
 		return
 	}
 	rs := b.roles[key]
+	if rs == nil {
+		// One shared, full slice per role: a second role appends to a
+		// copy, so no plan can write into another's.
+		b.roles[key] = singleRoles[slices.Index(roleOrder[:], role)]
+		return
+	}
 	if slices.Contains(rs, role) {
 		return
 	}
-	rs = append(rs, role)
+	rs = append(rs[:len(rs):len(rs)], role)
 	slices.SortFunc(rs, func(x, y string) int { return slices.Index(roleOrder[:], x) - slices.Index(roleOrder[:], y) })
 	b.roles[key] = rs
 }
+
+// singleRoles are the role lists of one role, shared (read-only).
+var singleRoles = func() (out [len(roleOrder)][]string) {
+	for i, r := range roleOrder {
+		out[i] = []string{r}[:1:1]
+	}
+	return out
+}()
 
 func (b *planBuilder) addAlias(key, expr string) {
 	if b.aliases == nil {
@@ -72,17 +86,22 @@ func (b *planBuilder) apply(a *Action) {
 // forceRole, when set, replaces every role (semi-joins are filters).
 func (b *planBuilder) soql(sp *soqlPlan, obj string, forceRole string, top bool) {
 	b.addObject(obj)
-	keys := make([][]string, len(sp.refs))
+	var keys []string // the field key of each ref, for the response keys
+	if top && len(sp.keys) > 0 {
+		keys = make([]string, len(sp.refs))
+	}
+	extra := ""
+	if sp.search {
+		extra = RoleSearch
+	}
 	for i, ref := range sp.refs {
 		role := ref.role
 		if forceRole != "" {
 			role = forceRole
 		}
-		keys[i] = b.ref(sp, obj, ref, role)
-		if sp.search {
-			for _, k := range keys[i] {
-				b.addRole(k, RoleSearch)
-			}
+		k := b.ref(sp, obj, ref, role, extra)
+		if keys != nil {
+			keys[i] = k
 		}
 	}
 	if sp.search {
@@ -95,8 +114,8 @@ func (b *planBuilder) soql(sp *soqlPlan, obj string, forceRole string, top bool)
 				if part.ref < 0 {
 					sb.WriteString(part.text)
 					raw.WriteString(part.text)
-				} else if ks := keys[part.ref]; len(ks) > 0 {
-					sb.WriteString(ks[len(ks)-1])
+				} else {
+					sb.WriteString(keys[part.ref])
 					raw.WriteString(sp.refs[part.ref].path)
 				}
 			}
@@ -121,50 +140,45 @@ func (b *planBuilder) soql(sp *soqlPlan, obj string, forceRole string, top bool)
 	}
 }
 
-// ref records one field reference and returns the keys it was recorded
-// under (the last is the field itself).
-func (b *planBuilder) ref(sp *soqlPlan, obj string, ref planRef, role string) []string {
+// ref records one field reference (with role, and extra when set) and
+// returns the key of the field itself.
+func (b *planBuilder) ref(sp *soqlPlan, obj string, ref planRef, role, extra string) string {
+	if strings.IndexByte(ref.path, '.') < 0 {
+		var one [1]string
+		one[0] = ref.path
+		return b.path(obj, one[:], ref, role, extra)
+	}
 	segs := strings.Split(ref.path, ".")
-	if len(segs) > 1 {
-		// A FROM alias or the object's own name may qualify a path.
-		aliased := false
-		for range 4 { // an alias may stand for a path that starts with another
-			pfx, ok := sp.aliases[strings.ToLower(segs[0])]
-			if !ok || len(segs) < 2 {
-				break
-			}
-			aliased = true
-			if pfx == "" {
-				segs = segs[1:]
-			} else {
-				segs = append(strings.Split(pfx, "."), segs[1:]...)
-			}
+	// A FROM alias or the object's own name may qualify a path.
+	aliased := false
+	for range 4 { // an alias may stand for a path that starts with another
+		pfx, ok := sp.aliases[strings.ToLower(segs[0])]
+		if !ok || len(segs) < 2 {
+			break
 		}
-		if !aliased && len(segs) > 1 && (strings.EqualFold(segs[0], obj) || strings.EqualFold(segs[0], sp.object)) {
-			if _, ok := b.r.lookup(obj, segs[0]); ok {
-				// Both readings are possible: record both (fail closed).
-				b.path(obj, segs[1:], ref, role)
-			} else {
-				segs = segs[1:]
-			}
+		aliased = true
+		if pfx == "" {
+			segs = segs[1:]
+		} else {
+			segs = append(strings.Split(pfx, "."), segs[1:]...)
 		}
 	}
-	return b.path(obj, segs, ref, role)
+	if !aliased && len(segs) > 1 && (strings.EqualFold(segs[0], obj) || strings.EqualFold(segs[0], sp.object)) {
+		if _, ok := b.r.lookup(obj, segs[0]); ok {
+			// Both readings are possible: record both (fail closed).
+			b.path(obj, segs[1:], ref, role, extra)
+		} else {
+			segs = segs[1:]
+		}
+	}
+	return b.path(obj, segs, ref, role, extra)
 }
 
-func (b *planBuilder) path(obj string, segs []string, ref planRef, role string) []string {
-	var keys []string
-	add := func(k string) {
-		b.addRole(k, role)
-		if ref.fn {
-			b.addRole(k, RoleAggregate)
-		}
-		keys = append(keys, k)
-	}
+func (b *planBuilder) path(obj string, segs []string, ref planRef, role, extra string) string {
 	cur := obj
 	for i, seg := range segs[:len(segs)-1] {
 		if cur != ObjectUnknown {
-			add(cur + "." + b.r.field(cur, b.r.fk(seg)))
+			b.addRoles(cur+"."+b.r.field(cur, b.r.fk(seg)), role, ref.fn, extra)
 		}
 		next := ObjectUnknown
 		switch {
@@ -179,8 +193,20 @@ func (b *planBuilder) path(obj string, segs []string, ref planRef, role string) 
 		cur = next
 		b.addObject(cur)
 	}
-	add(cur + "." + b.r.field(cur, segs[len(segs)-1]))
-	return keys
+	k := cur + "." + b.r.field(cur, segs[len(segs)-1])
+	b.addRoles(k, role, ref.fn, extra)
+	return k
+}
+
+// addRoles records role, aggregate when inside a function, and extra.
+func (b *planBuilder) addRoles(k, role string, fn bool, extra string) {
+	b.addRole(k, role)
+	if fn {
+		b.addRole(k, RoleAggregate)
+	}
+	if extra != "" {
+		b.addRole(k, extra)
+	}
 }
 
 // resolver answers what the plan needs to know of the CRM's objects.

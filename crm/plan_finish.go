@@ -25,7 +25,7 @@ func (c *Classifier) finishPlan(a *Action) {
 	b.addObject(obj)
 	switch a.Category {
 	case CatRead, CatExport:
-		sp := &soqlPlan{object: obj}
+		sp := &soqlPlan{object: obj, refs: make([]planRef, 0, len(a.Fields)+1)}
 		for _, f := range a.Fields {
 			if validPath(f) {
 				sp.refs = append(sp.refs, planRef{path: f, role: RoleSelect})
