@@ -1,6 +1,9 @@
 package crm
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+)
 
 // finishPlan gives an action that has no access plan yet the plan its
 // other fields describe: its object, its fields selected (every field,
@@ -95,4 +98,68 @@ func (c *Classifier) relationshipPlan(a *Action, parent, rel string) {
 		b.addRole(parent+"."+b.r.field(parent, lookupIDField(rel)), RoleSelect)
 	}
 	b.apply(a)
+}
+
+// uiListPlan adds what a UI API list-records / related-list-records
+// request filters and sorts by: sortBy=F,-G sorts; where= (a filter
+// object) and searchTerm= filter on fields the plan does not read, so
+// they put every field in scope ("Object.*" search); a POST body may
+// carry the same, so it does too.
+func (c *Classifier) uiListPlan(in *input, a *Action) bool {
+	c.finishPlan(a)
+	b := newPlanBuilder(builtinResolver{}, c.dropRole)
+	b.objects = a.Objects
+	if a.FieldRoles != nil {
+		b.roles = a.FieldRoles
+	}
+	v, n, ok := queryParam(in.rawQuery, "sortBy")
+	if !ok || n > 1 {
+		return false
+	}
+	for _, f := range splitList(v) {
+		f = strings.TrimPrefix(f, "-")
+		if !validPath(f) {
+			return false
+		}
+		sp := &soqlPlan{object: a.Object, refs: []planRef{{path: strings.TrimPrefix(f, a.Object+"."), role: RoleSort}}}
+		b.soql(sp, a.Object, "", false)
+	}
+	for _, p := range [...]string{"where", "searchTerm"} {
+		_, n, ok := queryParam(in.rawQuery, p)
+		if !ok || n > 1 {
+			return false
+		}
+		if n == 1 {
+			b.addRole(a.Object+".*", RoleSearch)
+		}
+	}
+	if in.method == http.MethodPost {
+		b.addRole(a.Object+".*", RoleSearch)
+	}
+	b.apply(a)
+	return true
+}
+
+// zohoSortPlan adds sort_by=Field of a Zoho list, search or related list
+// as a sort role.
+func (c *Classifier) zohoSortPlan(raw string, a *Action) bool {
+	v, n, ok := queryParam(raw, "sort_by")
+	if !ok || n > 1 {
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	if !validPath(v) {
+		return false
+	}
+	c.finishPlan(a)
+	b := newPlanBuilder(zohoResolver{}, c.dropRole)
+	b.objects = a.Objects
+	if a.FieldRoles != nil {
+		b.roles = a.FieldRoles
+	}
+	b.soql(&soqlPlan{object: a.Object, refs: []planRef{{path: v, role: RoleSort}}}, a.Object, "", false)
+	b.apply(a)
+	return true
 }

@@ -111,6 +111,7 @@ func unplannedFields(q string, a Action) []string {
 	var missing []string
 	skip := 0
 	inWith := false
+	fromAliases := map[string]bool{}
 	for i, t := range toks {
 		lower := strings.ToLower(t.text)
 		if skip > 0 {
@@ -141,6 +142,7 @@ func unplannedFields(q string, a Action) []string {
 			skip = 1
 			if lower == "from" && i+2 < len(toks) && toks[i+2].ident && !planCheckKeywords[strings.ToLower(toks[i+2].text)] {
 				skip = 2 // FROM Object alias
+				fromAliases[strings.ToLower(toks[i+2].text)] = true
 			}
 			continue
 		case lower == "with":
@@ -163,7 +165,7 @@ func unplannedFields(q string, a Action) []string {
 			// is a relationship path; fall through to the field check.
 		}
 		segs := strings.Split(lower, ".")
-		if last := segs[len(segs)-1]; names[last] || names[lower] || names[last+"id"] ||
+		if last := segs[len(segs)-1]; fromAliases[lower] || names[last] || names[lower] || names[last+"id"] ||
 			strings.HasSuffix(last, "__r") && names[strings.TrimSuffix(last, "__r")+"__c"] {
 			continue // a field, an object or alias, or a relationship whose lookup field is planned
 		}

@@ -1,6 +1,11 @@
 package crm
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
 
 // zohoSearchPlan reads the search parameters of GET {Module}/search into
 // the action's plan: criteria=(Field:operator:value) with and/or nesting
@@ -82,4 +87,64 @@ func zohoCriteriaFields(s string) []string {
 		out = addUnique(out, f)
 	}
 	return out
+}
+
+// zohoCriteriaPlan reads a bulk read's query.criteria ({"field":
+// {"api_name": F}, "comparator": ..., "value": ...} or {"group_operator":
+// "and", "group": [...]}) into filter roles. A criteria the plan cannot
+// read is not classified.
+func (c *Classifier) zohoCriteriaPlan(raw jsontext.Value, a *Action) bool {
+	if len(raw) == 0 || string(raw) == "null" {
+		return true
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return false
+	}
+	var fields []string
+	var walk func(v any, depth int) bool
+	walk = func(v any, depth int) bool {
+		m, ok := v.(map[string]any)
+		if !ok || depth > 16 {
+			return false
+		}
+		if g, ok := m["group"]; ok {
+			l, ok := g.([]any)
+			if !ok || len(l) == 0 {
+				return false
+			}
+			for _, x := range l {
+				if !walk(x, depth+1) {
+					return false
+				}
+			}
+			return true
+		}
+		f := m["field"]
+		if fm, ok := f.(map[string]any); ok {
+			f = fm["api_name"]
+		}
+		name, ok := f.(string)
+		if !ok || !validPath(name) {
+			return false
+		}
+		fields = append(fields, name)
+		return true
+	}
+	if !walk(v, 0) {
+		return false
+	}
+	c.finishPlan(a)
+	b := newPlanBuilder(zohoResolver{}, c.dropRole)
+	b.objects = a.Objects
+	if a.FieldRoles != nil {
+		b.roles = a.FieldRoles
+	}
+	sp := &soqlPlan{object: a.Object}
+	for _, f := range fields {
+		sp.refs = append(sp.refs, planRef{path: f, role: RoleFilter})
+	}
+	b.soql(sp, a.Object, "", false)
+	b.apply(a)
+	return true
 }

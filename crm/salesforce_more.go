@@ -592,14 +592,22 @@ func (c *Classifier) sfUIAPI(in *input, rest []string, res *Result) {
 		if !isObjectName(rest[1]) {
 			return
 		}
-		res.Action = Action{Operation: OpList, Category: CatRead, Object: canonSFObject(rest[1]), AllFields: true}
+		a := Action{Operation: OpList, Category: CatRead, Object: canonSFObject(rest[1]), AllFields: true}
+		if !c.uiListPlan(in, &a) {
+			return
+		}
+		res.Action = a
 		res.Response = sfUIShape
 	case strings.EqualFold(rest[0], "related-list-records") && len(rest) == 3 && (isRead(m) || m == http.MethodPost):
 		obj, ok := relationshipTarget(rest[2])
 		if !ok {
 			return
 		}
-		res.Action = Action{Operation: OpList, Category: CatRead, Object: obj, RecordID: rest[1], AllFields: true, Mode: "relationship"}
+		a := Action{Operation: OpList, Category: CatRead, Object: obj, RecordID: rest[1], AllFields: true, Mode: "relationship"}
+		if !c.uiListPlan(in, &a) {
+			return
+		}
+		res.Action = a
 		res.Response = sfUIShape
 	case (strings.EqualFold(rest[0], "object-info") || strings.EqualFold(rest[0], "layout") || strings.EqualFold(rest[0], "list-info")) && isRead(m):
 		res.Action = metaAction("", "")

@@ -125,7 +125,7 @@ func (c *Classifier) zohoREST(ctx context.Context, in *input, rest []string, res
 		switch m {
 		case http.MethodGet, http.MethodHead:
 			a := Action{Operation: OpList, Category: CatRead, Object: mod}
-			if !zohoFields(in.rawQuery, &a) {
+			if !zohoFields(in.rawQuery, &a) || !c.zohoSortPlan(in.rawQuery, &a) {
 				return
 			}
 			if tok, n, ok := queryParam(in.rawQuery, "page_token"); !ok || n > 1 {
@@ -164,7 +164,7 @@ func (c *Classifier) zohoREST(ctx context.Context, in *input, rest []string, res
 				return
 			}
 			a := Action{Operation: OpSearch, Category: CatRead, Object: mod}
-			if !zohoFields(in.rawQuery, &a) || !c.zohoSearchPlan(in.rawQuery, &a) {
+			if !zohoFields(in.rawQuery, &a) || !c.zohoSearchPlan(in.rawQuery, &a) || !c.zohoSortPlan(in.rawQuery, &a) {
 				return
 			}
 			res.Action = a
@@ -203,7 +203,7 @@ func (c *Classifier) zohoREST(ctx context.Context, in *input, rest []string, res
 			return
 		}
 		a := Action{Operation: OpList, Category: CatRead, Object: rel, RecordID: rest[1], Mode: "relationship"}
-		if !zohoFields(in.rawQuery, &a) {
+		if !zohoFields(in.rawQuery, &a) || !c.zohoSortPlan(in.rawQuery, &a) {
 			return
 		}
 		res.Action = a
@@ -255,7 +255,8 @@ func (c *Classifier) zohoBulk(ctx context.Context, in *input, rest []string, res
 					Module struct {
 						APIName string `json:"api_name"`
 					} `json:"module"`
-					Fields []string `json:"fields"`
+					Fields   []string       `json:"fields"`
+					Criteria jsontext.Value `json:"criteria"`
 				} `json:"query"`
 				FileType string `json:"file_type"`
 			}
@@ -266,7 +267,11 @@ func (c *Classifier) zohoBulk(ctx context.Context, in *input, rest []string, res
 				return
 			}
 			mod := canonZohoModule(body.Query.Module.APIName)
-			res.Action = Action{Operation: OpBulkQuery, Category: CatExport, Object: mod, Fields: body.Query.Fields, AllFields: len(body.Query.Fields) == 0}
+			a := Action{Operation: OpBulkQuery, Category: CatExport, Object: mod, Fields: body.Query.Fields, AllFields: len(body.Query.Fields) == 0}
+			if !c.zohoCriteriaPlan(body.Query.Criteria, &a) {
+				return
+			}
+			res.Action = a
 			res.Response = zohoJob
 			res.Capture, res.captureActions = captureZohoBulkRead, captureSelf
 			return
