@@ -177,9 +177,7 @@ func (b *planBuilder) ref(sp *soqlPlan, obj string, ref planRef, role, extra str
 func (b *planBuilder) path(obj string, segs []string, ref planRef, role, extra string) string {
 	cur := obj
 	for i, seg := range segs[:len(segs)-1] {
-		if cur != ObjectUnknown {
-			b.addRoles(cur+"."+b.r.field(cur, b.r.fk(seg)), role, ref.fn, extra)
-		}
+		b.addRoles(cur+"."+b.r.field(cur, b.r.fk(seg)), role, ref.fn, extra)
 		next := ObjectUnknown
 		switch {
 		case cur == ObjectUnknown:
