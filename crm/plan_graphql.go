@@ -227,10 +227,10 @@ func (p *gqlPlan) aggregateFields(obj string, fs []*ast.Field, depth int) {
 
 // lookup resolves a parent relationship, recording its lookup field.
 func (p *gqlPlan) lookup(obj, rel, role string) string {
+	p.b.addRole(obj+"."+p.b.r.field(obj, p.b.r.fk(rel)), role)
 	if obj == ObjectUnknown {
 		return ObjectUnknown
 	}
-	p.b.addRole(obj+"."+p.b.r.field(obj, p.b.r.fk(rel)), role)
 	t, ok := p.b.r.lookup(obj, rel)
 	if !ok {
 		t = ObjectUnknown
