@@ -149,6 +149,10 @@ func (b *planBuilder) ref(sp *soqlPlan, obj string, ref planRef, role, extra str
 		return b.path(obj, one[:], ref, role, extra)
 	}
 	segs := strings.Split(ref.path, ".")
+	if ref.typeOf != "" {
+		// TYPEOF names a polymorphic relationship, never an alias.
+		return b.path(obj, segs, ref, role, extra)
+	}
 	// A FROM alias or the object's own name may qualify a path.
 	aliased := false
 	for range 4 { // an alias may stand for a path that starts with another
