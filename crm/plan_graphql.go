@@ -213,7 +213,12 @@ func (p *gqlPlan) aggregateFields(obj string, fs []*ast.Field, depth int) {
 			p.alias(f, obj, key)
 			for _, fn := range sub {
 				p.alias(fn, obj, "")
-				for _, w := range p.g.fields(fn.SelectionSet, 0) {
+				ws := p.g.fields(fn.SelectionSet, 0)
+				if !isScalarWrapper(ws) {
+					p.bad = true // sum { value } only
+					return
+				}
+				for _, w := range ws {
 					p.alias(w, obj, "")
 				}
 			}
