@@ -104,6 +104,8 @@ var planCases = []planCase{
 		objects: []string{"Contact", "Lead"}, roles: map[string]string{"Contact.*": "search", "Lead.*": "search", "Contact.Email": "select,search"}, subs: 2},
 	{name: "parameterized search", path: "/services/data/v60.0/parameterizedSearch", query: "q=139&sobject=Contact&fields=Name",
 		objects: []string{"Contact"}, roles: map[string]string{"Contact.*": "search", "Contact.Name": "select,search"}},
+	{name: "search suggestions search the whole object", path: "/services/data/v60.0/search/suggestions", query: "q=139&sobject=Contact",
+		objects: []string{"Contact"}, roles: map[string]string{"Contact.*": "search", "Contact.Name": "select,search", "Contact.Id": "select,search"}},
 	{name: "external id lookup is a filter on the lookup field", path: "/services/data/v60.0/sobjects/Contact/MobilePhone/13912345678",
 		objects: []string{"Contact"}, roles: map[string]string{"Contact.MobilePhone": "filter", "Contact.*": "select"}},
 	{name: "relationship path reads the related object through the parent", path: "/services/data/v60.0/sobjects/Contact/003D000000QV9n2IAD/Owner",

@@ -41,6 +41,9 @@ func (c *Classifier) sfSearchClassify(in *input, rest []string, res *Result) {
 			return
 		}
 		res.Action = Action{Operation: OpSearch, Category: CatRead, Object: canonSFObject(obj), Fields: []string{"Id", "Name"}}
+		// The suggestions match the term against fields the CRM chooses.
+		a := c.searchAction(soqlQuery{Object: obj, Fields: res.Action.Fields}, "")
+		res.Action.Objects, res.Action.FieldRoles = a.Objects, a.FieldRoles
 		res.Response = sfSearch
 	case param && len(rest) == 1 && isRead(m):
 		q, n, ok := queryParam(in.rawQuery, "q")
