@@ -99,6 +99,12 @@ type UpstreamConfig struct {
 	// mask) or none (a CRM on the same network, where decoding costs more
 	// CPU than the bytes saved).
 	Compression string `yaml:"compression"`
+	// Describe lets the classifier ask a Salesforce CRM for an object's
+	// describe metadata (with the gateway's credential, cached) to resolve
+	// custom relationship names in the access plan; off, only the built-in
+	// table of standard relationships is used and others are "unknown"
+	// (docs/classification.md).
+	Describe bool `yaml:"describe"`
 }
 
 // MatchConfig chooses the upstream for a request. Both empty: the default.

@@ -151,6 +151,12 @@ type Result struct {
 	captureActions []int
 	// jobFormat is a Bulk 1.0 job's content type (CSV, JSON, XML, ...).
 	jobFormat string
+	// NotFound is set when the request names a bulk job that is not the
+	// caller's (another subject's, or never created through the gateway):
+	// the proxy answers the CRM's own not-found response and forwards
+	// nothing, so a job's existence is not revealed either.
+	NotFound bool
+
 	// subUnsupported is set when a composite sub-request asked for a
 	// format that cannot be masked.
 	subUnsupported bool
@@ -186,6 +192,23 @@ type Options struct {
 	// not known (nil: unknown jobs classify as OpUnknown). kind is one of
 	// "bulk2_query", "bulk2_ingest", "bulk1", "zoho_bulk_read".
 	LookupJob func(ctx context.Context, kind, jobID string) (object string, err error)
+	// Describe fetches an object's relationship metadata from the
+	// upstream (Salesforce sobjects/{Object}/describe) to resolve the
+	// relationship paths and child relationships of the access plan. nil,
+	// or a failing call, falls back to the built-in table of standard
+	// objects (docs/classification.md, "Relationship names"). Answers are
+	// cached per object for DescribeTTL (default 1h), at most
+	// MaxDescribed objects (default 2000); failures for a minute.
+	Describe func(ctx context.Context, object string) (ObjectMetadata, error)
+	// Jobs binds bulk jobs to the subject that created them (nil: an
+	// in-memory store of MaxTokens jobs for TokenTTL).
+	Jobs JobStore
+	// AdoptUnboundJobs lets a job never created through the gateway be
+	// looked up in the CRM (LookupJob) and bound to the first subject that
+	// asks for it. Off by default: such a job is not found.
+	AdoptUnboundJobs bool
+	DescribeTTL      time.Duration
+	MaxDescribed     int
 	// TokenTTL bounds how long page tokens and job ids are remembered
 	// (default 1h). MaxTokens bounds how many (default 100000).
 	TokenTTL  time.Duration
@@ -197,10 +220,15 @@ type Options struct {
 // Classifier classifies requests for one upstream. It is safe for
 // concurrent use.
 type Classifier struct {
-	vendor string
-	opts   Options
-	mem    *memory
-	soql   soqlCache
+	vendor   string
+	opts     Options
+	mem      *memory
+	soql     soqlCache
+	describe describeCache
+	jobs     JobStore
+	// dropRole is a test hook: a role the plan builder never records, to
+	// show the plan tests fail when a role goes missing.
+	dropRole string
 }
 
 // NewClassifier returns a classifier for an upstream type: "salesforce",
@@ -220,7 +248,18 @@ func NewClassifier(upstreamType string, opts Options) (*Classifier, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Classifier{vendor: upstreamType, opts: opts, mem: newMemory(opts.MaxTokens, opts.TokenTTL, opts.Now)}, nil
+	if opts.DescribeTTL <= 0 {
+		opts.DescribeTTL = time.Hour
+	}
+	if opts.MaxDescribed <= 0 {
+		opts.MaxDescribed = 2000
+	}
+	jobs := opts.Jobs
+	if jobs == nil {
+		jobs = NewMemoryJobStore(opts.MaxTokens, opts.TokenTTL, opts.Now)
+	}
+	return &Classifier{vendor: upstreamType, opts: opts, mem: newMemory(opts.MaxTokens, opts.TokenTTL, opts.Now),
+		describe: describeCache{ttl: opts.DescribeTTL, max: opts.MaxDescribed, now: opts.Now}, jobs: jobs}, nil
 }
 
 const (
@@ -261,7 +300,9 @@ func (c *Classifier) classify(ctx context.Context, req Request, sub bool) (Resul
 	if err != nil {
 		return Result{}, err
 	}
+	c.finishPlan(&res.Action)
 	for i := range res.Subrequests {
+		c.finishPlan(&res.Subrequests[i])
 		if !sub && res.Subrequests[i].Parent == nil {
 			p := res.Action
 			p.Parent = nil

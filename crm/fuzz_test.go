@@ -53,14 +53,21 @@ func FuzzParseSOQL(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	c, err := NewClassifier("salesforce", Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, q string) {
 		sq, err := parseSOQL(q)
 		if err != nil {
 			return
 		}
 		checkSOQL(t, q, sq)
-		if _, ok := soqlAction(q); !ok {
-			t.Fatalf("soqlAction(%q) failed where parseSOQL succeeded", q)
+		if _, err := parseSOQLPlan(q); err != nil {
+			return
+		}
+		if _, ok := c.soqlAction(context.Background(), q); !ok {
+			t.Fatalf("soqlAction(%q) failed where parseSOQL and parseSOQLPlan succeeded", q)
 		}
 	})
 }

@@ -35,6 +35,7 @@ const (
 	memSfLocator  = "sfl" // Sforce-Locator of a bulk job (key: job|locator)
 	memZohoPage   = "zpt" // Zoho page_token -> action
 	memZohoBulk   = "zbr" // Zoho bulk read job -> action
+	memZohoWrite  = "zbw" // Zoho bulk write job -> action
 )
 
 func newMemory(max int, ttl time.Duration, now func() time.Time) *memory {

@@ -1,8 +1,10 @@
 package crm
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Observe is called by the proxy after the response finished, with the
@@ -37,6 +39,7 @@ func (c *Classifier) Observe(subject string, res Result, status int, header http
 		}
 		job.RecordID = id
 		c.mem.put(kind, subject, id, memEntry{action: job, format: jobFormat(res)})
+		c.bindJob(subject, jobKinds[kind], id, job, jobFormat(res))
 	}
 	for i, p := range res.Capture {
 		v := captured[p]
@@ -56,8 +59,30 @@ func (c *Classifier) Observe(subject string, res Result, status int, header http
 		case p == captureZohoBulkRead[0] && act.Operation == OpBulkQuery:
 			act.RecordID = v
 			c.mem.put(memZohoBulk, subject, v, memEntry{action: act})
+			c.bindJob(subject, "zoho_bulk_read", v, act, "")
+		case p == captureZohoBulkWrite[0] && act.Operation == OpBulkIngest:
+			act.RecordID = v
+			c.mem.put(memZohoWrite, subject, v, memEntry{action: act})
+			c.bindJob(subject, "zoho_bulk_write", v, act, "")
 		}
 	}
+}
+
+// jobKinds names the memory kinds of jobs as JobStore kinds.
+var jobKinds = map[string]string{memJob2Query: "bulk2_query", memJob2Ingest: "bulk2_ingest", memJob1: "bulk1"}
+
+// bindJob binds a job the subject created in the job store, so that every
+// replica answers its later requests for the subject alone. A store that
+// fails leaves the job unbound: its owner then gets not found, nobody else
+// gains it.
+func (c *Classifier) bindJob(subject, kind, id string, a Action, format string) {
+	if kind == "" || id == "" || !isObjectName(id) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = c.jobs.Bind(ctx, kind, id, JobBinding{Owner: subject, Object: a.Object, Operation: a.Operation,
+		Mode: a.Mode, Format: format, IncludeDeleted: a.IncludeDeleted})
 }
 
 // jobFormat is the content type a Bulk 1.0 job was created with.

@@ -97,10 +97,12 @@ func TestBulk2ResultsCarryTheJobObject(t *testing.T) {
 	checkResult(t, classify(t, c, "bob", "GET", "/services/data/v60.0/jobs/query/750R0000000zlh9IAA/results", "", ""), want{op: OpUnknown})
 }
 
+// With AdoptUnboundJobs, a job never seen is asked of the CRM and bound
+// to the first subject that asks.
 func TestBulkResultsOfUnknownJobsAskTheUpstream(t *testing.T) {
 	t.Parallel()
 	calls := 0
-	c := newTestClassifier(t, "salesforce", Options{LookupJob: func(ctx context.Context, kind, id string) (string, error) {
+	c := newTestClassifier(t, "salesforce", Options{AdoptUnboundJobs: true, LookupJob: func(ctx context.Context, kind, id string) (string, error) {
 		calls++
 		switch {
 		case kind == "bulk2_query" && id == "750R0000000zlh9IAA":

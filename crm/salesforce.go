@@ -88,21 +88,21 @@ func (c *Classifier) sfRest(ctx context.Context, in *input, rest []string, res *
 	head := rest[0]
 	switch {
 	case strings.EqualFold(head, "query"), strings.EqualFold(head, "queryAll"):
-		c.sfQuery(in, rest, res)
+		c.sfQuery(ctx, in, rest, res)
 	case strings.EqualFold(head, "sobjects"):
 		c.sfSObjects(in, rest[1:], res)
 	case strings.EqualFold(head, "composite"):
 		c.sfComposite(ctx, in, rest[1:], res)
 	case strings.EqualFold(head, "search"), strings.EqualFold(head, "parameterizedSearch"):
-		sfSearchClassify(in, rest, res)
+		c.sfSearchClassify(in, rest, res)
 	case strings.EqualFold(head, "graphql"):
 		if len(rest) == 1 && in.method == http.MethodPost {
-			sfGraphQL(in, res)
+			c.sfGraphQL(ctx, in, res)
 		}
 	case strings.EqualFold(head, "analytics"):
 		sfAnalytics(in, rest[1:], res)
 	case strings.EqualFold(head, "ui-api"):
-		sfUIAPI(in, rest[1:], res)
+		c.sfUIAPI(in, rest[1:], res)
 	case strings.EqualFold(head, "jobs"):
 		c.sfJobs(ctx, in, rest[1:], res)
 	case strings.EqualFold(head, "limits"), strings.EqualFold(head, "tabs"), strings.EqualFold(head, "theme"), strings.EqualFold(head, "appMenu"):
@@ -115,7 +115,7 @@ func (c *Classifier) sfRest(ctx context.Context, in *input, rest []string, res *
 }
 
 // sfQuery classifies query, queryAll and their next pages.
-func (c *Classifier) sfQuery(in *input, rest []string, res *Result) {
+func (c *Classifier) sfQuery(ctx context.Context, in *input, rest []string, res *Result) {
 	if !isRead(in.method) {
 		return
 	}
@@ -126,7 +126,7 @@ func (c *Classifier) sfQuery(in *input, rest []string, res *Result) {
 		if !ok || n != 1 {
 			return
 		}
-		a, ok := c.soql.action(raw)
+		a, ok := c.soql.action(ctx, c, raw)
 		if !ok {
 			return
 		}
@@ -161,8 +161,10 @@ func locatorCursor(loc string) string {
 	return loc
 }
 
-// soqlAction parses SOQL into a query action (operation left to the caller).
-func soqlAction(q string) (Action, bool) {
+// soqlAction parses SOQL into a query action with its access plan
+// (operation left to the caller). A query the plan parser does not
+// understand is not classified.
+func (c *Classifier) soqlAction(ctx context.Context, q string) (Action, bool) {
 	sq, err := parseSOQL(q)
 	if err != nil {
 		return Action{}, false
@@ -181,6 +183,9 @@ func soqlAction(q string) (Action, bool) {
 		for _, f := range sub.Fields {
 			a.Fields = append(a.Fields, sub.Object+"."+f)
 		}
+	}
+	if !c.soqlPlanAction(ctx, q, &a, false) {
+		return Action{}, false
 	}
 	return a, true
 }
@@ -262,6 +267,7 @@ func (c *Classifier) sfSObjects(in *input, rest []string, res *Result) {
 			if !fieldsParam(in.rawQuery, &a) {
 				return
 			}
+			c.relationshipPlan(&a, obj, y)
 			res.Action = a
 			res.Response = sfRecords
 			return

@@ -18,7 +18,7 @@ var (
 
 // ---- search ----
 
-func sfSearchClassify(in *input, rest []string, res *Result) {
+func (c *Classifier) sfSearchClassify(in *input, rest []string, res *Result) {
 	m := in.method
 	param := strings.EqualFold(rest[0], "parameterizedSearch")
 	switch {
@@ -31,7 +31,7 @@ func sfSearchClassify(in *input, rest []string, res *Result) {
 		if !ok {
 			return
 		}
-		searchResult(objs, q, res)
+		c.searchResult(objs, q, res)
 	case !param && len(rest) == 2 && isRead(m) && (strings.EqualFold(rest[1], "scopeOrder") || strings.EqualFold(rest[1], "layout")):
 		res.Action = metaAction("", "")
 		res.Response = sfMetadata
@@ -41,6 +41,9 @@ func sfSearchClassify(in *input, rest []string, res *Result) {
 			return
 		}
 		res.Action = Action{Operation: OpSearch, Category: CatRead, Object: canonSFObject(obj), Fields: []string{"Id", "Name"}}
+		// The suggestions match the term against fields the CRM chooses.
+		a := c.searchAction(soqlQuery{Object: obj, Fields: res.Action.Fields}, "")
+		res.Action.Objects, res.Action.FieldRoles = a.Objects, a.FieldRoles
 		res.Response = sfSearch
 	case param && len(rest) == 1 && isRead(m):
 		q, n, ok := queryParam(in.rawQuery, "q")
@@ -64,7 +67,7 @@ func sfSearchClassify(in *input, rest []string, res *Result) {
 		if n == 1 {
 			objs = []soqlQuery{sq}
 		}
-		searchResult(objs, q, res)
+		c.searchResult(objs, q, res)
 		if n == 0 {
 			res.Action.Fields, res.Action.AllFields = sq.Fields, sq.AllFields
 		}
@@ -80,6 +83,21 @@ func sfSearchClassify(in *input, rest []string, res *Result) {
 		if !strictObject(in.body, &body, "q", "fields", "sobjects") || body.Q == "" {
 			return
 		}
+		// Per-object members the plan does not read (a where, an orderBy)
+		// could filter on a field unseen: the search is then unknown.
+		var raw struct {
+			SObjects []map[string]jsontext.Value `json:"sobjects"`
+		}
+		if !decodeJSON(in.body, &raw) {
+			return
+		}
+		for _, o := range raw.SObjects {
+			for k := range o {
+				if k != "name" && k != "fields" && k != "limit" {
+					return
+				}
+			}
+		}
 		var objs []soqlQuery
 		for _, s := range body.SObjects {
 			if !isObjectName(s.Name) {
@@ -91,34 +109,62 @@ func sfSearchClassify(in *input, rest []string, res *Result) {
 			}
 			objs = append(objs, soqlQuery{Object: s.Name, Fields: f, AllFields: len(f) == 0})
 		}
-		searchResult(objs, body.Q, res)
+		c.searchResult(objs, body.Q, res)
 	}
 }
 
 // searchResult turns the searched objects into the action: one object is
 // a plain search, none means every searchable object ("*"), several make a
 // "*" search with one sub-request per object.
-func searchResult(objs []soqlQuery, q string, res *Result) {
+func (c *Classifier) searchResult(objs []soqlQuery, q string, res *Result) {
 	res.Response = sfSearch
 	switch len(objs) {
 	case 0:
 		res.Action = Action{Operation: OpSearch, Category: CatRead, Object: "*", AllFields: true, Query: q}
+		b := newPlanBuilder(builtinResolver{}, c.dropRole)
+		b.addObject("*")
+		b.addRole("*.*", RoleSearch)
+		b.apply(&res.Action)
 	case 1:
-		res.Action = searchAction(objs[0], q)
+		res.Action = c.searchAction(objs[0], q)
 	default:
 		res.Action = Action{Operation: OpSearch, Category: CatRead, Object: "*", Query: q}
+		b := newPlanBuilder(builtinResolver{}, c.dropRole)
 		for _, o := range objs {
-			res.Subrequests = append(res.Subrequests, searchAction(o, q))
+			res.Subrequests = append(res.Subrequests, c.searchAction(o, q))
+			searchPlan(b, o)
 		}
+		b.apply(&res.Action)
 	}
 }
 
-func searchAction(o soqlQuery, q string) Action {
+func (c *Classifier) searchAction(o soqlQuery, q string) Action {
 	a := Action{Operation: OpSearch, Category: CatRead, Object: canonSFObject(o.Object), Fields: o.Fields, AllFields: o.AllFields, Query: q}
 	if len(a.Fields) == 0 && !a.AllFields {
 		a.Fields = []string{"Id"}
 	}
+	b := newPlanBuilder(builtinResolver{}, c.dropRole)
+	searchPlan(b, o)
+	b.apply(&a)
 	return a
+}
+
+// searchPlan adds one searched object to a plan: every field of it is in
+// the search scope ("Object.*": which fields IN ... FIELDS covers is the
+// CRM's business), its listed fields are selected, WHERE and ORDER BY
+// fields filter and sort.
+func searchPlan(b *planBuilder, o soqlQuery) {
+	sp := o.plan
+	if sp == nil {
+		sp = &soqlPlan{object: o.Object}
+	}
+	sp.search = true
+	if len(sp.refs) == 0 {
+		for _, f := range o.Fields {
+			sp.refs = append(sp.refs, planRef{path: f, role: RoleSelect})
+		}
+	}
+	b.soql(sp, b.r.object(o.Object), "", false)
 }
 
 // parseSOSL reads the RETURNING clause of a SOSL search: FIND {term}
@@ -156,27 +202,34 @@ func parseSOSL(q string) ([]soqlQuery, bool) {
 	l := &soqlLexer{s: s[i+1:]}
 	l.next()
 	var objs []soqlQuery
-	parens := 0
+	returning := false
+	// The clauses after the search term, each known by its keyword:
+	// IN <scope> FIELDS, RETURNING, WITH ..., LIMIT n, OFFSET n, UPDATE
+	// TRACKING|VIEWSTAT. Anything else is not understood.
 	for l.tok.kind != tEOF {
 		switch {
-		case l.isPunct("("):
-			parens++
-		case l.isPunct(")"):
-			parens--
-			if parens < 0 {
+		case l.isKeyword("IN"):
+			l.next()
+			if !(l.isKeyword("ALL") || l.isKeyword("NAME") || l.isKeyword("EMAIL") || l.isKeyword("PHONE") || l.isKeyword("SIDEBAR")) {
 				return nil, false
 			}
-		case parens == 0 && l.isKeyword("RETURNING"):
+			l.next()
+			if !l.isKeyword("FIELDS") {
+				return nil, false
+			}
+			l.next()
+		case l.isKeyword("RETURNING") && !returning:
+			returning = true
 			l.next()
 			for {
 				if l.tok.kind != tIdent || !isObjectName(l.tok.text) {
 					return nil, false
 				}
-				o := soqlQuery{Object: l.tok.text}
+				o := soqlQuery{Object: l.tok.text, plan: &soqlPlan{object: l.tok.text, search: true}}
 				l.next()
 				if l.isPunct("(") {
 					l.next()
-					if !soslFields(l, &o) {
+					if !soslReturning(l, &o) {
 						return nil, false
 					}
 				}
@@ -186,55 +239,61 @@ func parseSOSL(q string) ([]soqlQuery, bool) {
 				}
 				l.next()
 			}
-			continue
+		case l.isKeyword("WITH"):
+			// DIVISION, DATA CATEGORY, HIGHLIGHT, METADATA, NETWORK,
+			// PricebookId, SNIPPET(...), SPELL_CORRECTION: no fields.
+			l.next()
+			depth := 0
+			for l.tok.kind != tEOF && (depth > 0 || !(l.isKeyword("WITH") || l.isKeyword("RETURNING") || l.isKeyword("LIMIT") ||
+				l.isKeyword("OFFSET") || l.isKeyword("UPDATE"))) {
+				if l.isPunct("(") {
+					depth++
+				} else if l.isPunct(")") {
+					if depth--; depth < 0 {
+						return nil, false
+					}
+				}
+				l.next()
+			}
+			if depth != 0 {
+				return nil, false
+			}
+		case l.isKeyword("LIMIT"), l.isKeyword("OFFSET"):
+			l.next()
+			if l.tok.kind != tNumber {
+				return nil, false
+			}
+			l.next()
+		case l.isKeyword("UPDATE"):
+			l.next()
+			if !(l.isKeyword("TRACKING") || l.isKeyword("VIEWSTAT")) {
+				return nil, false
+			}
+			l.next()
+		default:
+			return nil, false
 		}
-		l.next()
 	}
-	if l.err != nil || parens != 0 {
+	if l.err != nil {
 		return nil, false
 	}
 	return objs, true
 }
 
-// soslFields reads "f1, toLabel(f2) [WHERE ... ORDER BY ... LIMIT n])".
-func soslFields(l *soqlLexer, o *soqlQuery) bool {
-	for {
-		switch {
-		case l.isPunct(")"):
-			l.next()
-			return true
-		case l.tok.kind == tIdent && l.peekPunct('('):
-			l.next()
-			l.next()
-			if parseArgs(l, o, 1) != nil {
-				return false
-			}
-			skipAlias(l)
-			continue
-		case l.tok.kind == tIdent && !isReserved(l.tok.text):
-			o.addField(l.tok.text)
-		case l.isPunct(","):
-		case l.tok.kind == tIdent:
-			// WHERE / ORDER BY / LIMIT / OFFSET / USING: skip to ")".
-			depth := 0
-			for l.tok.kind != tEOF {
-				if l.isPunct("(") {
-					depth++
-				} else if l.isPunct(")") {
-					if depth == 0 {
-						l.next()
-						return true
-					}
-					depth--
-				}
-				l.next()
-			}
-			return false
-		default:
-			return false
-		}
-		l.next()
+// soslReturning reads "f1, toLabel(f2) [WHERE ... ORDER BY ... LIMIT n])"
+// into the object's plan (fields, filter and sort roles) and field list.
+func soslReturning(l *soqlLexer, o *soqlQuery) bool {
+	p := &planParser{l: l}
+	if err := p.returning(o.plan); err != nil || !l.isPunct(")") {
+		return false
 	}
+	l.next()
+	for _, r := range o.plan.refs {
+		if r.role == RoleSelect {
+			o.addField(r.path)
+		}
+	}
+	return true
 }
 
 // ---- GraphQL ----
@@ -244,11 +303,15 @@ var gqlScalarWrappers = [...]string{"value", "displayValue", "format", "label", 
 // sfGraphQL classifies a UI API GraphQL query: each object under
 // uiapi { query { Obj { edges { node { ... } } } } } is a query action.
 // Mutations, introspection and anything else are unknown.
-func sfGraphQL(in *input, res *Result) {
+func (c *Classifier) sfGraphQL(ctx context.Context, in *input, res *Result) {
 	var body struct {
 		Query string `json:"query"`
 	}
 	if !strictObject(in.body, &body, "query", "variables", "operationName") || body.Query == "" {
+		return
+	}
+	vars, ok := gqlVariables(in.body)
+	if !ok {
 		return
 	}
 	doc, err := parseGraphQL(body.Query)
@@ -277,6 +340,14 @@ func sfGraphQL(in *input, res *Result) {
 						} else if !g.objectFields(o.SelectionSet, "", &a, 0) {
 							return
 						}
+						p := &gqlPlan{g: &g, b: newPlanBuilder(c.resolver(ctx), c.dropRole), vars: vars, defs: op.VariableDefinitions}
+						p.alias(f, "", "")
+						p.alias(k, "", "")
+						p.connection(a.Object, o, k.Name == "aggregate", 0)
+						if p.bad {
+							return
+						}
+						p.b.apply(&a)
 						g.objs = append(g.objs, a)
 					}
 				case "__typename":
@@ -296,6 +367,7 @@ func sfGraphQL(in *input, res *Result) {
 	}
 	res.Action = Action{Operation: OpQuery, Category: CatRead, Object: "*", Query: body.Query}
 	res.Subrequests = g.objs
+	mergePlans(&res.Action, g.objs)
 }
 
 type gqlWalker struct {
@@ -459,7 +531,7 @@ func sfAnalytics(in *input, rest []string, res *Result) {
 
 // ---- UI API ----
 
-func sfUIAPI(in *input, rest []string, res *Result) {
+func (c *Classifier) sfUIAPI(in *input, rest []string, res *Result) {
 	m := in.method
 	if len(rest) == 0 {
 		return
@@ -485,7 +557,7 @@ func sfUIAPI(in *input, rest []string, res *Result) {
 			switch {
 			case isRead(m):
 				a := Action{Operation: OpRead, Category: CatRead, Object: obj, RecordID: rest[1]}
-				if !uiFields(in.rawQuery, &a) {
+				if !uiFields(in.rawQuery, &a) || !c.uiChildRelationships(in.rawQuery, &a) {
 					return
 				}
 				res.Action = a
@@ -513,7 +585,7 @@ func sfUIAPI(in *input, rest []string, res *Result) {
 				obj = o
 			}
 			a := Action{Operation: OpList, Category: CatRead, Object: obj, RecordID: rest[2]}
-			if !uiFields(in.rawQuery, &a) {
+			if !uiFields(in.rawQuery, &a) || !c.uiChildRelationships(in.rawQuery, &a) {
 				return
 			}
 			res.Action = a
@@ -523,14 +595,22 @@ func sfUIAPI(in *input, rest []string, res *Result) {
 		if !isObjectName(rest[1]) {
 			return
 		}
-		res.Action = Action{Operation: OpList, Category: CatRead, Object: canonSFObject(rest[1]), AllFields: true}
+		a := Action{Operation: OpList, Category: CatRead, Object: canonSFObject(rest[1]), AllFields: true}
+		if !c.uiListPlan(in, &a) {
+			return
+		}
+		res.Action = a
 		res.Response = sfUIShape
 	case strings.EqualFold(rest[0], "related-list-records") && len(rest) == 3 && (isRead(m) || m == http.MethodPost):
 		obj, ok := relationshipTarget(rest[2])
 		if !ok {
 			return
 		}
-		res.Action = Action{Operation: OpList, Category: CatRead, Object: obj, RecordID: rest[1], AllFields: true, Mode: "relationship"}
+		a := Action{Operation: OpList, Category: CatRead, Object: obj, RecordID: rest[1], AllFields: true, Mode: "relationship"}
+		if !c.uiListPlan(in, &a) {
+			return
+		}
+		res.Action = a
 		res.Response = sfUIShape
 	case (strings.EqualFold(rest[0], "object-info") || strings.EqualFold(rest[0], "layout") || strings.EqualFold(rest[0], "list-info")) && isRead(m):
 		res.Action = metaAction("", "")
@@ -591,7 +671,7 @@ func (c *Classifier) sfJobs(ctx context.Context, in *input, rest []string, res *
 			if body.Operation != "query" && body.Operation != "queryAll" {
 				return
 			}
-			a, ok := soqlAction(body.Query)
+			a, ok := c.soqlAction(ctx, body.Query)
 			if !ok {
 				return
 			}
@@ -624,47 +704,58 @@ func (c *Classifier) sfJobs(ctx context.Context, in *input, rest []string, res *
 			res.Capture, res.captureActions = captureJob, captureJobActs
 		}
 	case 2:
+		// Job status, abort, close (ingest: upload complete) and delete.
 		job := rest[1]
+		mode := ""
 		switch {
-		case isRead(m) || m == http.MethodDelete || (query && m == http.MethodPatch):
-			res.Action = metaAction("", job)
-			res.Response = sfJob
-		case !query && m == http.MethodPatch:
-			// Closing an ingest job starts the writes.
-			a, ok := c.jobAction(ctx, in.subject, kind, memKind, job)
-			if !ok {
+		case isRead(m):
+			mode = "status"
+		case m == http.MethodDelete:
+			mode = "delete"
+		case m == http.MethodPatch:
+			mode = jobStateMode(in.body)
+			if mode == "" || (query && mode == "close") {
 				return
 			}
-			a.Operation, a.Category, a.RecordID = OpBulkIngest, CatBulk, job
-			res.Action = a
-			res.Response = sfJob
+		default:
+			return
 		}
+		a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
+		if !ok {
+			res.Action.RecordID = job
+			return
+		}
+		res.Action = jobLifecycle(a, query, job, mode)
+		res.Response = sfJob
 	case 3:
 		job, sub := rest[1], rest[2]
 		switch {
 		case query && isRead(m) && strings.EqualFold(sub, "results"):
-			a, ok := c.jobAction(ctx, in.subject, kind, memKind, job)
+			a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
 			if !ok {
+				res.Action.RecordID = job
 				return
 			}
 			// A result page (locator) must have been handed to this subject.
 			if loc, n, ok := queryParam(in.rawQuery, "locator"); !ok || n > 1 || (n == 1 && loc != "" && !c.seenLocator(in.subject, job, loc)) {
 				return
 			}
-			a.Operation, a.Category, a.RecordID = OpBulkResult, CatExport, job
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
 			res.Response = ResponseShape{Format: "csv", Vendor: vendorSalesforce, Object: a.Object, Kind: "bulk_csv"}
 		case query && isRead(m) && strings.EqualFold(sub, "resultPages"):
-			a, ok := c.jobAction(ctx, in.subject, kind, memKind, job)
+			a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
 			if !ok {
+				res.Action.RecordID = job
 				return
 			}
-			a.Operation, a.Category, a.RecordID = OpBulkResult, CatExport, job
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
 			res.Response = sfJob
 		case !query && m == http.MethodPut && strings.EqualFold(sub, "batches"):
-			a, ok := c.jobAction(ctx, in.subject, kind, memKind, job)
+			a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
 			if !ok {
+				res.Action.RecordID = job
 				return
 			}
 			a.Operation, a.Category, a.RecordID = OpBulkIngest, CatBulk, job
@@ -672,29 +763,89 @@ func (c *Classifier) sfJobs(ctx context.Context, in *input, rest []string, res *
 			res.Action = a
 			res.Response = sfResult
 		case !query && isRead(m) && (strings.EqualFold(sub, "successfulResults") || strings.EqualFold(sub, "failedResults") || strings.EqualFold(sub, "unprocessedrecords")):
-			a, ok := c.jobAction(ctx, in.subject, kind, memKind, job)
+			a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
 			if !ok {
+				res.Action.RecordID = job
 				return
 			}
-			a.Operation, a.Category, a.RecordID = OpBulkResult, CatExport, job
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
 			res.Response = ResponseShape{Format: "csv", Vendor: vendorSalesforce, Object: a.Object, Kind: "bulk_csv"}
 		}
 	}
 }
 
-// jobAction returns the remembered action of a job started by subject, or
-// asks the upstream (LookupJob) for the job's object.
-func (c *Classifier) jobAction(ctx context.Context, subject, kind, memKind, job string) (Action, bool) {
-	if e, ok := c.mem.get(memKind, subject, job); ok {
-		return e.action, true
+// jobStateMode reads a job state change body ({"state": "Aborted"} /
+// "UploadComplete" / "Closed", JSON or Bulk 1.0 XML): "abort", "close" or
+// "" when it is anything else.
+func jobStateMode(body []byte) string {
+	var j struct {
+		State string `json:"state" xml:"state"`
 	}
-	if c.opts.LookupJob == nil || job == "" {
-		return Action{}, false
+	t := strings.TrimSpace(string(body))
+	if strings.HasPrefix(t, "{") {
+		if !strictObject(body, &j, "state") {
+			return ""
+		}
+	} else if xml.Unmarshal(body, &j) != nil {
+		return ""
+	}
+	switch j.State {
+	case "Aborted":
+		return "abort"
+	case "UploadComplete", "Closed":
+		return "close"
+	}
+	return ""
+}
+
+// jobLifecycle is the action of a request on an existing job: the job's
+// object and operation, the lifecycle step in Mode.
+func jobLifecycle(a Action, query bool, job, mode string) Action {
+	a.Operation, a.Category = OpBulkIngest, CatBulk
+	if query {
+		a.Operation, a.Category = OpBulkQuery, CatExport
+	}
+	a.RecordID, a.Mode = job, mode
+	return a
+}
+
+// jobAction returns the action of a job bound to subject: remembered by
+// this replica, or bound in the job store by any replica. A job bound to
+// another subject, or never bound through the gateway, sets res.NotFound
+// (the proxy answers the CRM's not found) and returns false; so does a
+// store that cannot answer, without NotFound (the request is then
+// unknown). Only with Options.AdoptUnboundJobs is a job never bound asked
+// of the CRM (LookupJob) and taken as the asking subject's.
+func (c *Classifier) jobAction(ctx context.Context, subject, kind, memKind, job string, res *Result) (Action, memEntry, bool) {
+	if e, ok := c.mem.get(memKind, subject, job); ok {
+		return e.action, e, true
+	}
+	if job == "" || !isObjectName(job) {
+		res.NotFound = true
+		return Action{}, memEntry{}, false
+	}
+	b, ok, err := c.jobs.Lookup(ctx, kind, job)
+	if err != nil {
+		return Action{}, memEntry{}, false
+	}
+	if ok {
+		if b.Owner != subject {
+			res.NotFound = true
+			return Action{}, memEntry{}, false
+		}
+		a := Action{Object: b.Object, AllFields: true, Operation: b.Operation, IncludeDeleted: b.IncludeDeleted, Mode: b.Mode}
+		e := memEntry{action: a, format: b.Format}
+		c.mem.put(memKind, subject, job, e)
+		return a, e, true
+	}
+	if !c.opts.AdoptUnboundJobs || c.opts.LookupJob == nil {
+		res.NotFound = true
+		return Action{}, memEntry{}, false
 	}
 	obj, err := c.opts.LookupJob(ctx, kind, job)
 	if err != nil || !isObjectName(obj) {
-		return Action{}, false
+		return Action{}, memEntry{}, false
 	}
 	if c.vendor == vendorSalesforce {
 		obj = canonSFObject(obj)
@@ -702,8 +853,12 @@ func (c *Classifier) jobAction(ctx context.Context, subject, kind, memKind, job 
 		obj = canonZohoModule(obj)
 	}
 	a := Action{Object: obj, AllFields: true}
-	c.mem.put(memKind, subject, job, memEntry{action: a})
-	return a, true
+	if c.jobs.Bind(ctx, kind, job, JobBinding{Owner: subject, Object: obj}) != nil {
+		return Action{}, memEntry{}, false
+	}
+	e := memEntry{action: a}
+	c.mem.put(memKind, subject, job, e)
+	return a, e, true
 }
 
 func (c *Classifier) seenLocator(subject, job, loc string) bool {
@@ -778,59 +933,75 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 			res.Capture, res.captureActions = captureJob, captureJobActs
 		}
 	case 2:
-		if isRead(m) || m == http.MethodPost {
-			res.Action = metaAction("", rest[1])
-			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
+		// Job status, close and abort (POST of a state).
+		job := rest[1]
+		mode := "status"
+		if m == http.MethodPost {
+			mode = jobStateMode(in.body)
+		} else if !isRead(m) {
+			return
 		}
+		if mode == "" {
+			return
+		}
+		a, _, ok := c.jobAction(ctx, in.subject, "bulk1", memJob1, job, res)
+		if !ok {
+			res.Action.RecordID = job
+			return
+		}
+		res.Action = jobLifecycle(a, a.Operation == OpBulkQuery, job, mode)
+		res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
 	default:
 		job := rest[1]
 		if !strings.EqualFold(rest[2], "batch") {
 			return
 		}
-		e, known := c.mem.get(memJob1, in.subject, job)
+		ja, e, ok := c.jobAction(ctx, in.subject, "bulk1", memJob1, job, res)
+		if !ok {
+			res.Action.RecordID = job
+			return
+		}
+		query := ja.Operation == OpBulkQuery
 		switch {
+		case len(rest) == 3 && m == http.MethodPost && query:
+			// A query job's batch is SOQL on the job's object.
+			a, ok := c.soqlAction(ctx, strings.TrimSpace(string(in.body)))
+			if !ok || a.Object != ja.Object {
+				return
+			}
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkQuery, CatExport, job, "batch"
+			a.IncludeDeleted = ja.IncludeDeleted
+			res.Action = a
+			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
 		case len(rest) == 3 && m == http.MethodPost:
-			// Adding a batch: SOQL text for query jobs, data for ingest.
-			if a, ok := soqlAction(strings.TrimSpace(string(in.body))); ok {
-				if known && (e.action.Object != a.Object || e.action.Operation != OpBulkQuery) {
-					return
-				}
-				a.Operation, a.Category, a.RecordID = OpBulkQuery, CatExport, job
-				a.IncludeDeleted = known && e.action.IncludeDeleted
-				res.Action = a
-				res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
-				return
-			}
-			a, ok := c.bulk1Job(ctx, in.subject, job, e, known)
-			if !ok {
-				return
-			}
-			a.Operation, a.Category, a.RecordID = OpBulkIngest, CatBulk, job
-			if !known || strings.EqualFold(e.format, "CSV") {
+			a := ja
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkIngest, CatBulk, job, "batch"
+			a.Objects, a.FieldRoles, a.Aliases = nil, nil, nil
+			a.AllFields = false
+			if strings.EqualFold(e.format, "CSV") {
 				a.Fields = csvHeader(in.body)
+			} else {
+				a.AllFields = true
 			}
 			res.Action = a
 			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
 		case (len(rest) == 3 || len(rest) == 4) && isRead(m):
-			res.Action = metaAction("", job)
+			res.Action = jobLifecycle(ja, query, job, "status")
 			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
 		case (len(rest) == 5 || len(rest) == 6) && isRead(m) && (strings.EqualFold(rest[4], "result") || strings.EqualFold(rest[4], "request")):
-			a, ok := c.bulk1Job(ctx, in.subject, job, e, known)
-			if !ok {
-				return
-			}
-			a.Operation, a.Category, a.RecordID = OpBulkResult, CatExport, job
+			a := ja
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
 			// The format follows the job's content type; unknown or XML/ZIP
 			// formats cannot be masked.
 			format := "unsupported"
 			switch {
-			case known && strings.EqualFold(e.format, "CSV"):
+			case strings.EqualFold(e.format, "CSV"):
 				format = "csv"
-			case known && strings.EqualFold(e.format, "JSON"):
+			case strings.EqualFold(e.format, "JSON"):
 				format = "json"
 			}
-			if len(rest) == 5 && e.action.Operation == OpBulkQuery && format != "unsupported" {
+			if len(rest) == 5 && query && format != "unsupported" {
 				// The result list of a query batch holds result ids only.
 				format = "none"
 			}
@@ -840,11 +1011,4 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 			}
 		}
 	}
-}
-
-func (c *Classifier) bulk1Job(ctx context.Context, subject, job string, e memEntry, known bool) (Action, bool) {
-	if known {
-		return e.action, true
-	}
-	return c.jobAction(ctx, subject, "bulk1", memJob1, job)
 }

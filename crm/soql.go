@@ -21,6 +21,7 @@ type soqlQuery struct {
 	AllFields  bool        // FIELDS(ALL|STANDARD|CUSTOM) or *
 	Aggregate  bool        // GROUP BY or an aggregate function: AggregateResult
 	Subqueries []soqlQuery // child relationship subqueries of the select list
+	plan       *soqlPlan   // a SOSL RETURNING object's access plan
 }
 
 type tokKind uint8

@@ -1,6 +1,7 @@
 package crm
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -25,8 +26,9 @@ const (
 	soqlCacheKeyMax = 4096
 )
 
-// action is soqlAction of the unescaped raw q parameter.
-func (c *soqlCache) action(raw string) (Action, bool) {
+// action is soqlAction of the unescaped raw q parameter. The cached
+// action's access plan (Objects, FieldRoles, Aliases) is shared too.
+func (c *soqlCache) action(ctx context.Context, cl *Classifier, raw string) (Action, bool) {
 	c.mu.RLock()
 	a, ok := c.m[raw]
 	c.mu.RUnlock()
@@ -37,7 +39,7 @@ func (c *soqlCache) action(raw string) (Action, bool) {
 	if !ok {
 		return Action{}, false
 	}
-	if a, ok = soqlAction(q); !ok || len(raw) > soqlCacheKeyMax {
+	if a, ok = cl.soqlAction(ctx, q); !ok || len(raw) > soqlCacheKeyMax {
 		return a, ok
 	}
 	a.Fields = slices.Clip(a.Fields)

@@ -17,8 +17,9 @@ var (
 	zohoUnknown  = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: "unknown"}
 	zohoJob      = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: "job"}
 
-	captureZohoPage     = []string{"/info/next_page_token"}
-	captureZohoBulkRead = []string{"/data/0/details/id"}
+	captureZohoPage      = []string{"/info/next_page_token"}
+	captureZohoBulkRead  = []string{"/data/0/details/id"}
+	captureZohoBulkWrite = []string{"/details/id"}
 )
 
 func zohoRecords(module string) ResponseShape {
@@ -40,7 +41,7 @@ func (c *Classifier) classifyZoho(ctx context.Context, in *input, res *Result) e
 	switch {
 	case len(segs) == 2 && strings.EqualFold(segs[1], "graphql"):
 		if in.method == http.MethodPost {
-			zohoGraphQL(in, res)
+			c.zohoGraphQL(in, res)
 		}
 	case isZohoVersion(segs[1]):
 		c.zohoREST(ctx, in, segs[2:], res)
@@ -76,7 +77,11 @@ func (c *Classifier) zohoREST(ctx context.Context, in *input, rest []string, res
 			return
 		}
 		mod := canonZohoModule(sq.Object)
-		res.Action = Action{Operation: OpQuery, Category: CatRead, Object: mod, Fields: sq.Fields, AllFields: sq.AllFields, Aggregate: sq.Aggregate, Query: body.SelectQuery}
+		a := Action{Operation: OpQuery, Category: CatRead, Object: mod, Fields: sq.Fields, AllFields: sq.AllFields, Aggregate: sq.Aggregate, Query: body.SelectQuery}
+		if !c.soqlPlanAction(ctx, body.SelectQuery, &a, true) {
+			return
+		}
+		res.Action = a
 		res.Response = zohoRecords(mod)
 		return
 	case strings.EqualFold(head, "settings"), strings.EqualFold(head, "org"):
@@ -120,7 +125,7 @@ func (c *Classifier) zohoREST(ctx context.Context, in *input, rest []string, res
 		switch m {
 		case http.MethodGet, http.MethodHead:
 			a := Action{Operation: OpList, Category: CatRead, Object: mod}
-			if !zohoFields(in.rawQuery, &a) {
+			if !zohoFields(in.rawQuery, &a) || !c.zohoSortPlan(in.rawQuery, &a) {
 				return
 			}
 			if tok, n, ok := queryParam(in.rawQuery, "page_token"); !ok || n > 1 {
@@ -159,7 +164,7 @@ func (c *Classifier) zohoREST(ctx context.Context, in *input, rest []string, res
 				return
 			}
 			a := Action{Operation: OpSearch, Category: CatRead, Object: mod}
-			if !zohoFields(in.rawQuery, &a) {
+			if !zohoFields(in.rawQuery, &a) || !c.zohoSearchPlan(in.rawQuery, &a) || !c.zohoSortPlan(in.rawQuery, &a) {
 				return
 			}
 			res.Action = a
@@ -198,7 +203,7 @@ func (c *Classifier) zohoREST(ctx context.Context, in *input, rest []string, res
 			return
 		}
 		a := Action{Operation: OpList, Category: CatRead, Object: rel, RecordID: rest[1], Mode: "relationship"}
-		if !zohoFields(in.rawQuery, &a) {
+		if !zohoFields(in.rawQuery, &a) || !c.zohoSortPlan(in.rawQuery, &a) {
 			return
 		}
 		res.Action = a
@@ -250,7 +255,8 @@ func (c *Classifier) zohoBulk(ctx context.Context, in *input, rest []string, res
 					Module struct {
 						APIName string `json:"api_name"`
 					} `json:"module"`
-					Fields []string `json:"fields"`
+					Fields   []string       `json:"fields"`
+					Criteria jsontext.Value `json:"criteria"`
 				} `json:"query"`
 				FileType string `json:"file_type"`
 			}
@@ -261,7 +267,11 @@ func (c *Classifier) zohoBulk(ctx context.Context, in *input, rest []string, res
 				return
 			}
 			mod := canonZohoModule(body.Query.Module.APIName)
-			res.Action = Action{Operation: OpBulkQuery, Category: CatExport, Object: mod, Fields: body.Query.Fields, AllFields: len(body.Query.Fields) == 0}
+			a := Action{Operation: OpBulkQuery, Category: CatExport, Object: mod, Fields: body.Query.Fields, AllFields: len(body.Query.Fields) == 0}
+			if !c.zohoCriteriaPlan(body.Query.Criteria, &a) {
+				return
+			}
+			res.Action = a
 			res.Response = zohoJob
 			res.Capture, res.captureActions = captureZohoBulkRead, captureSelf
 			return
@@ -293,18 +303,31 @@ func (c *Classifier) zohoBulk(ctx context.Context, in *input, rest []string, res
 		a.AllFields = len(a.Fields) == 0
 		res.Action = a
 		res.Response = zohoJob
+		res.Capture, res.captureActions = captureZohoBulkWrite, captureSelf
 	case 2:
-		if isRead(m) {
-			res.Action = metaAction("", rest[1])
-			res.Response = zohoJob
+		// Job status, bound to the job's owner.
+		if !isRead(m) {
+			return
 		}
+		kind, memKind := "zoho_bulk_read", memZohoBulk
+		if !read {
+			kind, memKind = "zoho_bulk_write", memZohoWrite
+		}
+		a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, rest[1], res)
+		if !ok {
+			res.Action.RecordID = rest[1]
+			return
+		}
+		res.Action = jobLifecycle(a, read, rest[1], "status")
+		res.Response = zohoJob
 	case 3:
 		if read && isRead(m) && strings.EqualFold(rest[2], "result") {
-			a, ok := c.jobAction(ctx, in.subject, "zoho_bulk_read", memZohoBulk, rest[1])
+			a, _, ok := c.jobAction(ctx, in.subject, "zoho_bulk_read", memZohoBulk, rest[1], res)
 			if !ok {
+				res.Action.RecordID = rest[1]
 				return
 			}
-			a.Operation, a.Category, a.RecordID = OpBulkResult, CatExport, rest[1]
+			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, rest[1], "results"
 			res.Action = a
 			res.Response = ResponseShape{Format: "zip_csv", Vendor: vendorZoho, Object: a.Object, Kind: "bulk_csv"}
 		}

@@ -9,11 +9,15 @@ import (
 // query { Records { Module(...) { _data { Field { value } Lookup { Field { value } } } _info {...} } } Meta {...} }.
 // Each module is a query action; Meta alone is metadata; mutations and
 // anything else are unknown.
-func zohoGraphQL(in *input, res *Result) {
+func (c *Classifier) zohoGraphQL(in *input, res *Result) {
 	var body struct {
 		Query string `json:"query"`
 	}
 	if !strictObject(in.body, &body, "query", "variables", "operationName") || body.Query == "" {
+		return
+	}
+	vars, ok := gqlVariables(in.body)
+	if !ok {
 		return
 	}
 	doc, err := parseGraphQL(body.Query)
@@ -49,6 +53,13 @@ func zohoGraphQL(in *input, res *Result) {
 							return
 						}
 					}
+					p := &gqlPlan{g: &g, b: newPlanBuilder(zohoResolver{}, c.dropRole), vars: vars, defs: op.VariableDefinitions, zoho: true}
+					p.alias(f, "", "")
+					p.connection(mod, m, false, 0)
+					if p.bad {
+						return
+					}
+					p.b.apply(&a)
 					g.objs = append(g.objs, a)
 				}
 			default:
@@ -71,6 +82,7 @@ func zohoGraphQL(in *input, res *Result) {
 	default:
 		res.Action = Action{Operation: OpQuery, Category: CatRead, Object: "*", Query: body.Query}
 		res.Subrequests = g.objs
+		mergePlans(&res.Action, g.objs)
 		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: "graphql"}
 	}
 }

@@ -206,6 +206,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.result = res
+	if res.NotFound {
+		g.notFound(rw, x, up.typ)
+		return
+	}
 
 	// Rate limits and quotas, before anything reaches the CRM.
 	if g.limiter != nil {

@@ -149,11 +149,7 @@ func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
 		noGzip:  uc.Compression == "none",
 	}
 	transport := &credTransport{creds: creds, base: base}
-	u.classifier, err = crm.NewClassifier(uc.Type, crm.Options{
-		LookupJob: func(ctx context.Context, kind, jobID string) (string, error) {
-			return lookupJob(ctx, u, transport, kind, jobID)
-		},
-	})
+	u.classifier, err = crm.NewClassifier(uc.Type, g.classifierOptions(uc, u, transport))
 	if err != nil {
 		return nil, err
 	}
