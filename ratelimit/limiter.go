@@ -134,11 +134,13 @@ type Limiter struct {
 	prefix    string
 	timeout   time.Duration
 	failAllow bool
-	limits    []limit
-	quotas    []quota
-	m         *metrics
-	health    health
-	batches   sync.Pool
+	// reserveMax is Config.ReserveMax (reserve.go).
+	reserveMax int64
+	limits     []limit
+	quotas     []quota
+	m          *metrics
+	health     health
+	batches    sync.Pool
 }
 
 type keyPart uint8
@@ -232,12 +234,13 @@ func newLimiter(cfg Config, reg prometheus.Registerer, logger *zap.Logger, now f
 		return nil, fmt.Errorf("ratelimit: registering metrics: %w", err)
 	}
 	l := &Limiter{
-		storeName: cfg.Store,
-		log:       logger,
-		prefix:    cfg.Redis.KeyPrefix,
-		timeout:   cfg.Timeout,
-		failAllow: cfg.OnStoreError == FailAllow,
-		m:         m,
+		storeName:  cfg.Store,
+		log:        logger,
+		prefix:     cfg.Redis.KeyPrefix,
+		timeout:    cfg.Timeout,
+		failAllow:  cfg.OnStoreError == FailAllow,
+		reserveMax: cfg.ReserveMax,
+		m:          m,
 	}
 	l.health.interval = cfg.LogInterval
 	l.batches.New = func() any { return &batch{} }
