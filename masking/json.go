@@ -424,7 +424,7 @@ func (w *jsonRewriter) nextRecord(p *frame) bool {
 	var i int // the next record's '{'
 	for {
 		if sc.kind != 0 || sc.err != nil || sc.st != stAfter || len(sc.stack) == 0 || sc.stack[len(sc.stack)-1] != '[' ||
-			len(sc.stack) >= maxDepth || (w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords) {
+			len(sc.stack) >= maxDepth || (w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0)) {
 			return false
 		}
 		b := sc.buf[:sc.end]
@@ -842,7 +842,7 @@ func (w *jsonRewriter) value(p *frame, k byte) error {
 
 	// Top-level record lists: count, and cut at the cap.
 	if p != nil && !p.isObj && (p.role == roleList || p.role == roleRootArray) {
-		if w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords {
+		if w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0) {
 			w.truncated = true
 			if err := w.sc.skipValue(); err != nil {
 				return w.decodeErr(err)
@@ -1151,7 +1151,7 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 			c.role = roleList
 		case w.mode == modeSalesforce && isObj && pObj && (equalFold(pKey, "body") || equalFold(pKey, "result")):
 			c.role, c.top, c.maybeWrp = roleRecord, !c.inRec, !c.inRec
-			if c.top && w.opts.MaxRecords > 0 && !w.holding {
+			if c.top && w.opts.MaxRecords != 0 && !w.holding {
 				w.holding, w.holdMark, w.holdFrame = true, len(w.out.b)-1, len(w.frames)-1
 			}
 		case w.mode == modeZoho && !isObj && pObj && equalFold(pKey, "data") && (len(w.frames) == 2 || w.opts.Kind == "composite"):
@@ -1386,7 +1386,7 @@ func (w *jsonRewriter) scalar(p *frame, v []byte) error {
 				w.releaseIf(p)
 			}
 		}
-		if p.role == rolePlain && w.opts.MaxRecords > 0 && !p.inRec {
+		if p.role == rolePlain && w.opts.MaxRecords != 0 && !p.inRec {
 			if drop, repl := w.capRewrite(p, v); drop {
 				return nil
 			} else if repl != "" {
@@ -1430,9 +1430,9 @@ func (w *jsonRewriter) capRewrite(p *frame, v []byte) (drop bool, repl string) {
 	switch {
 	case equalFold(p.key, "totalSize") && kindOf(v) == '0':
 		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err == nil && n > int64(w.opts.MaxRecords) {
+		if err == nil && n > int64(max(w.opts.MaxRecords, 0)) {
 			w.over = true
-			return false, strconv.Itoa(w.opts.MaxRecords)
+			return false, strconv.Itoa(max(w.opts.MaxRecords, 0))
 		}
 	case equalFold(p.key, "done") && (w.over || w.truncated):
 		return false, "true"
@@ -1471,7 +1471,7 @@ func (w *jsonRewriter) typeIs(f *frame, t []byte) (cut bool, err error) {
 		w.holding = false
 	}
 	if f.top && !f.counted && !f.inRec {
-		if held && w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords {
+		if held && w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0) {
 			return true, w.cutHeld()
 		}
 		f.counted = true

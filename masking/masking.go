@@ -53,7 +53,9 @@ type Options struct {
 	Object string
 	// Rules are the compiled mask rules; nil masks nothing.
 	Rules *Rules
-	// MaxRecords caps the top-level records in the output; 0 = no cap.
+	// MaxRecords caps the top-level records in the output; 0 = no cap;
+	// negative: no record may leave (the body keeps its envelope or CSV
+	// header and says it is done).
 	MaxRecords int
 	// HMACKey keys the hash strategy; without it hash redacts.
 	HMACKey []byte
