@@ -90,8 +90,9 @@ type exchange struct {
 	callerAuth string
 	body       []byte
 
-	rlReq ratelimit.Request
-	usage ratelimit.Usage
+	rlReq       ratelimit.Request
+	usage       ratelimit.Usage
+	reservation *ratelimit.Reservation // quota.go
 
 	masker         *masking.Reader // &mr once the body is being rewritten
 	mr             masking.Reader
@@ -254,6 +255,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !g.reserveRecords(rw, r, x) {
+		return
+	}
 	x.outcome = outcomeAllowed
 	g.forward(rw, r, x)
 }
