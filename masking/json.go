@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -1240,22 +1241,22 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 			switch {
 			case w.zohoGQL() && pStep == 0 && equalFold(pKey, "data"):
 				c.role, c.step = roleGQLPath, 1
-			case w.zohoGQL() && pStep == 1 && equalFold(pKey, "Records"):
+			case w.zohoGQL() && pStep == 1 && w.gqlIs(pKey, "Records"):
 				c.role, c.step = roleGQLPath, 3 // data.Records.{Module}
-			case !w.zohoGQL() && (pStep == 0 && equalFold(pKey, "data") || pStep == 1 && equalFold(pKey, "uiapi") || pStep == 2 && equalFold(pKey, "query")):
+			case !w.zohoGQL() && (pStep == 0 && equalFold(pKey, "data") || pStep == 1 && w.gqlIs(pKey, "uiapi") || pStep == 2 && w.gqlIs(pKey, "query")):
 				c.role, c.step = roleGQLPath, pStep+1
 			case pStep == 3:
 				c.role = roleGQLObject
-				setTyp(pKey, true)
+				setTyp(w.gqlObject(pKey), true)
 			}
 		}
 	case roleGQLObject:
-		if !isObj && (equalFold(pKey, "edges") || w.zohoGQL() && equalFold(pKey, "_data")) {
+		if !isObj && (w.gqlIs(pKey, "edges") || w.zohoGQL() && w.gqlIs(pKey, "_data")) {
 			c.role = roleList
 			setTyp(pTyp, pTyped)
 		}
 	case roleGQLEdge:
-		if isObj && equalFold(pKey, "node") {
+		if isObj && w.gqlIs(pKey, "node") {
 			c.role = roleRecord
 			setTyp(pTyp, pTyped)
 		}
@@ -1316,6 +1317,30 @@ func (w *jsonRewriter) releaseIf(f *frame) {
 	if w.holding && &w.frames[w.holdFrame] == f {
 		w.holding = false
 	}
+}
+
+// gqlIs reports whether the GraphQL response name key is word, or an alias
+// the request's plan gives for it (Options.Plan).
+func (w *jsonRewriter) gqlIs(key []byte, word string) bool {
+	if equalFold(key, word) {
+		return true
+	}
+	if w.opts.Plan == nil || len(w.opts.Plan.Aliases) == 0 {
+		return false
+	}
+	v, ok := w.opts.Plan.Aliases[string(key)]
+	return ok && strings.EqualFold(v, word)
+}
+
+// gqlObject is the object of a GraphQL connection named key: the plan's
+// alias target when key is an alias, else key itself.
+func (w *jsonRewriter) gqlObject(key []byte) []byte {
+	if w.opts.Plan != nil && len(w.opts.Plan.Aliases) > 0 {
+		if v, ok := w.opts.Plan.Aliases[string(key)]; ok && isName(v) && !gqlWords[strings.ToLower(v)] {
+			return []byte(v)
+		}
+	}
+	return key
 }
 
 func (w *jsonRewriter) zohoGQL() bool { return w.opts.Vendor == "zoho" || w.opts.Vendor == "generic" }
@@ -1460,8 +1485,9 @@ func (w *jsonRewriter) setPlainType(f *frame, v []byte) (cut bool, err error) {
 // typeIs is setType after the type's text t (in f.typ's buffer) is known.
 func (w *jsonRewriter) typeIs(f *frame, t []byte) (cut bool, err error) {
 	// AggregateResult rows (GROUP BY) mix fields of several objects under
-	// their own names: mask them as records of unknown type (strictest rule).
-	f.typ, f.typed = t, !equalFold(t, "AggregateResult")
+	// their own names: mask them as records of unknown type (strictest
+	// rule), unless the request's plan attributes their keys (plan.go).
+	f.typ, f.typed = t, (w.rules != nil && w.rules.planKeys != nil) || !equalFold(t, "AggregateResult")
 	if f.role == rolePlain {
 		f.role = roleRecord
 	}
