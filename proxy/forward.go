@@ -132,12 +132,16 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	h.Del("Set-Cookie")
 
 	shape := x.result.Response
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, err := g.maskErrorBody(resp, x) // errorbody: maskplan.go
+		return err
+	}
 	switch shape.Format {
 	case "json", "csv", "zip_csv":
 	default:
 		return nil
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 || resp.StatusCode == http.StatusNoContent || resp.Request.Method == http.MethodHead {
+	if resp.StatusCode == http.StatusNoContent || resp.Request.Method == http.MethodHead {
 		return nil
 	}
 	if !contentTypeMatches(h.Get("Content-Type"), shape.Format) {
@@ -161,6 +165,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		Kind:       shape.Kind,
 		Object:     shape.Object,
 		Rules:      rules,
+		Plan:       maskPlan(&x.result.Action, &shape),
 		MaxRecords: x.maxRecords,
 		HMACKey:    g.hmacKey,
 		Detectors:  g.detectors,
