@@ -307,3 +307,42 @@ func TestCapHoldsAcrossPages(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryContinuationPagesCountAgainstTheQuota: the next page of a REST
+// query (nextRecordsUrl) is the same query: it reserves from the quota
+// and is cut at what is left, like the first page.
+func TestQueryContinuationPagesCountAgainstTheQuota(t *testing.T) {
+	e := newEnv(t, envOptions{limits: "ratelimit:\n  store: memory\n  quotas:\n    - {name: queries, key: subject, records: 150, window: 1h, operations: [query]}\n"})
+	type page struct {
+		Done           bool
+		NextRecordsURL string `json:"nextRecordsUrl"`
+		Records        []any
+	}
+	fetch := func(path string) (int, page) {
+		resp := e.do("GET", path, bearer(repKey), nil, "Sforce-Query-Options", "batchSize=100")
+		b := readAll(t, resp)
+		var p page
+		if resp.StatusCode == 200 {
+			if err := json.Unmarshal(b, &p); err != nil {
+				t.Fatalf("not JSON: %v\n%s", err, b)
+			}
+		}
+		return resp.StatusCode, p
+	}
+	// The query is smaller than the quota, its pages together are not.
+	code, p1 := fetch("/services/data/v60.0/query?q=" + url.QueryEscape("SELECT Id FROM Contact LIMIT 140"))
+	if code != 200 || len(p1.Records) != 100 || p1.NextRecordsURL == "" {
+		t.Fatalf("first page: %d, %d records", code, len(p1.Records))
+	}
+	code, _ = fetch("/services/data/v60.0/query?q=" + url.QueryEscape("SELECT Id FROM Contact LIMIT 20"))
+	if code != 200 {
+		t.Fatalf("a second query: %d", code)
+	}
+	code, p2 := fetch(p1.NextRecordsURL)
+	if code != 200 || len(p2.Records) != 30 || !p2.Done {
+		t.Fatalf("next page: %d, %d records (want the 30 left of the quota, of 40), done %v", code, len(p2.Records), p2.Done)
+	}
+	if code, _ := fetch(p1.NextRecordsURL); code != 429 {
+		t.Errorf("the page again with the quota used up: %d, want 429", code)
+	}
+}
