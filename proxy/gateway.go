@@ -92,7 +92,8 @@ type exchange struct {
 
 	rlReq       ratelimit.Request
 	usage       ratelimit.Usage
-	reservation *ratelimit.Reservation // quota.go
+	reservation *ratelimit.Reservation // quota.go: &reserved when records were reserved
+	reserved    ratelimit.Reservation
 
 	masker         *masking.Reader // &mr once the body is being rewritten
 	mr             masking.Reader

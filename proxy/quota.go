@@ -47,9 +47,12 @@ func (g *Gateway) reserveRecords(rw http.ResponseWriter, r *http.Request, x *exc
 		cur = &c
 	}
 	res, err := g.limiter.Reserve(r.Context(), x.rlReq, want, cur)
-	x.reservation = res
+	if res.Granted >= 0 {
+		x.reserved = res
+		x.reservation = &x.reserved
+	}
 	switch {
-	case res.Granted < 0: // no quota applies (or the store is down and on_store_error is allow)
+	case res.Granted < 0: // no quota applies (or the store is down and on_store_error is allow): Record after
 		if err != nil {
 			g.log.Debug("record reservation failed; allowed by on_store_error", zap.String("request_id", x.id), zap.Error(err))
 		}

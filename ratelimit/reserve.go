@@ -40,7 +40,7 @@ type Cursor struct {
 }
 
 // Reservation is what Reserve took; hand it to Settle when the response has
-// finished. The zero value and nil are "nothing reserved".
+// finished. A nil *Reservation is "nothing reserved".
 type Reservation struct {
 	// Granted is how many records the request may deliver: the response
 	// must be cut there. -1: no quota and no cursor applied (not capped
@@ -73,8 +73,8 @@ type reservedPart struct {
 //
 // On a store failure the error is returned and the Reservation follows
 // on_store_error: Granted 0 (deny) or -1 (allow, not capped).
-func (l *Limiter) Reserve(ctx context.Context, req Request, want int64, cur *Cursor) (*Reservation, error) {
-	res := &Reservation{Granted: -1, req: req}
+func (l *Limiter) Reserve(ctx context.Context, req Request, want int64, cur *Cursor) (Reservation, error) {
+	res := Reservation{Granted: -1, req: req}
 	if want <= 0 {
 		want = l.reserveMax
 	}
@@ -148,7 +148,7 @@ func (l *Limiter) Reserve(ctx context.Context, req Request, want int64, cur *Cur
 		res.RetryAfter = time.Duration(max(retry, 0)) * time.Microsecond
 		// Nothing is kept from a refused reservation (with Redis Cluster
 		// another slot may have taken its part).
-		if err := l.settleParts(ctx, res, 0, false); err != nil {
+		if err := l.settleParts(ctx, &res, 0, false); err != nil {
 			return res, err
 		}
 		res.parts = nil

@@ -17,7 +17,7 @@ func mustReserve(t *testing.T, l *Limiter, req Request, want int64, cur *Cursor)
 	if err != nil {
 		t.Fatalf("Reserve: %v", err)
 	}
-	return r
+	return &r
 }
 
 func mustSettle(t *testing.T, l *Limiter, r *Reservation, n int64) {
@@ -63,7 +63,7 @@ func TestReserve(t *testing.T) {
 						}
 						granted.Add(r.Granted)
 						// Every granted record is delivered.
-						if err := l.Settle(context.Background(), r, r.Granted); err != nil {
+						if err := l.Settle(context.Background(), &r, r.Granted); err != nil {
 							t.Error(err)
 						}
 					}()
@@ -181,7 +181,7 @@ func TestReserve(t *testing.T) {
 							return
 						}
 						granted.Add(r.Granted)
-						_ = l.Settle(context.Background(), r, r.Granted)
+						_ = l.Settle(context.Background(), &r, r.Granted)
 					}()
 				}
 				wg.Wait()
@@ -277,7 +277,7 @@ func TestReserveWhileTheStoreIsDown(t *testing.T) {
 			if r.Granted != want {
 				t.Errorf("granted %d with on_store_error %s, want %d", r.Granted, mode, want)
 			}
-			if err := l.Settle(context.Background(), r, 5); err == nil {
+			if err := l.Settle(context.Background(), &r, 5); err == nil {
 				t.Error("Settle on a dead store: no error")
 			}
 		})
