@@ -3,11 +3,14 @@ package proxy
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/crmgw/crmgw/crm"
 	"github.com/crmgw/crmgw/masking"
 	"github.com/crmgw/crmgw/ratelimit"
 )
@@ -38,8 +41,8 @@ func (g *Gateway) reserveRecords(rw http.ResponseWriter, r *http.Request, x *exc
 	if g.limiter == nil || x.rlReq.Subject == "" {
 		return true
 	}
-	want := int64(0) // unknown size: the limiter's reserve_max
-	if x.enforced && x.decision.MaxRecords > 0 {
+	want := pageSize(x, r) // 0: not known
+	if x.enforced && x.decision.MaxRecords > 0 && (want == 0 || int64(x.decision.MaxRecords) < want) {
 		want = int64(x.decision.MaxRecords)
 	}
 	var cur *ratelimit.Cursor
@@ -77,6 +80,51 @@ func (g *Gateway) reserveRecords(rw http.ResponseWriter, r *http.Request, x *exc
 		}
 	}
 	return true
+}
+
+// pageSize is the most records the CRM returns for the request, as the
+// CRM's public API bounds a page (0: not known): a Salesforce query page
+// holds at most its batchSize (Sforce-Query-Options, 200..2000, default
+// 2000); a Bulk 2.0 result page at most its maxRecords; a Zoho list page
+// at most per_page (default 200). A CRM that answers more is cut at the
+// reservation all the same: this only keeps a request from holding quota
+// it cannot use.
+func pageSize(x *exchange, r *http.Request) int64 {
+	a := &x.result.Action
+	switch {
+	case x.up.typ == "salesforce" && a.Operation == crm.OpQuery:
+		n := int64(2000)
+		for _, opt := range strings.Split(r.Header.Get("Sforce-Query-Options"), ",") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(opt), "batchSize="); ok {
+				if b, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && b >= 200 && b < n {
+					n = b
+				}
+			}
+		}
+		return n
+	case x.up.typ == "salesforce" && a.Operation == crm.OpBulkResult:
+		return positiveParam(x.result.RawQuery, "maxRecords")
+	case x.up.typ == "zoho" && a.Operation == crm.OpList:
+		if n := positiveParam(x.result.RawQuery, "per_page"); n > 0 {
+			return n
+		}
+		return 200
+	}
+	return 0
+}
+
+// positiveParam is the query parameter name as a positive number; 0 when
+// it is absent, repeated or not a positive number.
+func positiveParam(rawQuery, name string) int64 {
+	vals, err := url.ParseQuery(rawQuery)
+	if err != nil || len(vals[name]) != 1 {
+		return 0
+	}
+	n, err := strconv.ParseInt(vals[name][0], 10, 64)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
 }
 
 // cursorLimit is the Reservation.Limit of an export cursor's total.

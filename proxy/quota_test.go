@@ -132,6 +132,50 @@ func TestConcurrentExportsStayWithinTheQuota(t *testing.T) {
 	}
 }
 
+// TestConcurrentBulkDownloadsStayWithinTheQuota: 10 parallel downloads of
+// a Bulk 2.0 result page (120 rows each) against an export quota of 300
+// deliver at most 300 rows, memory and Redis.
+func TestConcurrentBulkDownloadsStayWithinTheQuota(t *testing.T) {
+	for name, limits := range quotaStores(t, "  reserve_max: 150\n  quotas:\n    - {name: exports, key: subject, records: 300, window: 24h, categories: [export]}\n") {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, envOptions{limits: limits})
+			resp := e.do("POST", "/services/data/v61.0/jobs/query", bearer(managerKey),
+				strings.NewReader(`{"operation":"query","query":"SELECT Id, Name FROM Contact"}`), "Content-Type", "application/json")
+			b := readAll(t, resp)
+			var job struct{ ID string }
+			if err := json.Unmarshal(b, &job); err != nil || job.ID == "" || resp.StatusCode != 200 {
+				t.Fatalf("job: %d %s", resp.StatusCode, b)
+			}
+			var delivered atomic.Int64
+			var wg sync.WaitGroup
+			for i := 0; i < 10; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					resp := e.do("GET", "/services/data/v61.0/jobs/query/"+job.ID+"/results?maxRecords=120", bearer(managerKey), nil)
+					b := readAll(t, resp)
+					switch resp.StatusCode {
+					case 200:
+						rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+						if err != nil || len(rows) == 0 {
+							t.Errorf("not CSV: %v", err)
+							return
+						}
+						delivered.Add(int64(len(rows) - 1))
+					case 429:
+					default:
+						t.Errorf("status %d: %s", resp.StatusCode, b)
+					}
+				}()
+			}
+			wg.Wait()
+			if d := delivered.Load(); d > 300 || d < 240 {
+				t.Errorf("10 parallel downloads delivered %d rows against a quota of 300 (want 240..300)", d)
+			}
+		})
+	}
+}
+
 // capPolicy is a policy directory whose decision allows everything with a
 // record cap of 150: real Rego, evaluated by the real engine.
 func capPolicy(t *testing.T) string {

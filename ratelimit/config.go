@@ -44,9 +44,9 @@ type Config struct {
 	Limits []LimitConfig `yaml:"limits"`
 	// Quotas are the record-volume quotas.
 	Quotas []QuotaConfig `yaml:"quotas"`
-	// ReserveMax bounds what one request whose size is not known (no
-	// max_records) reserves from a quota before it is forwarded, and so
-	// what it may deliver; 0 (default): the whole room left.
+	// ReserveMax bounds what one request reserves from a quota before it
+	// is forwarded, and so what it may deliver, whatever its own cap;
+	// 0 (default): no bound but the room left.
 	// docs/ratelimit.md, "Reservations".
 	ReserveMax int64 `yaml:"reserve_max"`
 }

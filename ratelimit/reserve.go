@@ -66,16 +66,16 @@ type reservedPart struct {
 }
 
 // Reserve reserves, atomically across every quota that applies to req (and
-// cur, when it is capped), up to want records (want <= 0: nothing bounds
-// the request but the configured reserve_max, or the whole room left when
-// that is 0). One store round trip; none when neither a quota nor a cursor
-// applies.
+// cur, when it is capped), up to want records (want <= 0: the request's
+// size is not known), never more than the configured reserve_max when it
+// is set, else up to the whole room left. One store round trip; none when
+// neither a quota nor a cursor applies.
 //
 // On a store failure the error is returned and the Reservation follows
 // on_store_error: Granted 0 (deny) or -1 (allow, not capped).
 func (l *Limiter) Reserve(ctx context.Context, req Request, want int64, cur *Cursor) (Reservation, error) {
 	res := Reservation{Granted: -1, req: req}
-	if want <= 0 {
+	if l.reserveMax > 0 && (want <= 0 || want > l.reserveMax) {
 		want = l.reserveMax
 	}
 	if want <= 0 {

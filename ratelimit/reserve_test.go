@@ -123,15 +123,18 @@ func TestReserve(t *testing.T) {
 				}
 			})
 
-			t.Run("reserve_max bounds a request of unknown size", func(t *testing.T) {
+			t.Run("reserve_max bounds every reservation", func(t *testing.T) {
 				cfg := quota(t, 300)
 				cfg.ReserveMax = 50
 				l := newTestLimiter(t, cfg, nil)
 				if r := mustReserve(t, l, exporter, 0, nil); r.Granted != 50 {
 					t.Errorf("granted %d, want reserve_max 50", r.Granted)
 				}
-				if r := mustReserve(t, l, exporter, 80, nil); r.Granted != 80 {
-					t.Errorf("a request with its own cap of 80 granted %d, want 80", r.Granted)
+				if r := mustReserve(t, l, exporter, 30, nil); r.Granted != 30 {
+					t.Errorf("a request with its own cap of 30 granted %d, want 30", r.Granted)
+				}
+				if r := mustReserve(t, l, exporter, 80, nil); r.Granted != 50 {
+					t.Errorf("a request with its own cap of 80 granted %d, want reserve_max 50", r.Granted)
 				}
 			})
 
