@@ -94,7 +94,9 @@ func pageSize(x *exchange, r *http.Request) int64 {
 	switch {
 	case x.up.typ == "salesforce" && a.Operation == crm.OpQuery:
 		n := int64(2000)
-		for _, opt := range strings.Split(r.Header.Get("Sforce-Query-Options"), ",") {
+		for rest, more := r.Header.Get("Sforce-Query-Options"), true; more; {
+			var opt string
+			opt, rest, more = strings.Cut(rest, ",")
 			if v, ok := strings.CutPrefix(strings.TrimSpace(opt), "batchSize="); ok {
 				if b, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && b >= 200 && b < n {
 					n = b

@@ -140,9 +140,8 @@ type memShard struct {
 }
 
 type memEntry struct {
-	tat     int64           // GCRA theoretical arrival time, µs
+	tat     int64           // GCRA theoretical arrival time, µs; a plain counter's count (opCapReserve, opCapAdd)
 	buckets map[int64]int64 // bucket index -> count
-	count   int64           // plain counter (opCapReserve, opCapAdd)
 	expire  int64           // µs; the entry is absent from then on
 }
 
@@ -282,7 +281,7 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 				if o.kind == opReserve {
 					used, retry = bucketSum(e.buckets, now, o.p1, o.p2, limit)
 				} else {
-					used = e.count
+					used = e.tat
 				}
 			}
 			room := limit - used
@@ -350,7 +349,7 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 				e = &memEntry{}
 				put(i, e)
 			}
-			e.count += grant
+			e.tat += grant
 			e.expire = now + o.p1
 			b.results[i][2] = grant
 		case opRefund:
@@ -381,9 +380,9 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 				e = &memEntry{}
 				put(i, e)
 			}
-			e.count += o.p3
+			e.tat += o.p3
 			e.expire = now + o.p1
-			if e.count <= 0 {
+			if e.tat <= 0 {
 				delete(s.shards[o.shard].m, string(b.keyOf(i)))
 			}
 		}
