@@ -163,6 +163,9 @@ type ruleMemo struct {
 // recordRule is Rules.fieldRule for a field of a record, through the memo.
 // The memo entry is nil when no rule names the field.
 func (w *jsonRewriter) recordRule(typ []byte, typed bool, name []byte) (Strategy, *ruleMemo) {
+	if len(name) == 0 && !w.rules.Empty() && w.rules.planKeys != nil {
+		return w.rules.fieldRule(&w.scratch, typ, typed, name), nil // a plan's default applies to "" too
+	}
 	if w.rules.Empty() || len(name) == 0 || !w.rules.mayName(name) {
 		return StrategyNone, nil
 	}

@@ -176,3 +176,63 @@ func TestFieldRefs(t *testing.T) {
 func firstRecord(v map[string]any) map[string]any {
 	return v["records"].([]any)[0].(map[string]any)
 }
+
+// fuzzPlan is a plan with every kind of alias, for the fuzz targets.
+var fuzzPlan = &Plan{Object: "Contact", Fields: []string{"Id", "LeadSource", "Account.Name"},
+	Aliases: map[string]string{"m": "Contact.MobilePhone", "expr0": "MAX(Contact.Email)", "cnt": "COUNT(Contact.Id)",
+		"c": "Contact", "e": "edges", "n": "node"}}
+
+// FuzzPlanKeys: whatever keys an AggregateResult row or a Contact record
+// carries, a value under a key the plan does not attribute to an unmasked
+// field never leaves as it was.
+func FuzzPlanKeys(f *testing.F) {
+	f.Add("m", "expr1", "Name", byte(0))
+	f.Add("LeadSource", "cnt", "X", byte(1))
+	f.Add("attributes", "Id", "expr0", byte(2))
+	rules := mustRules(f, planMask)
+	// The keys fuzzPlan attributes to unmasked fields, per record type:
+	// aggregate rows carry the select list's last segments and aliases;
+	// Contact records its first segments (and dotted paths) and aliases.
+	unmasked := map[string]map[string]bool{
+		"AggregateResult": {"id": true, "leadsource": true, "name": true, "cnt": true},
+		"Contact":         {"id": true, "leadsource": true, "account": true, "account.name": true, "cnt": true},
+	}
+	f.Fuzz(func(t *testing.T, k1, k2, k3 string, sel byte) {
+		typ := "AggregateResult"
+		if sel&1 == 1 {
+			typ = "Contact"
+		}
+		keys := []string{k1, k2, k3}
+		var b strings.Builder
+		b.WriteString(`{"totalSize":1,"done":true,"records":[{"attributes":{"type":"` + typ + `"}`)
+		seen := map[string]bool{"attributes": true}
+		for i, k := range keys {
+			kb, _ := json.Marshal(k)
+			if seen[strings.ToLower(k)] || !json.Valid(kb) {
+				continue
+			}
+			seen[strings.ToLower(k)] = true
+			b.WriteString("," + string(kb) + `:"SECRET` + string(rune('0'+i)) + `value"`)
+		}
+		b.WriteString("]}")
+		body := b.String()
+		body = body[:len(body)-2] + "}]}"
+		out, _, err := rewrite(t, []byte(body), Options{Vendor: "salesforce", Rules: rules, Plan: fuzzPlan})
+		if err != nil && err != io.EOF {
+			t.Fatalf("%v\n%s", err, body)
+		}
+		if !json.Valid(out) {
+			t.Fatalf("invalid output\n%s\n->\n%s", body, out)
+		}
+		var doc struct{ Records []map[string]any }
+		if err := json.Unmarshal(out, &doc); err != nil || len(doc.Records) != 1 {
+			t.Fatalf("output %s: %v", out, err)
+		}
+		for k, v := range doc.Records[0] {
+			known := unmasked[typ][strings.ToLower(k)]
+			if s, ok := v.(string); ok && strings.Contains(s, "SECRET") && !known {
+				t.Fatalf("%s record: key %q left as %q\n%s", typ, k, s, out)
+			}
+		}
+	})
+}
