@@ -183,7 +183,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	if x.maxRecords != 0 && shape.Format == "csv" {
 		// A capped bulk result is the last page the caller gets (a
 		// negative cap: the export's total is used up, no record leaves).
-		if n, err := strconv.Atoi(h.Get("Sforce-Numberofrecords")); err == nil && n > max(x.maxRecords, 0) {
+		if n, err := strconv.Atoi(h.Get("Sforce-Numberofrecords")); x.maxRecords < 0 || err == nil && n > x.maxRecords {
 			h.Set("Sforce-NumberOfRecords", strconv.Itoa(max(x.maxRecords, 0)))
 			h.Set("Sforce-Locator", "null")
 		}
