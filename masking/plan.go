@@ -20,12 +20,24 @@ type Plan struct {
 	// AllFields: every field may come back (FIELDS(ALL), no field list), so
 	// no key of Object's records is unattributable.
 	AllFields bool
+	// Objects are further objects whose records the answer holds, each
+	// with its own select list (a multi-object GraphQL query or search:
+	// the sub-requests); their records get the same treatment as
+	// Object's.
+	Objects []PlanObject
 	// Aliases maps a response key to the expression it carries, fields
 	// written "Object.Field": {"m": "Contact.MobilePhone",
 	// "expr0": "MAX(Contact.MobilePhone)"}. A GraphQL alias of a node,
 	// edges, uiapi or query maps to that word; of a connection, to the
 	// object name ({"c": "Contact"}).
 	Aliases map[string]string
+}
+
+// PlanObject is one more object of a Plan and its select list.
+type PlanObject struct {
+	Object    string
+	Fields    []string
+	AllFields bool
 }
 
 // aggregateType is the attributes.type of Salesforce aggregate query rows.
@@ -65,22 +77,26 @@ func (r *Rules) withPlan(plan *Plan) *Rules {
 	if obj == "*" {
 		obj = ""
 	}
-	// The strictest rule that applies to the object's records.
-	strictest := StrategyNone
-	for k, s := range r.exact {
-		if o, _, _ := strings.Cut(k, "\x00"); o == obj && obj != "" {
-			strictest = stricter(strictest, s)
+	// strictestOf is the strictest rule that applies to o's records (o
+	// lower case; "": any object's).
+	strictestOf := func(o string) Strategy {
+		st := StrategyNone
+		for k, s := range r.exact {
+			if ko, _, _ := strings.Cut(k, "\x00"); ko == o && o != "" {
+				st = stricter(st, s)
+			}
 		}
-	}
-	for _, s := range r.anyObject {
-		strictest = stricter(strictest, s)
-	}
-	if obj == "" {
-		// No object to attribute to: the strictest rule of any object.
-		for _, s := range r.strictest {
-			strictest = stricter(strictest, s)
+		for _, s := range r.anyObject {
+			st = stricter(st, s)
 		}
+		if o == "" {
+			for _, s := range r.strictest {
+				st = stricter(st, s)
+			}
+		}
+		return st
 	}
+	strictest := strictestOf(obj)
 	set := func(typ, key string, s Strategy) {
 		k := typ + "\x00" + lowerString(key)
 		if old, ok := n.planKeys[k]; ok {
@@ -109,6 +125,28 @@ func (r *Rules) withPlan(plan *Plan) *Rules {
 		}
 		set(aggregateType, last, s)
 	}
+	// Further objects: their records' known keys and defaults.
+	var others []string
+	for _, po := range plan.Objects {
+		o := lowerString(po.Object)
+		if o == "" || o == "*" {
+			continue
+		}
+		others = append(others, o)
+		for _, f := range po.Fields {
+			if f == "" {
+				continue
+			}
+			head, _, dotted := strings.Cut(f, ".")
+			set(o, head, r.fieldRule(&scratch, []byte(o), true, []byte(head)))
+			if dotted {
+				set(o, f, r.fieldRule(&scratch, []byte(o), true, []byte(f)))
+			}
+		}
+		if st := strictestOf(o); st != StrategyNone && !po.AllFields && len(po.Fields) > 0 {
+			n.defaults[o] = st
+		}
+	}
 	for key, expr := range plan.Aliases {
 		if key == "" {
 			continue
@@ -124,6 +162,9 @@ func (r *Rules) withPlan(plan *Plan) *Rules {
 			if obj != "" {
 				set(obj, key, strictest)
 			}
+			for _, o := range others {
+				set(o, key, stricter(strictest, strictestOf(o)))
+			}
 			n.strictest[lowerString(key)] = stricter(n.strictest[lowerString(key)], strictest)
 			continue
 		}
@@ -135,6 +176,9 @@ func (r *Rules) withPlan(plan *Plan) *Rules {
 		set(aggregateType, key, s)
 		if obj != "" {
 			set(obj, key, s)
+		}
+		for _, o := range others {
+			set(o, key, s)
 		}
 		for _, ref := range refs {
 			o, _, _ := strings.Cut(ref, ".")

@@ -236,3 +236,23 @@ func FuzzPlanKeys(f *testing.F) {
 		}
 	})
 }
+
+func TestPlanCoversEveryObjectOfAMultiObjectAnswer(t *testing.T) {
+	t.Parallel()
+	body := `{"data":{"uiapi":{"query":{"Contact":{"edges":[{"node":{"Id":"1","m":{"value":"13800001234"}}}]},` +
+		`"Lead":{"edges":[{"node":{"Id":"2","x":{"value":"13900001111"},"Company":{"value":"Acme"}}}]}}}}}`
+	plan := &Plan{Object: "*", Objects: []PlanObject{
+		{Object: "Contact", Fields: []string{"Id", "MobilePhone"}},
+		{Object: "Lead", Fields: []string{"Id", "MobilePhone", "Company"}},
+	}}
+	out, st, err := rewrite(t, []byte(body), Options{Vendor: "salesforce", Kind: "graphql", Rules: mustRules(t, planMask), Plan: plan})
+	if err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "13800001234") || strings.Contains(string(out), "13900001111") || !strings.Contains(string(out), `"Acme"`) {
+		t.Errorf("unattributed keys of both objects must be masked, known ones kept: %s", out)
+	}
+	if st.Records != 2 {
+		t.Errorf("records %d, want 2", st.Records)
+	}
+}

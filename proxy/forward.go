@@ -165,7 +165,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		Kind:       shape.Kind,
 		Object:     shape.Object,
 		Rules:      rules,
-		Plan:       maskPlan(&x.result.Action, &shape),
+		Plan:       maskPlan(&x.result.Action, x.result.Subrequests, &shape),
 		MaxRecords: x.maxRecords,
 		HMACKey:    g.hmacKey,
 		Detectors:  g.detectors,

@@ -19,11 +19,24 @@ import (
 // GraphQL alias of the field, node, edges or connection) gets it masked as
 // its source field; a key the plan cannot attribute in an aggregate row or
 // a record of the request's object gets the object's strictest rule.
-func maskPlan(a *crm.Action, shape *crm.ResponseShape) *masking.Plan {
+func maskPlan(a *crm.Action, subs []crm.Action, shape *crm.ResponseShape) *masking.Plan {
 	if len(a.Aliases) == 0 && !a.Aggregate && shape.Kind != "graphql" && !strings.Contains(a.Query, "(") && !hasFunctionRole(a) {
 		return nil
 	}
-	return &masking.Plan{Object: a.Object, Fields: a.Fields, AllFields: a.AllFields, Aliases: a.Aliases}
+	return &masking.Plan{Object: a.Object, Fields: a.Fields, AllFields: a.AllFields, Aliases: a.Aliases, Objects: planObjects(subs)}
+}
+
+// planObjects are the sub-requests' objects and select lists (a
+// multi-object GraphQL query or search).
+func planObjects(subs []crm.Action) []masking.PlanObject {
+	if len(subs) == 0 {
+		return nil
+	}
+	out := make([]masking.PlanObject, 0, len(subs))
+	for i := range subs {
+		out = append(out, masking.PlanObject{Object: subs[i].Object, Fields: subs[i].Fields, AllFields: subs[i].AllFields})
+	}
+	return out
 }
 
 func hasFunctionRole(a *crm.Action) bool {
@@ -72,7 +85,7 @@ func (g *Gateway) maskErrorBody(resp *http.Response, x *exchange) (bool, error) 
 		Rules:     rules,
 		HMACKey:   g.hmacKey,
 		Detectors: g.detectors,
-		Plan:      maskPlan(&x.result.Action, &shape),
+		Plan:      maskPlan(&x.result.Action, x.result.Subrequests, &shape),
 	})
 	x.masker = m
 	resp.Body = m
