@@ -660,7 +660,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.storeErrors, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crmgw_ratelimit_store_errors_total",
-		Help: "Failed rate limit store calls by operation (allow, record, ready).",
+		Help: "Failed rate limit store calls by operation (allow, record, reserve, settle, cursor, ready).",
 	}, []string{"op"}))
 	if err != nil {
 		return nil, err
