@@ -47,7 +47,8 @@ func (g *Gateway) reserveRecords(rw http.ResponseWriter, r *http.Request, x *exc
 	}
 	var cur *ratelimit.Cursor
 	if c, ok := exportCursor(x); ok {
-		cur = &c
+		cur = new(ratelimit.Cursor) // only here: &c would put c on the heap for every request
+		*cur = c
 	}
 	res, err := g.limiter.Reserve(r.Context(), x.rlReq, want, cur)
 	if res.Granted >= 0 {
