@@ -1254,12 +1254,17 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 			}
 		}
 	case roleGQLObject:
-		if !isObj && (w.gqlIs(pKey, "edges") || w.zohoGQL() && w.gqlIs(pKey, "_data")) {
+		// Under a plan any list of a connection is its edges (or _data),
+		// whatever its name: an alias the plan does not name, or names
+		// for something else at another level, still finds the records.
+		if !isObj && (w.gqlIs(pKey, "edges") || w.zohoGQL() && w.gqlIs(pKey, "_data") || w.opts.Plan != nil) {
 			c.role = roleList
 			setTyp(pTyp, pTyped)
 		}
 	case roleGQLEdge:
-		if isObj && w.gqlIs(pKey, "node") {
+		// Likewise any object of an edge is its node (the other member of
+		// an edge is its cursor, a string).
+		if isObj && (w.gqlIs(pKey, "node") || w.opts.Plan != nil) {
 			c.role = roleRecord
 			setTyp(pTyp, pTyped)
 		}

@@ -256,3 +256,19 @@ func TestPlanCoversEveryObjectOfAMultiObjectAnswer(t *testing.T) {
 		t.Errorf("records %d, want 2", st.Records)
 	}
 }
+
+// TestPlanFindsGraphQLRecordsUnderUnknownAliases: edges and node renamed
+// by aliases the plan does not list (or lists for another level) are still
+// found, typed and masked.
+func TestPlanFindsGraphQLRecordsUnderUnknownAliases(t *testing.T) {
+	t.Parallel()
+	body := `{"data":{"uiapi":{"query":{"Contact":{"x":[{"cursor":"abc","n":{"Id":"003A","MobilePhone":{"value":"13800001234"}}}],"pageInfo":{"hasNextPage":false}}}}}}`
+	plan := &Plan{Object: "Contact", Fields: []string{"Id", "MobilePhone"}, Aliases: map[string]string{"n": "Contact.Name"}}
+	out, st, err := rewrite(t, []byte(body), Options{Vendor: "salesforce", Kind: "graphql", Rules: mustRules(t, planMask), Plan: plan})
+	if err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "13800001234") || st.Records != 1 || !strings.Contains(string(out), `"cursor":"abc"`) {
+		t.Errorf("records %d: %s", st.Records, out)
+	}
+}
