@@ -1236,6 +1236,17 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 			c.field, c.hasField = append(c.field[:0], pKey...), true
 		case w.mode == modeUIAPI && equalFold(pKey, "value"):
 			c.role = roleUIRecord
+		case w.mode == modeGraphQL && pHasFld && (pStep == gqlAggregated || equalFold(pField, "aggregate") && pTyped):
+			// A GraphQL aggregate: node { aggregate { MobilePhone { max
+			// { value } } } }: the field is the key under aggregate, the
+			// functions below it read that field of the record's type.
+			c.role, c.hasField, c.step = roleWrapper, true, gqlAggregated
+			if pStep == gqlAggregated {
+				c.field = append(c.field[:0], pField...)
+			} else {
+				c.field = append(c.field[:0], pKey...)
+			}
+			setTyp(pTyp, pTyped)
 		default: // a GraphQL reference record of unknown type: each key is a field
 			c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pKey...), true
 		}
@@ -1246,7 +1257,9 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 				c.role, c.step = roleGQLPath, 1
 			case w.zohoGQL() && pStep == 1 && w.gqlIs(pKey, "Records"):
 				c.role, c.step = roleGQLPath, 3 // data.Records.{Module}
-			case !w.zohoGQL() && (pStep == 0 && equalFold(pKey, "data") || pStep == 1 && w.gqlIs(pKey, "uiapi") || pStep == 2 && w.gqlIs(pKey, "query")):
+			case !w.zohoGQL() && (pStep == 0 && equalFold(pKey, "data") ||
+				pStep == 1 && (w.gqlIs(pKey, "uiapi") || w.opts.Plan != nil) ||
+				pStep == 2 && (w.gqlIs(pKey, "query") || w.gqlIs(pKey, "aggregate") || w.opts.Plan != nil)):
 				c.role, c.step = roleGQLPath, pStep+1
 			case pStep == 3:
 				c.role = roleGQLObject
@@ -1326,6 +1339,10 @@ func (w *jsonRewriter) releaseIf(f *frame) {
 		w.holding = false
 	}
 }
+
+// gqlAggregated marks (frameState.step) a GraphQL wrapper inside an
+// aggregate result whose field is the aggregated field.
+const gqlAggregated = -1
 
 // gqlIs reports whether the GraphQL response name key is word, or an alias
 // the request's plan gives for it (Options.Plan).

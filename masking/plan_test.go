@@ -272,3 +272,21 @@ func TestPlanFindsGraphQLRecordsUnderUnknownAliases(t *testing.T) {
 		t.Errorf("records %d: %s", st.Records, out)
 	}
 }
+
+// TestGraphQLAggregatesAreMasked: uiapi { aggregate { Contact(groupBy: ...)
+// { edges { node { aggregate { MobilePhone { max { value } } } } } } } }
+// answers the aggregated field under its function: masked as the field.
+func TestGraphQLAggregatesAreMasked(t *testing.T) {
+	t.Parallel()
+	body := `{"data":{"uiapi":{"aggregate":{"Contact":{"edges":[{"node":{"aggregate":{` +
+		`"LeadSource":{"value":"Web"},"MobilePhone":{"max":{"value":"13800001234"},"count":{"value":5}}}}}]}}}}}`
+	for _, plan := range []*Plan{nil, {Object: "Contact", Fields: []string{"LeadSource", "MobilePhone"}}} {
+		out, _, err := rewrite(t, []byte(body), Options{Vendor: "salesforce", Kind: "graphql", Rules: mustRules(t, planMask), Plan: plan})
+		if err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), "13800001234") || !strings.Contains(string(out), `"Web"`) || !json.Valid(out) {
+			t.Errorf("plan %v: %s", plan != nil, out)
+		}
+	}
+}
