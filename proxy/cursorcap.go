@@ -25,6 +25,9 @@ import (
 //   - a bulk query job (Salesforce Bulk 2.0 result pages by
 //     Sforce-Locator, Zoho bulk read results): the job id; every download
 //     counts, a repeated one too;
+//   - a Salesforce GraphQL query paging with after: (its cursor is
+//     opaque and the rest of the query the caller's to vary): the object;
+//     the first page is counted when its pageInfo says hasNextPage;
 //   - a Zoho record list followed by page_token or page=N: the module
 //     (page tokens change on every page, and any other parameter is the
 //     caller's to vary, so nothing finer is safe); the first page is
@@ -65,13 +68,60 @@ func continuedCursor(x *exchange) (string, time.Duration) {
 	switch {
 	case a.Operation == crm.OpBulkResult && a.RecordID != "":
 		return "job:" + a.RecordID, jobCursorTTL
-	case a.Operation == crm.OpQuery && x.up.typ == "salesforce" && a.Mode == "next_page":
+	case a.Operation == crm.OpQuery && x.up.typ == "salesforce" && a.Mode == "next_page" && x.result.Response.Kind != "graphql":
 		p := x.result.Path
 		return "sfq:" + locatorCursor(p[strings.LastIndexByte(p, '/')+1:]), queryCursorTTL
 	case a.Operation == crm.OpList && x.up.typ == "zoho" && zohoContinues(a, x.result.RawQuery):
 		return "zl:" + strings.ToLower(a.Object), queryCursorTTL
+	case a.Operation == crm.OpQuery && x.result.Response.Kind == "graphql" && hasAfterArg(a.Query):
+		return "gql:" + strings.ToLower(a.Object), queryCursorTTL
 	}
 	return "", 0
+}
+
+// hasAfterArg reports whether a GraphQL query pages on (an after: argument
+// outside string literals).
+func hasAfterArg(q string) bool {
+	inStr := false
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; {
+		case c == '\\' && inStr:
+			i++
+		case c == '"':
+			inStr = !inStr
+		case !inStr && (c == 'a' || c == 'A') && (i == 0 || !isNameByte(q[i-1])) && len(q) >= i+5 && strings.EqualFold(q[i:i+5], "after"):
+			j := i + 5
+			for j < len(q) && (q[j] == ' ' || q[j] == '\t' || q[j] == '\n' || q[j] == '\r' || q[j] == ',') {
+				j++
+			}
+			if j < len(q) && q[j] == ':' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// graphQLNextPage is the JSON pointer of a Salesforce GraphQL
+// connection's hasNextPage, captured from a first page to count it into
+// the cursor it opens.
+func graphQLNextPage(object string) string {
+	return "/data/uiapi/query/" + object + "/pageInfo/hasNextPage"
+}
+
+// captures are the pointers the masking stage captures: the classifier's,
+// and a GraphQL first page's hasNextPage when a cap applies.
+func captures(x *exchange) []string {
+	a := &x.result.Action
+	if !x.enforced || x.decision.MaxRecords <= 0 || x.result.Response.Kind != "graphql" || x.up.typ != "salesforce" ||
+		a.Operation != crm.OpQuery || a.Object == "" || a.Object == "*" || hasAfterArg(a.Query) {
+		return x.result.Capture
+	}
+	return append(x.result.Capture[:len(x.result.Capture):len(x.result.Capture)], graphQLNextPage(a.Object))
 }
 
 // openedCursor is the cursor a first page's response opened, to count its
@@ -86,7 +136,7 @@ func openedCursor(x *exchange, st *masking.Stats) (ratelimit.Cursor, bool) {
 	a := &x.result.Action
 	var id string
 	switch {
-	case a.Operation == crm.OpQuery && x.up.typ == "salesforce":
+	case a.Operation == crm.OpQuery && x.up.typ == "salesforce" && x.result.Response.Kind != "graphql":
 		next := st.Captured["/nextRecordsUrl"]
 		if next == "" || next == "null" {
 			return ratelimit.Cursor{}, false
@@ -97,6 +147,11 @@ func openedCursor(x *exchange, st *masking.Stats) (ratelimit.Cursor, bool) {
 			return ratelimit.Cursor{}, false
 		}
 		id = "zl:" + strings.ToLower(a.Object)
+	case a.Operation == crm.OpQuery && x.result.Response.Kind == "graphql" && x.up.typ == "salesforce":
+		if st.Captured[graphQLNextPage(a.Object)] != "true" {
+			return ratelimit.Cursor{}, false
+		}
+		id = "gql:" + strings.ToLower(a.Object)
 	default:
 		return ratelimit.Cursor{}, false
 	}

@@ -169,7 +169,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		MaxRecords: x.maxRecords,
 		HMACKey:    g.hmacKey,
 		Detectors:  g.detectors,
-		Capture:    x.result.Capture,
+		Capture:    captures(x), // cursorcap.go
 		SpoolDir:   g.spoolDir,
 		SpoolLimit: g.spoolLimit,
 	})

@@ -330,6 +330,46 @@ func TestCapHoldsAcrossPages(t *testing.T) {
 				}
 			})
 
+			t.Run("GraphQL after cursors", func(t *testing.T) {
+				total, after := 0, ""
+				for pages := 0; pages < 10; pages++ {
+					args := "first: 100"
+					if after != "" {
+						args += `, after: \"` + after + `\"`
+					}
+					q := `{"query":"query { uiapi { query { Contact(` + args + `) { edges { node { Id Name { value } } } pageInfo { endCursor hasNextPage } } } } }"}`
+					resp := e.do("POST", "/services/data/v60.0/graphql", bearer(repKey), strings.NewReader(q), "Content-Type", "application/json")
+					b := readAll(t, resp)
+					var doc struct {
+						Data struct {
+							Uiapi struct {
+								Query struct {
+									Contact struct {
+										Edges    []any
+										PageInfo struct {
+											EndCursor   string
+											HasNextPage bool
+										}
+									}
+								}
+							}
+						}
+					}
+					if resp.StatusCode != 200 || json.Unmarshal(b, &doc) != nil {
+						t.Fatalf("page %d: %d %s", pages, resp.StatusCode, b)
+					}
+					c := doc.Data.Uiapi.Query.Contact
+					total += len(c.Edges)
+					if !c.PageInfo.HasNextPage || len(c.Edges) == 0 {
+						break
+					}
+					after = c.PageInfo.EndCursor
+				}
+				if total != 150 {
+					t.Errorf("GraphQL pages delivered %d records, want max_records 150", total)
+				}
+			})
+
 			// The audit events are written after each response: wait for
 			// the cut pages' ones.
 			deadline := time.Now().Add(10 * time.Second)
