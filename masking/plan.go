@@ -125,6 +125,11 @@ func (r *Rules) withPlan(plan *Plan) *Rules {
 		}
 		set(aggregateType, last, s)
 	}
+	// A record's id comes back whether or not it was selected (SOSL,
+	// GraphQL): never unattributable; its own rules still apply.
+	if obj != "" {
+		set(obj, "id", r.fieldRule(&scratch, []byte(obj), true, []byte("id")))
+	}
 	// Further objects: their records' known keys and defaults.
 	var others []string
 	for _, po := range plan.Objects {
@@ -133,6 +138,7 @@ func (r *Rules) withPlan(plan *Plan) *Rules {
 			continue
 		}
 		others = append(others, o)
+		set(o, "id", r.fieldRule(&scratch, []byte(o), true, []byte("id")))
 		for _, f := range po.Fields {
 			if f == "" {
 				continue
