@@ -6,8 +6,10 @@
 //
 // The proxy calls Allow before the request reaches the CRM (refusing with 429
 // and Result.Headers when Allowed is false, and lowering max_records to
-// Result.RemainingRecords), then Record after the response with the number
-// of records that actually left.
+// Result.RemainingRecords), then, once the policy has decided, Reserve for
+// the records the request may deliver, and Settle after the response with
+// the number that actually left (reserve.go); Record counts the records of
+// a request no quota applies to.
 package ratelimit
 
 import (
@@ -134,13 +136,14 @@ type Limiter struct {
 	prefix    string
 	timeout   time.Duration
 	failAllow bool
+	limits    []limit
+	quotas    []quota
+	m         *metrics
+	health    health
+	batches   sync.Pool
+
 	// reserveMax is Config.ReserveMax (reserve.go).
 	reserveMax int64
-	limits     []limit
-	quotas     []quota
-	m          *metrics
-	health     health
-	batches    sync.Pool
 }
 
 type keyPart uint8
@@ -234,14 +237,14 @@ func newLimiter(cfg Config, reg prometheus.Registerer, logger *zap.Logger, now f
 		return nil, fmt.Errorf("ratelimit: registering metrics: %w", err)
 	}
 	l := &Limiter{
-		storeName:  cfg.Store,
-		log:        logger,
-		prefix:     cfg.Redis.KeyPrefix,
-		timeout:    cfg.Timeout,
-		failAllow:  cfg.OnStoreError == FailAllow,
-		reserveMax: cfg.ReserveMax,
-		m:          m,
+		storeName: cfg.Store,
+		log:       logger,
+		prefix:    cfg.Redis.KeyPrefix,
+		timeout:   cfg.Timeout,
+		failAllow: cfg.OnStoreError == FailAllow,
+		m:         m,
 	}
+	l.reserveMax = cfg.ReserveMax
 	l.health.interval = cfg.LogInterval
 	l.batches.New = func() any { return &batch{} }
 	for _, c := range cfg.Limits {
@@ -515,8 +518,9 @@ func ceilSeconds(us int64) int64 {
 }
 
 // Record counts records that left in a response into the subject's usage
-// and into the quotas that apply to req. It is called after the response, so
-// a quota may be overrun by the last response; the next Allow refuses.
+// and into the quotas that apply to req. Called after the response, it
+// cannot keep concurrent requests within a quota: requests a quota applies
+// to reserve before and settle after instead (reserve.go).
 func (l *Limiter) Record(ctx context.Context, req Request, records int64) error {
 	if records <= 0 {
 		return nil
