@@ -90,8 +90,9 @@ type exchange struct {
 	callerAuth string
 	body       []byte
 
-	rlReq       ratelimit.Request
-	usage       ratelimit.Usage
+	rlReq ratelimit.Request
+	usage ratelimit.Usage
+
 	reservation *ratelimit.Reservation // quota.go: &reserved when records were reserved
 	reserved    ratelimit.Reservation
 
