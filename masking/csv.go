@@ -148,7 +148,7 @@ func (c *csvRewriter) step() error {
 			if len(c.fields) != c.nf {
 				return malformed(fmt.Errorf("record %d has %d fields, header has %d", c.records+1, len(c.fields), c.nf))
 			}
-			if (c.opts.MaxRecords > 0 && c.records >= c.opts.MaxRecords) || c.limitZero {
+			if (c.opts.MaxRecords != 0 && c.records >= max(c.opts.MaxRecords, 0)) || c.limitZero {
 				c.truncated = true
 				return io.EOF // the rest of the body is not read
 			}

@@ -144,7 +144,9 @@ func FuzzJSONRewriter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, sel byte) {
 		// 1. Arbitrary bytes: no panic; valid JSON in, valid JSON out.
 		kinds := []Options{{Vendor: "salesforce"}, {Vendor: "salesforce", Kind: "graphql"}, {Vendor: "salesforce", Kind: "report"},
-			{Vendor: "salesforce", Kind: "uiapi"}, {Vendor: "salesforce", Kind: "listview"}, {Vendor: "zoho", Object: "Contacts"}}
+			{Vendor: "salesforce", Kind: "uiapi"}, {Vendor: "salesforce", Kind: "listview"}, {Vendor: "zoho", Object: "Contacts"},
+			{Vendor: "salesforce", Plan: fuzzPlan}, {Vendor: "salesforce", Kind: "graphql", Plan: fuzzPlan},
+			{Vendor: "salesforce", Kind: "error", Plan: fuzzPlan}}
 		opts := kinds[int(sel)%len(kinds)]
 		opts.Rules, opts.MaxRecords, opts.HMACKey = rules, int(sel>>4), testKey
 		opts.Detectors = []string{"email", "bank_card"}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -162,6 +163,9 @@ type ruleMemo struct {
 // recordRule is Rules.fieldRule for a field of a record, through the memo.
 // The memo entry is nil when no rule names the field.
 func (w *jsonRewriter) recordRule(typ []byte, typed bool, name []byte) (Strategy, *ruleMemo) {
+	if len(name) == 0 && !w.rules.Empty() && w.rules.planKeys != nil {
+		return w.rules.fieldRule(&w.scratch, typ, typed, name), nil // a plan's default applies to "" too
+	}
 	if w.rules.Empty() || len(name) == 0 || !w.rules.mayName(name) {
 		return StrategyNone, nil
 	}
@@ -424,7 +428,7 @@ func (w *jsonRewriter) nextRecord(p *frame) bool {
 	var i int // the next record's '{'
 	for {
 		if sc.kind != 0 || sc.err != nil || sc.st != stAfter || len(sc.stack) == 0 || sc.stack[len(sc.stack)-1] != '[' ||
-			len(sc.stack) >= maxDepth || (w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords) {
+			len(sc.stack) >= maxDepth || (w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0)) {
 			return false
 		}
 		b := sc.buf[:sc.end]
@@ -842,7 +846,7 @@ func (w *jsonRewriter) value(p *frame, k byte) error {
 
 	// Top-level record lists: count, and cut at the cap.
 	if p != nil && !p.isObj && (p.role == roleList || p.role == roleRootArray) {
-		if w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords {
+		if w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0) {
 			w.truncated = true
 			if err := w.sc.skipValue(); err != nil {
 				return w.decodeErr(err)
@@ -1151,7 +1155,7 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 			c.role = roleList
 		case w.mode == modeSalesforce && isObj && pObj && (equalFold(pKey, "body") || equalFold(pKey, "result")):
 			c.role, c.top, c.maybeWrp = roleRecord, !c.inRec, !c.inRec
-			if c.top && w.opts.MaxRecords > 0 && !w.holding {
+			if c.top && w.opts.MaxRecords != 0 && !w.holding {
 				w.holding, w.holdMark, w.holdFrame = true, len(w.out.b)-1, len(w.frames)-1
 			}
 		case w.mode == modeZoho && !isObj && pObj && equalFold(pKey, "data") && (len(w.frames) == 2 || w.opts.Kind == "composite"):
@@ -1232,6 +1236,17 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 			c.field, c.hasField = append(c.field[:0], pKey...), true
 		case w.mode == modeUIAPI && equalFold(pKey, "value"):
 			c.role = roleUIRecord
+		case w.mode == modeGraphQL && pHasFld && (pStep == gqlAggregated || equalFold(pField, "aggregate") && pTyped):
+			// A GraphQL aggregate: node { aggregate { MobilePhone { max
+			// { value } } } }: the field is the key under aggregate, the
+			// functions below it read that field of the record's type.
+			c.role, c.hasField, c.step = roleWrapper, true, gqlAggregated
+			if pStep == gqlAggregated {
+				c.field = append(c.field[:0], pField...)
+			} else {
+				c.field = append(c.field[:0], pKey...)
+			}
+			setTyp(pTyp, pTyped)
 		default: // a GraphQL reference record of unknown type: each key is a field
 			c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pKey...), true
 		}
@@ -1240,22 +1255,29 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 			switch {
 			case w.zohoGQL() && pStep == 0 && equalFold(pKey, "data"):
 				c.role, c.step = roleGQLPath, 1
-			case w.zohoGQL() && pStep == 1 && equalFold(pKey, "Records"):
+			case w.zohoGQL() && pStep == 1 && w.gqlIs(pKey, "Records"):
 				c.role, c.step = roleGQLPath, 3 // data.Records.{Module}
-			case !w.zohoGQL() && (pStep == 0 && equalFold(pKey, "data") || pStep == 1 && equalFold(pKey, "uiapi") || pStep == 2 && equalFold(pKey, "query")):
+			case !w.zohoGQL() && (pStep == 0 && equalFold(pKey, "data") ||
+				pStep == 1 && (w.gqlIs(pKey, "uiapi") || w.opts.Plan != nil) ||
+				pStep == 2 && (w.gqlIs(pKey, "query") || w.gqlIs(pKey, "aggregate") || w.opts.Plan != nil)):
 				c.role, c.step = roleGQLPath, pStep+1
 			case pStep == 3:
 				c.role = roleGQLObject
-				setTyp(pKey, true)
+				setTyp(w.gqlObject(pKey), true)
 			}
 		}
 	case roleGQLObject:
-		if !isObj && (equalFold(pKey, "edges") || w.zohoGQL() && equalFold(pKey, "_data")) {
+		// Under a plan any list of a connection is its edges (or _data),
+		// whatever its name: an alias the plan does not name, or names
+		// for something else at another level, still finds the records.
+		if !isObj && (w.gqlIs(pKey, "edges") || w.zohoGQL() && w.gqlIs(pKey, "_data") || w.opts.Plan != nil) {
 			c.role = roleList
 			setTyp(pTyp, pTyped)
 		}
 	case roleGQLEdge:
-		if isObj && equalFold(pKey, "node") {
+		// Likewise any object of an edge is its node (the other member of
+		// an edge is its cursor, a string).
+		if isObj && (w.gqlIs(pKey, "node") || w.opts.Plan != nil) {
 			c.role = roleRecord
 			setTyp(pTyp, pTyped)
 		}
@@ -1316,6 +1338,34 @@ func (w *jsonRewriter) releaseIf(f *frame) {
 	if w.holding && &w.frames[w.holdFrame] == f {
 		w.holding = false
 	}
+}
+
+// gqlAggregated marks (frameState.step) a GraphQL wrapper inside an
+// aggregate result whose field is the aggregated field.
+const gqlAggregated = -1
+
+// gqlIs reports whether the GraphQL response name key is word, or an alias
+// the request's plan gives for it (Options.Plan).
+func (w *jsonRewriter) gqlIs(key []byte, word string) bool {
+	if equalFold(key, word) {
+		return true
+	}
+	if w.opts.Plan == nil || len(w.opts.Plan.Aliases) == 0 {
+		return false
+	}
+	v, ok := w.opts.Plan.Aliases[string(key)]
+	return ok && strings.EqualFold(v, word)
+}
+
+// gqlObject is the object of a GraphQL connection named key: the plan's
+// alias target when key is an alias, else key itself.
+func (w *jsonRewriter) gqlObject(key []byte) []byte {
+	if w.opts.Plan != nil && len(w.opts.Plan.Aliases) > 0 {
+		if v, ok := w.opts.Plan.Aliases[string(key)]; ok && isName(v) && !gqlWords[strings.ToLower(v)] {
+			return []byte(v)
+		}
+	}
+	return key
 }
 
 func (w *jsonRewriter) zohoGQL() bool { return w.opts.Vendor == "zoho" || w.opts.Vendor == "generic" }
@@ -1386,7 +1436,7 @@ func (w *jsonRewriter) scalar(p *frame, v []byte) error {
 				w.releaseIf(p)
 			}
 		}
-		if p.role == rolePlain && w.opts.MaxRecords > 0 && !p.inRec {
+		if p.role == rolePlain && w.opts.MaxRecords != 0 && !p.inRec {
 			if drop, repl := w.capRewrite(p, v); drop {
 				return nil
 			} else if repl != "" {
@@ -1430,9 +1480,9 @@ func (w *jsonRewriter) capRewrite(p *frame, v []byte) (drop bool, repl string) {
 	switch {
 	case equalFold(p.key, "totalSize") && kindOf(v) == '0':
 		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err == nil && n > int64(w.opts.MaxRecords) {
+		if err == nil && n > int64(max(w.opts.MaxRecords, 0)) {
 			w.over = true
-			return false, strconv.Itoa(w.opts.MaxRecords)
+			return false, strconv.Itoa(max(w.opts.MaxRecords, 0))
 		}
 	case equalFold(p.key, "done") && (w.over || w.truncated):
 		return false, "true"
@@ -1460,8 +1510,9 @@ func (w *jsonRewriter) setPlainType(f *frame, v []byte) (cut bool, err error) {
 // typeIs is setType after the type's text t (in f.typ's buffer) is known.
 func (w *jsonRewriter) typeIs(f *frame, t []byte) (cut bool, err error) {
 	// AggregateResult rows (GROUP BY) mix fields of several objects under
-	// their own names: mask them as records of unknown type (strictest rule).
-	f.typ, f.typed = t, !equalFold(t, "AggregateResult")
+	// their own names: mask them as records of unknown type (strictest
+	// rule), unless the request's plan attributes their keys (plan.go).
+	f.typ, f.typed = t, (w.rules != nil && w.rules.planKeys != nil) || !equalFold(t, "AggregateResult")
 	if f.role == rolePlain {
 		f.role = roleRecord
 	}
@@ -1471,7 +1522,7 @@ func (w *jsonRewriter) typeIs(f *frame, t []byte) (cut bool, err error) {
 		w.holding = false
 	}
 	if f.top && !f.counted && !f.inRec {
-		if held && w.opts.MaxRecords > 0 && w.records >= w.opts.MaxRecords {
+		if held && w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0) {
 			return true, w.cutHeld()
 		}
 		f.counted = true

@@ -53,7 +53,13 @@ type Options struct {
 	Object string
 	// Rules are the compiled mask rules; nil masks nothing.
 	Rules *Rules
-	// MaxRecords caps the top-level records in the output; 0 = no cap.
+	// Plan, when set, says which field each response key carries (aliases,
+	// aggregate keys, GraphQL aliases) and which keys are unattributable
+	// (masked strictly): plan.go, docs/masking.md "Masking by plan".
+	Plan *Plan
+	// MaxRecords caps the top-level records in the output; 0 = no cap;
+	// negative: no record may leave (the body keeps its envelope or CSV
+	// header and says it is done).
 	MaxRecords int
 	// HMACKey keys the hash strategy; without it hash redacts.
 	HMACKey []byte
@@ -192,6 +198,9 @@ func (r *Reader) Init(src io.ReadCloser, opts Options) {
 	if err != nil {
 		r.fail(err)
 		return
+	}
+	if opts.Plan != nil {
+		opts.Rules = opts.Rules.withPlan(opts.Plan)
 	}
 	switch opts.Format {
 	case "", "json":

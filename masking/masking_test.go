@@ -257,7 +257,8 @@ func TestMaxRecordsCutsEveryShapeAtARecordBoundary(t *testing.T) {
 	t.Parallel()
 	rules := mustRules(t, map[string]string{"Contact.Email": "redact", "Contacts.Email": "redact", "Report.EMAIL": "redact"})
 	for _, tc := range truncationBodies() {
-		for _, max := range []int{0, 1, 2, 5, 6} {
+		// -1: no record may leave (an export cursor used up).
+		for _, max := range []int{-1, 0, 1, 2, 5, 6} {
 			t.Run(fmt.Sprintf("%s max %d", tc.name, max), func(t *testing.T) {
 				opts := tc.opts
 				opts.Rules, opts.MaxRecords = rules, max
@@ -270,13 +271,16 @@ func TestMaxRecordsCutsEveryShapeAtARecordBoundary(t *testing.T) {
 					t.Fatalf("output not valid JSON: %v\n%s", err, out)
 				}
 				want := 5
-				if max > 0 && max < 5 {
-					want = max
+				if max != 0 && max < 5 {
+					want = maxInt(max, 0)
 				}
 				if got := tc.list(v); got != want || st.Records != want {
 					t.Errorf("records in output %d, counted %d, want %d\n%s", got, st.Records, want, out)
 				}
-				if st.Truncated != (max > 0 && max < 5) {
+				if max < 0 && (bytes.Contains(out, []byte(`"done":false`)) || bytes.Contains(out, []byte("nextRecordsUrl"))) {
+					t.Errorf("a page cut to no record still points at more: %s", out)
+				}
+				if st.Truncated != (max != 0 && max < 5) {
 					t.Errorf("Truncated = %v", st.Truncated)
 				}
 				if bytes.Contains(out, []byte("@x.cn")) {
@@ -289,7 +293,7 @@ func TestMaxRecordsCutsEveryShapeAtARecordBoundary(t *testing.T) {
 
 func TestMaxRecordsCutsCSV(t *testing.T) {
 	t.Parallel()
-	for _, max := range []int{0, 1, 3, 10, 11} {
+	for _, max := range []int{-1, 0, 1, 3, 10, 11} {
 		out, st, err := rewrite(t, csvBody(10), Options{Format: "csv", Object: "Contact", MaxRecords: max})
 		if err != io.EOF && err != nil {
 			t.Fatal(err)
@@ -299,10 +303,10 @@ func TestMaxRecordsCutsCSV(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := 10
-		if max > 0 && max < 10 {
-			want = max
+		if max != 0 && max < 10 {
+			want = maxInt(max, 0)
 		}
-		if len(rows)-1 != want || st.Records != want || st.Truncated != (max > 0 && max < 10) {
+		if len(rows)-1 != want || st.Records != want || st.Truncated != (max != 0 && max < 10) {
 			t.Errorf("max %d: rows %d counted %d truncated %v", max, len(rows)-1, st.Records, st.Truncated)
 		}
 	}
@@ -875,5 +879,36 @@ func TestReadFillsTheCallersBufferWithoutWaitingOnTheSource(t *testing.T) {
 	rest, err = io.ReadAll(r)
 	if err != nil || !bytes.Equal(append(got, rest...), want) {
 		t.Fatalf("streamed output differs (%v)", err)
+	}
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// TestNoRecordMayLeave: an export whose cap is used up gets its page with
+// no record, and the page says it is the last (a client stops paging).
+func TestNoRecordMayLeave(t *testing.T) {
+	t.Parallel()
+	body := `{"totalSize":6000,"done":false,"nextRecordsUrl":"/services/data/v60.0/query/01gD0000002HU6KIAW-4000","records":[` +
+		sfRecord(1) + `,` + sfRecord(2) + `]}`
+	out, st, err := rewrite(t, []byte(body), Options{Vendor: "salesforce", MaxRecords: -1})
+	if err != io.EOF && err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		TotalSize      int
+		Done           bool
+		NextRecordsURL *string `json:"nextRecordsUrl"`
+		Records        []any
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(v.Records) != 0 || !v.Done || v.NextRecordsURL != nil || v.TotalSize != 0 || st.Records != 0 || !st.Truncated {
+		t.Errorf("page %s, stats %+v: want no record, done, no next page, truncated", out, st)
 	}
 }

@@ -62,6 +62,11 @@ type Rules struct {
 	// quick rejects most unnamed fields without hashing: bit (first byte,
 	// lowercased, mod 64) of quick[len mod 64] is set for every named field.
 	quick [64]uint64
+	// planKeys and defaults are set by withPlan (plan.go): the rule of a
+	// key of a typed record, by ascii-lower "type\x00key", and the rule of
+	// any other key of a type's records, by ascii-lower type.
+	planKeys map[string]Strategy
+	defaults map[string]Strategy
 }
 
 func quickBit(field []byte) (int, uint64) {
@@ -176,6 +181,11 @@ func (r *Rules) mayName(field []byte) bool {
 // field masks every path through it), then the last segment under an unknown
 // object (the related record's type is not in the data).
 func (r *Rules) fieldRule(scratch *[]byte, obj []byte, objKnown bool, field []byte) Strategy {
+	if r.planKeys != nil && objKnown {
+		if s, ok := r.planRule(scratch, obj, field); ok {
+			return s
+		}
+	}
 	s := r.lookup(scratch, obj, objKnown, field)
 	dot := indexByte(field, '.')
 	if dot < 0 {

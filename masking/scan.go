@@ -650,6 +650,10 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 				c += 'a' - 'A'
 			}
 			plain = flag[(n-2)&63]&(1<<(c&63)) == 0
+		} else if plain && flag != nil {
+			// "": no rule names it, but a plan's strictest rule may apply
+			// to it (every flag is set then: Rules.withPlan).
+			plain = flag[0] != ^uint64(0)
 		}
 		i += n
 		ke := i

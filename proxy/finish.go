@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -33,21 +32,12 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 		status = http.StatusOK
 	}
 
+	// Records are counted (and an export cursor a first page opened) before
+	// the classifier learns the page tokens, so no next page can start
+	// before its first page is counted.
+	g.settleRecords(r, x, &st)
 	if x.outcome == outcomeAllowed && x.up != nil && x.subject != nil {
 		x.up.classifier.Observe(x.subjKey, x.result, x.upstreamStatus, rw.Header(), st.Captured)
-	}
-	if g.limiter != nil && x.outcome == outcomeAllowed && x.rlReq.Subject != "" {
-		// Quota accounting must outlive the request: the caller may have
-		// gone already, the records have left all the same. A shared
-		// store gets a second at most (the memory store needs no bound).
-		ctx, cancel := context.WithoutCancel(r.Context()), context.CancelFunc(func() {})
-		if l, ok := g.limiter.(interface{ InMemory() bool }); !ok || !l.InMemory() {
-			ctx, cancel = context.WithTimeout(ctx, time.Second)
-		}
-		if err := g.limiter.Record(ctx, x.rlReq, int64(st.Records)); err != nil {
-			g.log.Debug("quota accounting failed", zap.String("request_id", x.id), zap.Error(err))
-		}
-		cancel()
 	}
 
 	upName, op, cat := "", "unknown", "unknown"

@@ -132,12 +132,16 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	h.Del("Set-Cookie")
 
 	shape := x.result.Response
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, err := g.maskErrorBody(resp, x) // errorbody: maskplan.go
+		return err
+	}
 	switch shape.Format {
 	case "json", "csv", "zip_csv":
 	default:
 		return nil
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 || resp.StatusCode == http.StatusNoContent || resp.Request.Method == http.MethodHead {
+	if resp.StatusCode == http.StatusNoContent || resp.Request.Method == http.MethodHead {
 		return nil
 	}
 	if !contentTypeMatches(h.Get("Content-Type"), shape.Format) {
@@ -161,10 +165,11 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		Kind:       shape.Kind,
 		Object:     shape.Object,
 		Rules:      rules,
+		Plan:       maskPlan(&x.result.Action, x.result.Subrequests, &shape),
 		MaxRecords: x.maxRecords,
 		HMACKey:    g.hmacKey,
 		Detectors:  g.detectors,
-		Capture:    x.result.Capture,
+		Capture:    captures(x), // cursorcap.go
 		SpoolDir:   g.spoolDir,
 		SpoolLimit: g.spoolLimit,
 	})
@@ -175,10 +180,11 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	h.Del("Content-Encoding")
 	h.Del("Content-Md5")
 	h.Del("Etag")
-	if x.maxRecords > 0 && shape.Format == "csv" {
-		// A capped bulk result is the last page the caller gets.
-		if n, err := strconv.Atoi(h.Get("Sforce-Numberofrecords")); err == nil && n > x.maxRecords {
-			h.Set("Sforce-NumberOfRecords", strconv.Itoa(x.maxRecords))
+	if x.maxRecords != 0 && shape.Format == "csv" {
+		// A capped bulk result is the last page the caller gets (a
+		// negative cap: the export's total is used up, no record leaves).
+		if n, err := strconv.Atoi(h.Get("Sforce-Numberofrecords")); x.maxRecords < 0 || err == nil && n > x.maxRecords {
+			h.Set("Sforce-NumberOfRecords", strconv.Itoa(max(x.maxRecords, 0)))
 			h.Set("Sforce-Locator", "null")
 		}
 	}

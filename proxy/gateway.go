@@ -96,6 +96,9 @@ type exchange struct {
 	rlReq ratelimit.Request
 	usage ratelimit.Usage
 
+	reservation *ratelimit.Reservation // quota.go: &reserved when records were reserved
+	reserved    ratelimit.Reservation
+
 	masker         *masking.Reader // &mr once the body is being rewritten
 	mr             masking.Reader
 	upstreamStatus int
@@ -261,6 +264,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !g.reserveRecords(rw, r, x) {
+		return
+	}
 	x.outcome = outcomeAllowed
 	g.forward(rw, r, x)
 }

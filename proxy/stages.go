@@ -33,6 +33,10 @@ type Decider interface {
 type Limiter interface {
 	Allow(ctx context.Context, req ratelimit.Request) (ratelimit.Result, error)
 	Record(ctx context.Context, req ratelimit.Request, records int64) error
+	// Reserve, Settle and CountCursor: quota.go.
+	Reserve(ctx context.Context, req ratelimit.Request, want int64, cur *ratelimit.Cursor) (ratelimit.Reservation, error)
+	Settle(ctx context.Context, r *ratelimit.Reservation, delivered int64) error
+	CountCursor(ctx context.Context, subject string, cur ratelimit.Cursor, records int64) error
 	Ready(ctx context.Context) error
 }
 

@@ -92,6 +92,34 @@ func BenchmarkRecord(b *testing.B) {
 	}
 }
 
+// BenchmarkReserveSettle is what a request a quota applies to adds to
+// Allow: one reservation (quota and export cursor) before it is forwarded,
+// one settlement of 200 delivered records after.
+func BenchmarkReserveSettle(b *testing.B) {
+	for name, cfg := range benchStores(b) {
+		b.Run(name, func(b *testing.B) {
+			l, err := New(benchConfig(cfg), nil, zap.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			req := Request{Subject: "alice", Operation: "bulk_result", Category: "export"}
+			cur := &Cursor{ID: "salesforce|job:750R0000000zlh9IAA", Limit: 1 << 40, TTL: time.Hour}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				r, err := l.Reserve(ctx, req, 2000, cur)
+				if err != nil || r.Granted != 2000 {
+					b.Fatalf("%+v %v", r, err)
+				}
+				if err := l.Settle(ctx, &r, 200); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // zsetWindow is the alternative to bucketed counters that the design
 // weighed: a sorted set holding every event of the window (one member per
 // request; a record count would need the count in the member and a full

@@ -44,6 +44,11 @@ type Config struct {
 	Limits []LimitConfig `yaml:"limits"`
 	// Quotas are the record-volume quotas.
 	Quotas []QuotaConfig `yaml:"quotas"`
+	// ReserveMax bounds what one request reserves from a quota before it
+	// is forwarded, and so what it may deliver, whatever its own cap;
+	// 0 (default): no bound but the room left.
+	// docs/ratelimit.md, "Reservations".
+	ReserveMax int64 `yaml:"reserve_max"`
 }
 
 // RedisConfig selects and tunes the Redis deployment: a single node (url or
@@ -207,6 +212,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogInterval < 0 {
 		add("log_interval", "must not be negative")
+	}
+	if c.ReserveMax < 0 {
+		add("reserve_max", "must not be negative, not %d", c.ReserveMax)
 	}
 	if c.Store == StoreRedis {
 		errs = append(errs, c.Redis.validate()...)

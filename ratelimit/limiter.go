@@ -6,8 +6,10 @@
 //
 // The proxy calls Allow before the request reaches the CRM (refusing with 429
 // and Result.Headers when Allowed is false, and lowering max_records to
-// Result.RemainingRecords), then Record after the response with the number
-// of records that actually left.
+// Result.RemainingRecords), then, once the policy has decided, Reserve for
+// the records the request may deliver, and Settle after the response with
+// the number that actually left (reserve.go); Record counts the records of
+// a request no quota applies to.
 package ratelimit
 
 import (
@@ -139,6 +141,9 @@ type Limiter struct {
 	m         *metrics
 	health    health
 	batches   sync.Pool
+
+	// reserveMax is Config.ReserveMax (reserve.go).
+	reserveMax int64
 }
 
 type keyPart uint8
@@ -239,6 +244,7 @@ func newLimiter(cfg Config, reg prometheus.Registerer, logger *zap.Logger, now f
 		failAllow: cfg.OnStoreError == FailAllow,
 		m:         m,
 	}
+	l.reserveMax = cfg.ReserveMax
 	l.health.interval = cfg.LogInterval
 	l.batches.New = func() any { return &batch{} }
 	for _, c := range cfg.Limits {
@@ -512,8 +518,9 @@ func ceilSeconds(us int64) int64 {
 }
 
 // Record counts records that left in a response into the subject's usage
-// and into the quotas that apply to req. It is called after the response, so
-// a quota may be overrun by the last response; the next Allow refuses.
+// and into the quotas that apply to req. Called after the response, it
+// cannot keep concurrent requests within a quota: requests a quota applies
+// to reserve before and settle after instead (reserve.go).
 func (l *Limiter) Record(ctx context.Context, req Request, records int64) error {
 	if records <= 0 {
 		return nil
@@ -657,7 +664,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.storeErrors, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crmgw_ratelimit_store_errors_total",
-		Help: "Failed rate limit store calls by operation (allow, record, ready).",
+		Help: "Failed rate limit store calls by operation (allow, record, reserve, settle, cursor, ready).",
 	}, []string{"op"}))
 	if err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ local n = #KEYS
 local res = {}
 local newtat = {}
 local allowed = true
+local grant = -1
 
 local function bucketsum(key, window, bucket, limit)
   local cur = math.floor(now / bucket)
@@ -90,6 +91,19 @@ for i = 1, n do
     local used, retry = bucketsum(KEYS[i], p1, p2, p3)
     if used >= p3 then allowed = false end
     res[i] = {used, retry, 0, 0}
+  elseif kind == 'r' or kind == 'k' then
+    local want = tonumber(ARGV[b + 5])
+    local used, retry = 0, 0
+    if kind == 'r' then
+      used, retry = bucketsum(KEYS[i], p1, p2, p3)
+    else
+      used = tonumber(redis.call('GET', KEYS[i]) or '0')
+    end
+    local room = p3 - used
+    if room <= 0 then allowed = false end
+    if grant < 0 or want < grant then grant = want end
+    if room < grant then grant = room end
+    res[i] = {used, retry, 0, 0}
   end
 end
 
@@ -112,6 +126,40 @@ for i = 1, n do
     local sum = 0
     if read == 1 then sum = bucketsum(KEYS[i], window, bucket, -1) end
     res[i] = {sum, 0, 0, 0}
+  elseif kind == 'r' then
+    if allowed and grant > 0 then
+      local window, bucket = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+      local idx = math.floor(now / bucket)
+      redis.call('HINCRBY', KEYS[i], string.format('%d', idx), grant)
+      redis.call('PEXPIRE', KEYS[i], math.ceil((window + bucket) / 1000))
+      res[i][3] = grant
+      res[i][4] = idx
+    end
+  elseif kind == 'k' then
+    if allowed and grant > 0 then
+      redis.call('INCRBY', KEYS[i], grant)
+      redis.call('PEXPIRE', KEYS[i], math.max(1, math.ceil(tonumber(ARGV[b + 2]) / 1000)))
+      res[i][3] = grant
+    end
+  elseif kind == 'x' then
+    local window, bucket = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+    local delta, idx = tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
+    if idx > math.floor(now / bucket) - math.floor(window / bucket) then
+      local field = string.format('%d', idx)
+      local v = redis.call('HINCRBY', KEYS[i], field, delta)
+      if v <= 0 then
+        redis.call('HDEL', KEYS[i], field)
+      elseif delta > 0 then
+        redis.call('PEXPIRE', KEYS[i], math.ceil((window + bucket) / 1000))
+      end
+    end
+  elseif kind == 'a' then
+    local v = redis.call('INCRBY', KEYS[i], tonumber(ARGV[b + 4]))
+    if v <= 0 then
+      redis.call('DEL', KEYS[i])
+    else
+      redis.call('PEXPIRE', KEYS[i], math.max(1, math.ceil(tonumber(ARGV[b + 2]) / 1000)))
+    end
   end
 end
 
@@ -280,7 +328,8 @@ func (s *redisStore) refund(ctx context.Context, b *batch, idxs [][]int) error {
 	passed := func(ix []int) bool {
 		for _, i := range ix {
 			o, r := &b.ops[i], &b.results[i]
-			if o.kind == opGCRA && r[0] == 0 || o.kind == opQuota && r[0] >= o.p3 {
+			if o.kind == opGCRA && r[0] == 0 || o.kind == opQuota && r[0] >= o.p3 ||
+				(o.kind == opReserve || o.kind == opCapReserve) && r[0] >= o.p3 {
 				return false
 			}
 		}
@@ -348,7 +397,8 @@ func encode(b *batch, ix []int) ([]string, []any) {
 	return keys, args
 }
 
-var kindArg = map[opKind]string{opGCRA: "g", opQuota: "q", opCount: "c"}
+var kindArg = map[opKind]string{opGCRA: "g", opQuota: "q", opCount: "c",
+	opReserve: "r", opCapReserve: "k", opRefund: "x", opCapAdd: "a"}
 
 func decode(cmd *redis.Cmd, b *batch, ix []int) error {
 	vals, err := cmd.Int64Slice()

@@ -27,6 +27,25 @@ const (
 	// p2 = bucket µs) and, if p4 = 1, reads the sum over the window.
 	// Result: v0 = sum.
 	opCount opKind = 'c'
+	// opReserve reserves records from a bucketed sliding-window quota:
+	// p1 = window µs, p2 = bucket µs, p3 = limit, p4 = wanted. Every
+	// reserving op of a batch (opReserve, opCapReserve) takes the same
+	// grant: the smallest of p4 and each one's room left; if any has no
+	// room, the batch is refused and nothing is taken.
+	// Result: v0 = used, v1 = retry after µs when used >= limit, v2 =
+	// granted, v3 = the bucket index the grant was added to.
+	opReserve opKind = 'r'
+	// opCapReserve reserves records from a plain counter that lives ttl
+	// after its last change (an export cursor's total): p1 = ttl µs,
+	// p3 = limit, p4 = wanted. Result: v0 = used, v2 = granted.
+	opCapReserve opKind = 'k'
+	// opRefund adds p3 (negative: gives back) to bucket p4 of a sliding
+	// window (p1 = window µs, p2 = bucket µs), if that bucket is still in
+	// the window; a bucket that falls to 0 or below is removed.
+	opRefund opKind = 'x'
+	// opCapAdd adds p3 (negative: gives back) to a plain counter and keeps
+	// it p1 µs; a counter at 0 or below is removed.
+	opCapAdd opKind = 'a'
 )
 
 // op is one operation on one key.
@@ -121,7 +140,7 @@ type memShard struct {
 }
 
 type memEntry struct {
-	tat     int64           // GCRA theoretical arrival time, µs
+	tat     int64           // GCRA theoretical arrival time, µs; a plain counter's count (opCapReserve, opCapAdd)
 	buckets map[int64]int64 // bucket index -> count
 	expire  int64           // µs; the entry is absent from then on
 }
@@ -225,6 +244,7 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 
 	// Phase 1: checks.
 	allowed := true
+	grant := int64(-1) // the reserving ops' common grant; -1: none yet
 	for i := range b.ops {
 		o := &b.ops[i]
 		r := &b.results[i]
@@ -252,6 +272,27 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 			}
 			if used >= limit {
 				allowed = false
+			}
+			*r = opResult{used, retry, 0, 0}
+		case opReserve, opCapReserve:
+			limit, want := o.p3, o.p4
+			var used, retry int64
+			if e := get(i); e != nil {
+				if o.kind == opReserve {
+					used, retry = bucketSum(e.buckets, now, o.p1, o.p2, limit)
+				} else {
+					used = e.tat
+				}
+			}
+			room := limit - used
+			if room <= 0 {
+				allowed = false
+			}
+			if grant < 0 || want < grant {
+				grant = want
+			}
+			if room < grant {
+				grant = room
 			}
 			*r = opResult{used, retry, 0, 0}
 		}
@@ -284,6 +325,65 @@ func (s *memoryStore) run(_ context.Context, b *batch) error {
 			}
 			if o.p4 == 1 && e != nil {
 				b.results[i][0], _ = bucketSum(e.buckets, now, window, bucket, -1)
+			}
+		case opReserve:
+			if !allowed || grant <= 0 {
+				continue
+			}
+			window, bucket := o.p1, o.p2
+			e := get(i)
+			if e == nil {
+				e = &memEntry{buckets: make(map[int64]int64, 4)}
+				put(i, e)
+			}
+			idx := now / bucket
+			e.buckets[idx] += grant
+			e.expire = now + window + bucket
+			b.results[i][2], b.results[i][3] = grant, idx
+		case opCapReserve:
+			if !allowed || grant <= 0 {
+				continue
+			}
+			e := get(i)
+			if e == nil {
+				e = &memEntry{}
+				put(i, e)
+			}
+			e.tat += grant
+			e.expire = now + o.p1
+			b.results[i][2] = grant
+		case opRefund:
+			window, bucket, delta, idx := o.p1, o.p2, o.p3, o.p4
+			e := get(i)
+			if idx <= now/bucket-window/bucket {
+				continue // the bucket has left the window: nothing to give back
+			}
+			if e == nil {
+				if delta <= 0 {
+					continue
+				}
+				e = &memEntry{buckets: make(map[int64]int64, 4)}
+				put(i, e)
+				e.expire = now + window + bucket
+			}
+			if v := e.buckets[idx] + delta; v > 0 {
+				e.buckets[idx] = v
+			} else {
+				delete(e.buckets, idx)
+			}
+		case opCapAdd:
+			e := get(i)
+			if e == nil {
+				if o.p3 <= 0 {
+					continue
+				}
+				e = &memEntry{}
+				put(i, e)
+			}
+			e.tat += o.p3
+			e.expire = now + o.p1
+			if e.tat <= 0 {
+				delete(s.shards[o.shard].m, string(b.keyOf(i)))
 			}
 		}
 	}
