@@ -400,6 +400,73 @@ test_partner_issuer_manager_with_mfa_may_not_export if {
 
 test_partner_issuer_manager_may_not_delete if {
 	inp := request(partner_user(["sales_manager"]), action("delete", "write", "Lead"))
+	d := authz.decision with input as inp
+	d.allow == false
+}
+
+test_partner_issuer_admin_gets_nothing if {
+	inp := request(partner_user(["admin"]), action("query", "read", "Contact"))
+	d := authz.decision with input as inp
+	d.allow == false
+}
+
+test_partner_issuer_rep_keeps_rep_rights if {
+	inp := request(partner_user(["sales_rep"]), action("query", "read", "Contact"))
+	d := authz.decision with input as inp
+	d.allow == true
+}
+
+test_partner_issuer_manager_and_rep_gets_only_rep_rights if {
+	read := request(partner_user(["sales_manager", "sales_rep"]), action("query", "read", "Contact"))
+	r := authz.decision with input as read
+	r.allow == true
+	r.reason == "role sales_rep may query Contact"
+	export := request(partner_user(["sales_manager", "sales_rep"]), action("bulk_query", "export", "Contact"))
+	e := authz.decision with input as export
+	e.allow == false
+}
+
+test_listed_primary_issuer_grants_privileged_roles if {
+	inp := request(partner_user(["sales_manager"]), action("bulk_query", "export", "Contact"))
+	d := authz.decision with input as inp with data.crmgw.primary_issuers as ["https://partner.example.net"]
+	d.allow == true
+}
+
+test_an_issuer_differing_in_case_or_slash_is_not_primary if {
+	count([iss |
+		some iss in ["https://LOGIN.example.com", "https://login.example.com/", "", "crmgw:API_KEY"]
+		inp := request(object.union(partner_user(["sales_manager"]), {"issuer": iss}), action("bulk_query", "export", "Contact"))
+		d := authz.decision with input as inp
+		d.allow == true
+	]) == 0
+}
+
+test_mtls_client_may_hold_privileged_roles if {
+	inp := request(object.union(client(["integration"]), {"issuer": "crmgw:mtls"}), action("bulk_query", "export", "Account"))
+	d := authz.decision with input as inp
+	d.allow == true
+}
+
+test_roles_that_cannot_export_or_delete_are_not_privileged if {
+	not authz.privileged_role("sales_rep")
+	not authz.privileged_role("intern")
+	authz.privileged_role("sales_manager")
+	authz.privileged_role("admin")
+	authz.privileged_role("integration")
+}
+
+test_issuer_primary_missing_is_not_primary if {
+	inp := request(object.remove(mfa_user(["sales_manager"]), ["issuer_primary"]), action("bulk_query", "export", "Contact"))
+	d := authz.decision with input as inp
+	d.allow == false
+}
+
+test_issuer_primary_must_be_the_boolean_true if {
+	inp := request(object.union(mfa_user(["sales_manager"]), {"issuer_primary": "true"}), action("bulk_query", "export", "Contact"))
+	d := authz.decision with input as inp
+	d.allow == false
+}
+
 # --- objects of the access plan, decided as sub-actions ------------------------
 
 # A sub-action of the plan: the container's operation and category, the
@@ -479,8 +546,6 @@ test_related_objects_do_not_apply_inside_composite if {
 	d.allow == false
 }
 
-test_partner_issuer_admin_gets_nothing if {
-	inp := request(partner_user(["admin"]), action("query", "read", "Contact"))
 test_unknown_object_is_denied_even_to_admin if {
 	inp := request(mfa_user(["admin"]), plan_sub(action("query", "read", "Account"), "unknown"))
 	d := authz.decision with input as inp
@@ -494,8 +559,6 @@ test_unknown_object_is_denied_to_intern if {
 	d.allow == false
 }
 
-test_partner_issuer_rep_keeps_rep_rights if {
-	inp := request(partner_user(["sales_rep"]), action("query", "read", "Contact"))
 test_a_role_naming_unknown_allows_it if {
 	inp := request(user(["reader"]), plan_sub(action("query", "read", "Account"), "unknown"))
 	roles := {"reader": {"categories": ["read"], "objects": {"unknown": ["query"]}, "mask": {}}}
@@ -509,55 +572,6 @@ test_admin_reaches_named_objects_of_a_plan if {
 	d.allow == true
 }
 
-test_partner_issuer_manager_and_rep_gets_only_rep_rights if {
-	read := request(partner_user(["sales_manager", "sales_rep"]), action("query", "read", "Contact"))
-	r := authz.decision with input as read
-	r.allow == true
-	r.reason == "role sales_rep may query Contact"
-	export := request(partner_user(["sales_manager", "sales_rep"]), action("bulk_query", "export", "Contact"))
-	e := authz.decision with input as export
-	e.allow == false
-}
-
-test_listed_primary_issuer_grants_privileged_roles if {
-	inp := request(partner_user(["sales_manager"]), action("bulk_query", "export", "Contact"))
-	d := authz.decision with input as inp with data.crmgw.primary_issuers as ["https://partner.example.net"]
-	d.allow == true
-}
-
-test_an_issuer_differing_in_case_or_slash_is_not_primary if {
-	count([iss |
-		some iss in ["https://LOGIN.example.com", "https://login.example.com/", "", "crmgw:API_KEY"]
-		inp := request(object.union(partner_user(["sales_manager"]), {"issuer": iss}), action("bulk_query", "export", "Contact"))
-		d := authz.decision with input as inp
-		d.allow == true
-	]) == 0
-}
-
-test_mtls_client_may_hold_privileged_roles if {
-	inp := request(object.union(client(["integration"]), {"issuer": "crmgw:mtls"}), action("bulk_query", "export", "Account"))
-	d := authz.decision with input as inp
-	d.allow == true
-}
-
-test_roles_that_cannot_export_or_delete_are_not_privileged if {
-	not authz.privileged_role("sales_rep")
-	not authz.privileged_role("intern")
-	authz.privileged_role("sales_manager")
-	authz.privileged_role("admin")
-	authz.privileged_role("integration")
-}
-
-test_issuer_primary_missing_is_not_primary if {
-	inp := request(object.remove(mfa_user(["sales_manager"]), ["issuer_primary"]), action("bulk_query", "export", "Contact"))
-	d := authz.decision with input as inp
-	d.allow == false
-}
-
-test_issuer_primary_must_be_the_boolean_true if {
-	inp := request(object.union(mfa_user(["sales_manager"]), {"issuer_primary": "true"}), action("bulk_query", "export", "Contact"))
-	d := authz.decision with input as inp
-	d.allow == false
 # The plan's fields and roles are in the input; the default decision keeps
 # working with them present and lists no allow_filter (masked fields stay
 # unfilterable, built into the gateway).
