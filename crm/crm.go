@@ -145,6 +145,9 @@ type Result struct {
 	// Capture lists JSON pointers the proxy should capture from the
 	// response body and hand back to Observe (shared slices: read only).
 	Capture []string
+	// Body, when not nil, is the request body to forward instead of the
+	// one received (a profile removed the caller's credential members).
+	Body []byte
 
 	// captureActions maps Capture[i] to the action it continues: -1 is
 	// Action, n >= 0 is Subrequests[n].
@@ -171,8 +174,13 @@ type ResponseShape struct {
 	// "composite", "batch", "graph", "result", "job", "metadata",
 	// "bulk_csv", "users", "unknown".
 	Kind string
-	// Columns is reserved for report columns (they are in the body).
+	// Columns is reserved for report columns (they are in the body); for
+	// positional rows (Rows) it names each column, in order.
 	Columns []string
+	// Records and Rows are JSON pointers to the records of a profile
+	// CRM's response: an array of objects (or one object), or an array
+	// of positional rows whose columns are Columns (docs/profiles.md).
+	Records, Rows string
 }
 
 // ErrRejected is returned (wrapped with the reason) for requests that must
@@ -192,6 +200,9 @@ type Options struct {
 	MaxTokens int
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Profile classifies the requests of a generic upstream
+	// (crm/profile); nil: every generic request is unknown.
+	Profile ProfileClassifier
 }
 
 // Classifier classifies requests for one upstream. It is safe for
@@ -255,8 +266,7 @@ func (c *Classifier) classify(ctx context.Context, req Request, sub bool) (Resul
 	case vendorZoho:
 		err = c.classifyZoho(ctx, &in, &res)
 	default:
-		res.Action = unknownAction
-		res.Response = ResponseShape{Format: "json", Vendor: vendorGeneric, Kind: "unknown"}
+		err = c.classifyGeneric(&in, &res)
 	}
 	if err != nil {
 		return Result{}, err
