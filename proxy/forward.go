@@ -165,6 +165,9 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		HMACKey:    g.hmacKey,
 		Detectors:  g.detectors,
 		Capture:    x.result.Capture,
+		Records:    shape.Records,
+		Rows:       shape.Rows,
+		Columns:    shape.Columns,
 		SpoolDir:   g.spoolDir,
 		SpoolLimit: g.spoolLimit,
 	})

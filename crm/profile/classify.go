@@ -110,8 +110,7 @@ func (p *Profile) Classify(req crm.Request, res *crm.Result) error {
 		return err
 	}
 	res.Action = a
-	shape := crm.ResponseShape{Format: "json", Vendor: "generic", Kind: "records", Object: a.Object,
-	}
+	shape := crm.ResponseShape{Format: "json", Vendor: "generic", Kind: "records", Object: a.Object}
 	switch {
 	case ep.Response.Format == "none":
 		shape.Format, shape.Kind = "none", "none"
