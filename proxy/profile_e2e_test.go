@@ -35,7 +35,8 @@ caps := {"sales_rep": 0, "intern": 2}
 decision := {
 	"allow": true,
 	"reason": "reads are allowed",
-	"mask": {"AccountObj.tel": "partial", "ContactObj.mobile": "partial", "BD_Customer.FTel": "redact"},
+	"mask": {"AccountObj.tel": "partial", "ContactObj.mobile": "partial", "BD_Customer.FTel": "redact",
+	         "customers._widget_1432728651402": "partial"},
 	"max_records": caps[input.subject.roles[0]],
 } if {
 	input.action.category == "read"
@@ -77,6 +78,12 @@ upstreams:
     auth:
       type: profile
       params: {acctid: "5867f8d847e804", username: gateway, password: kd-password}
+  - name: jiandaoyun
+    type: generic
+    profile: jiandaoyun
+    url: %[1]s
+    match: {path_prefix: /jdy}
+    auth: {type: static, token: %[7]s}
 identity:
   api_keys:
     - {id: rep, key_sha256: %[3]s, roles: [sales_rep]}
@@ -91,7 +98,7 @@ ratelimit:
 audit:
   sinks:
     - {type: file, path: %[6]s}
-`, crmSrv.URL, samplecrm.DefaultFxiaokeUserID, sha(repKey), sha(internKey), pol, filepath.Join(e.dir, "audit.jsonl"))
+`, crmSrv.URL, samplecrm.DefaultFxiaokeUserID, sha(repKey), sha(internKey), pol, filepath.Join(e.dir, "audit.jsonl"), samplecrm.DefaultJiandaoyunKey)
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -357,5 +364,51 @@ func TestProfileUnknownEndpointDenied(t *testing.T) {
 	evs := e.auditEvents(1)
 	if get(evs[0], "crm", "operation") != "unknown" {
 		t.Errorf("audit: %v", evs[0]["crm"])
+	}
+}
+
+// TestProfileJiandaoyun: a list through the gateway masks the phone
+// widget, an intern's list is capped, the API key is the gateway's (the
+// caller's Authorization never reaches the CRM), a data_creator the caller
+// set is removed, a delete is refused in 简道云's error shape.
+func TestProfileJiandaoyun(t *testing.T) {
+	e := newProfileEnv(t)
+	list := `{"app_id":"app1","entry_id":"customers","data_creator":"boss","fields":["` + samplecrm.JdyWidgetName + `","` + samplecrm.JdyWidgetPhone + `"],"limit":100}`
+	resp := e.do("POST", "/jdy/api/v5/app/entry/data/list", bearer(repKey), strings.NewReader(list))
+	body := readAll(t, resp)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	recs, _ := get(decodeJSON(t, body), "data").([]any)
+	if len(recs) != 3 || get(recs[0], samplecrm.JdyWidgetPhone) != "*******5678" || get(recs[0], samplecrm.JdyWidgetName) != "华东贸易有限公司" {
+		t.Fatalf("want 3 records with the phone masked: %s", body)
+	}
+	up := lastUpstream(e, "/data/list")
+	if up.Header.Get("Authorization") != "Bearer "+samplecrm.DefaultJiandaoyunKey {
+		t.Errorf("API key not injected: %q", up.Header.Get("Authorization"))
+	}
+	if strings.Contains(string(up.Body), "data_creator") {
+		t.Errorf("data_creator forwarded: %s", up.Body)
+	}
+
+	resp = e.do("POST", "/jdy/api/v5/app/entry/data/list", bearer(internKey), strings.NewReader(list))
+	body = readAll(t, resp)
+	if recs, _ := get(decodeJSON(t, body), "data").([]any); resp.StatusCode != 200 || len(recs) != 2 {
+		t.Fatalf("intern: want 2 records: %d %s", resp.StatusCode, body)
+	}
+
+	resp = e.do("POST", "/jdy/api/v5/app/entry/data/delete", bearer(repKey), strings.NewReader(`{"app_id":"app1","entry_id":"customers","data_id":"d001"}`))
+	body = readAll(t, resp)
+	v := decodeJSON(t, body)
+	if resp.StatusCode != 403 || get(v, "code") != float64(403) || !strings.Contains(fmt.Sprint(get(v, "msg")), resp.Header.Get("X-Request-Id")) {
+		t.Errorf("delete: %d %s", resp.StatusCode, body)
+	}
+	if lastUpstream(e, "/data/delete") != nil {
+		t.Error("the delete reached the CRM")
+	}
+	evs := e.auditEvents(3)
+	if len(evs) != 3 || get(evs[0], "crm", "records") != float64(3) || get(evs[1], "crm", "records") != float64(2) ||
+		get(evs[1], "crm", "truncated") != true || get(evs[0], "crm", "object") != "customers" {
+		t.Errorf("audit: %v", evs)
 	}
 }

@@ -208,8 +208,8 @@ func (r *request) action(ep *Endpoint) (crm.Action, []string, error) {
 			addRole(f, crm.RoleSelect)
 		}
 	}
-	// No field list: every field may come back.
-	a.AllFields = !fieldsSeen && len(spec.Fields) > 0
+	// A read without a field list: every field may come back.
+	a.AllFields = !fieldsSeen && (a.Category == crm.CatRead || a.Category == crm.CatExport)
 	if fieldsSeen && len(columns) == 0 && ep.Response.Rows != nil {
 		return a, nil, crm.Reject("an empty field list where the columns of the answer come from it")
 	}

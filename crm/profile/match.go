@@ -60,6 +60,9 @@ func matchPath(tmpl []segment, path string) (map[string]string, bool) {
 		} else {
 			rest = ""
 		}
+		if seg == "" {
+			return nil, false // an empty segment ("a//b") matches nothing
+		}
 		if s.param != "" {
 			if params == nil {
 				params = make(map[string]string, len(tmpl)-i)

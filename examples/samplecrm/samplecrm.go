@@ -47,6 +47,9 @@ type Options struct {
 	// token endpoint hands out (default DefaultFxiaokeToken); KingdeeSession
 	// the 金蝶云星空 session id (default DefaultKingdeeSession).
 	FxiaokeToken, KingdeeSession string
+	// JiandaoyunKey is the 简道云 API key accepted (default
+	// DefaultJiandaoyunKey).
+	JiandaoyunKey string
 	// ClientID and ClientSecret are the OAuth client the token endpoints
 	// (POST /services/oauth2/token, POST /oauth/v2/token) accept.
 	ClientID     string
@@ -235,6 +238,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveSalesforce(w, r)
+	case strings.HasPrefix(p, "/api/v5/app/entry/data/"):
+		s.serveJiandaoyun(w, r) // jiandaoyun.go
 	case strings.HasPrefix(p, "/cgi/"):
 		s.serveFxiaoke(w, r) // fxiaoke.go
 	case strings.HasPrefix(strings.ToLower(p), "/k3cloud/"):
