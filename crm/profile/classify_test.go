@@ -38,7 +38,7 @@ func TestBuiltinRequestToAction(t *testing.T) {
 	}{
 		{name: "fx query", profile: "fxiaoke", method: "POST", path: fxq,
 			body: `{"data":{"dataObjectApiName":"ContactObj","search_query_info":{"filters":[{"field_name":"mobile","field_values":["1"],"operator":"EQ"}]}}}`,
-			op: "query", object: "ContactObj", check: func(t *testing.T, r crm.Result) {
+			op:   "query", object: "ContactObj", check: func(t *testing.T, r crm.Result) {
 				if !r.Action.AllFields {
 					t.Error("no projection must mean all fields")
 				}
@@ -66,7 +66,7 @@ func TestBuiltinRequestToAction(t *testing.T) {
 			body: `{"data":{"dataObjectApiName":"AccountObj"}} {"data":{"dataObjectApiName":"ContactObj"}}`, rejected: true},
 		{name: "fx smuggled token in a look-alike member is removed", profile: "fxiaoke", method: "POST", path: fxq,
 			body: `{"CorpAccessToken":"mine","current_open_user_id":"FSUID_ADMIN","data":{"dataObjectApiName":"AccountObj"}}`,
-			op: "query", object: "AccountObj", check: func(t *testing.T, r crm.Result) {
+			op:   "query", object: "AccountObj", check: func(t *testing.T, r crm.Result) {
 				if strings.Contains(string(r.Body), "mine") || strings.Contains(string(r.Body), "FSUID_ADMIN") {
 					t.Errorf("caller's credential kept: %s", r.Body)
 				}
@@ -74,7 +74,7 @@ func TestBuiltinRequestToAction(t *testing.T) {
 		{name: "fx GET is unknown", profile: "fxiaoke", method: "GET", path: fxq, op: "unknown"},
 		{name: "kd query with data as a string", profile: "kingdee", method: "POST", path: kdq,
 			body: `{"data":"{\"FormId\":\"BD_Customer\",\"FieldKeys\":\"FTel,FNumber\",\"OrderString\":\"FName desc\"}"}`,
-			op: "query", object: "BD_Customer", check: func(t *testing.T, r crm.Result) {
+			op:   "query", object: "BD_Customer", check: func(t *testing.T, r crm.Result) {
 				if strings.Join(r.Response.Columns, ",") != "FTel,FNumber" || r.Response.Kind != "rows" {
 					t.Errorf("columns %v kind %s", r.Response.Columns, r.Response.Kind)
 				}
@@ -84,7 +84,7 @@ func TestBuiltinRequestToAction(t *testing.T) {
 			}},
 		{name: "kd filter names the masked field", profile: "kingdee", method: "POST", path: kdq,
 			body: `{"data":{"FormId":"BD_Customer","FieldKeys":"FNumber","FilterString":"FTel like '138%' and FName = 'x'"}}`,
-			op: "query", object: "BD_Customer", check: func(t *testing.T, r crm.Result) {
+			op:   "query", object: "BD_Customer", check: func(t *testing.T, r crm.Result) {
 				if got := r.Action.FieldRoles["BD_Customer.FTel"]; len(got) != 1 || got[0] != "filter" {
 					t.Errorf("FTel must be a filter field: %v", r.Action.FieldRoles)
 				}
