@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ decision := {
 	"allow": true,
 	"reason": "reads are allowed",
 	"mask": {"AccountObj.tel": "partial", "ContactObj.mobile": "partial", "BD_Customer.FTel": "redact",
-	         "customers._widget_1432728651402": "partial"},
+	         "customers._widget_1432728651402": "partial", "account.phone": "partial"},
 	"max_records": caps[input.subject.roles[0]],
 } if {
 	input.action.category == "read"
@@ -84,6 +85,12 @@ upstreams:
     url: %[1]s
     match: {path_prefix: /jdy}
     auth: {type: static, token: %[7]s}
+  - name: neocrm
+    type: generic
+    profile: neocrm
+    url: %[1]s
+    match: {path_prefix: /neo}
+    auth: {type: static, token: %[8]s}
 identity:
   api_keys:
     - {id: rep, key_sha256: %[3]s, roles: [sales_rep]}
@@ -98,7 +105,7 @@ ratelimit:
 audit:
   sinks:
     - {type: file, path: %[6]s}
-`, crmSrv.URL, samplecrm.DefaultFxiaokeUserID, sha(repKey), sha(internKey), pol, filepath.Join(e.dir, "audit.jsonl"), samplecrm.DefaultJiandaoyunKey)
+`, crmSrv.URL, samplecrm.DefaultFxiaokeUserID, sha(repKey), sha(internKey), pol, filepath.Join(e.dir, "audit.jsonl"), samplecrm.DefaultJiandaoyunKey, samplecrm.DefaultNeocrmToken)
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -410,5 +417,38 @@ func TestProfileJiandaoyun(t *testing.T) {
 	if len(evs) != 3 || get(evs[0], "crm", "records") != float64(3) || get(evs[1], "crm", "records") != float64(2) ||
 		get(evs[1], "crm", "truncated") != true || get(evs[0], "crm", "object") != "customers" {
 		t.Errorf("audit: %v", evs)
+	}
+}
+
+// TestProfileNeocrm: an XOQL query through the gateway masks phone; a
+// query filtering on two objects is refused before the CRM; a delete is
+// refused in 销售易's error shape.
+func TestProfileNeocrm(t *testing.T) {
+	e := newProfileEnv(t)
+	q := url.QueryEscape("select id, accountName, phone from account")
+	resp := e.do("GET", "/neo/rest/data/v2.0/query/xoql?q="+q, bearer(repKey), nil)
+	body := readAll(t, resp)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	recs, _ := get(decodeJSON(t, body), "data", "records").([]any)
+	if len(recs) != 3 || get(recs[0], "phone") != "*******5678" || get(recs[0], "accountName") != "华东贸易有限公司" {
+		t.Fatalf("want 3 records with phone masked: %s", body)
+	}
+	if up := lastUpstream(e, "/query/xoql"); up == nil || up.Header.Get("Authorization") != "Bearer "+samplecrm.DefaultNeocrmToken {
+		t.Errorf("token not injected: %v", up)
+	}
+	resp = e.do("GET", "/neo/rest/data/v2.0/query/xoql?q="+url.QueryEscape("select id from account, contact"), bearer(repKey), nil)
+	body = readAll(t, resp)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "exactly one object") {
+		t.Errorf("two objects: %d %s", resp.StatusCode, body)
+	}
+	resp = e.do("DELETE", "/neo/rest/data/v2.0/xobjects/account/1001", bearer(repKey), nil)
+	body = readAll(t, resp)
+	if v := decodeJSON(t, body); resp.StatusCode != 403 || get(v, "code") != "403" {
+		t.Errorf("delete: %d %s", resp.StatusCode, body)
+	}
+	if lastUpstream(e, "/xobjects/account/1001") != nil {
+		t.Error("the delete reached the CRM")
 	}
 }

@@ -333,6 +333,25 @@ func (r *request) read(s Source) ([]string, bool, error) {
 // values turns a value into the list of names the source says it holds.
 func (s Source) values(v any) ([]string, error) {
 	switch {
+	case s.SQL != "":
+		q, ok := v.(string)
+		if !ok {
+			return nil, crm.Reject("expected a query string")
+		}
+		p, err := parseSQL(q)
+		if err != nil {
+			return nil, err
+		}
+		switch s.SQL {
+		case "select":
+			return p.selectList, nil
+		case "from":
+			return []string{p.from}, nil
+		case "where":
+			return identifiers(p.where), nil
+		default:
+			return identifiers(p.order), nil
+		}
 	case s.Keys:
 		switch x := v.(type) {
 		case map[string]any:

@@ -158,7 +158,7 @@ type ActionSpec struct {
 // Split splits a string on a separator, Key takes that member of each
 // object of an array, Keys takes the member names of an object (or of
 // each object of an array), Identifiers takes the names in a filter or
-// sort expression.
+// sort expression, SQL takes a part of a SELECT query.
 type Source struct {
 	Body        string `yaml:"body"`
 	Path        string `yaml:"path"`
@@ -168,7 +168,10 @@ type Source struct {
 	Key         string `yaml:"key"`
 	Keys        bool   `yaml:"keys"`
 	Identifiers bool   `yaml:"identifiers"`
-	Line        int    `yaml:"-"`
+	// SQL reads a part of a SQL-like query (sql.go): select (the field
+	// list), from (the object), where or order (the names they mention).
+	SQL  string `yaml:"sql"`
+	Line int    `yaml:"-"`
 }
 
 // Sources is one source or a list of them.

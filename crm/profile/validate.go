@@ -123,6 +123,11 @@ func (p *Profile) validate() error {
 				if s.Body != "" && !jsonptr.Valid(s.Body) {
 					bad(l, "endpoint %q: action.%s: %q is not a JSON pointer", e.Name, group.key, s.Body)
 				}
+				switch s.SQL {
+				case "", "select", "from", "where", "order":
+				default:
+					bad(l, "endpoint %q: action.%s: sql: want select, from, where or order, got %q", e.Name, group.key, s.SQL)
+				}
 				if s.Path != "" && !params[s.Path] {
 					bad(l, "endpoint %q: action.%s: path parameter {%s} is not in match.path", e.Name, group.key, s.Path)
 				}

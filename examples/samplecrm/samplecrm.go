@@ -50,6 +50,9 @@ type Options struct {
 	// JiandaoyunKey is the 简道云 API key accepted (default
 	// DefaultJiandaoyunKey).
 	JiandaoyunKey string
+	// NeocrmToken is the 销售易 bearer token accepted (default
+	// DefaultNeocrmToken).
+	NeocrmToken string
 	// ClientID and ClientSecret are the OAuth client the token endpoints
 	// (POST /services/oauth2/token, POST /oauth/v2/token) accept.
 	ClientID     string
@@ -240,6 +243,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveSalesforce(w, r)
 	case strings.HasPrefix(p, "/api/v5/app/entry/data/"):
 		s.serveJiandaoyun(w, r) // jiandaoyun.go
+	case strings.HasPrefix(p, "/rest/data/v2.0/"):
+		s.serveNeocrm(w, r) // neocrm.go
 	case strings.HasPrefix(p, "/cgi/"):
 		s.serveFxiaoke(w, r) // fxiaoke.go
 	case strings.HasPrefix(strings.ToLower(p), "/k3cloud/"):
