@@ -48,6 +48,14 @@ upstreams:
     url: %[3]s
     match: {path_prefix: /zoho}
     auth: {type: static, token: "${CRMGW_DEMO_ZOHO_TOKEN}"}
+  - name: fxiaoke
+    type: generic
+    profile: fxiaoke
+    url: %[3]s
+    match: {path_prefix: /fxiaoke}
+    auth:
+      type: profile
+      params: {appId: FSAID_demo, appSecret: "${CRMGW_DEMO_FX_SECRET}", permanentCode: demo-permanent-code, currentOpenUserId: %[8]s}
 identity:
   oidc:
     - issuer: %[4]s
@@ -128,7 +136,7 @@ func runDemo(ctx context.Context, listen, admin string) error {
 	}
 	cfgPath := filepath.Join(dir, "crmgw.yaml")
 	cfgText := fmt.Sprintf(demoConfigTmpl, listen, admin, crmURL, iss.URL(), demoIssuerAud,
-		sha256Hex(demoRepKey), sha256Hex(demoInternKey))
+		sha256Hex(demoRepKey), sha256Hex(demoInternKey), samplecrm.DefaultFxiaokeUserID)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return err
 	}
@@ -136,6 +144,7 @@ func runDemo(ctx context.Context, listen, admin string) error {
 		"CRMGW_DEMO_SF_TOKEN":   demoSFToken,
 		"CRMGW_DEMO_ZOHO_TOKEN": demoZohoToken,
 		"CRMGW_DEMO_HMAC_KEY":   demoHMACKey,
+		"CRMGW_DEMO_FX_SECRET":  "demo-fxiaoke-app-secret",
 	}
 	cfg, err := config.Parse(cfgPath, []byte(cfgText), func(k string) (string, bool) {
 		v, ok := env[k]
@@ -198,7 +207,16 @@ curl -s -X POST -H 'Authorization: Bearer %[7]s' -H 'Content-Type: application/j
 # 6. Zoho CRM through the same gateway (path prefix /zoho)
 curl -s -H 'Zoho-oauthtoken %[4]s' '%[1]s/zoho/crm/v6/Contacts?fields=Last_Name,Email,Mobile&per_page=2'
 
-# 7. What the SOC sees: one audit event per request, hash-chained
+# 7. 纷享销客 (fxiaoke) through the same gateway (path prefix /fxiaoke, built-in profile): the
+#    gateway writes its own corpAccessToken/corpId/currentOpenUserId; the mobile number comes back masked
+curl -s -H 'Authorization: Bearer %[4]s' -H 'Content-Type: application/json' \
+  -d '{"data":{"dataObjectApiName":"ContactObj","search_query_info":{"offset":0,"limit":10,"filters":[],"fieldProjection":["name","mobile"]}}}' \
+  '%[1]s/fxiaoke/cgi/crm/v2/data/query'
+#    and a delete is denied in fxiaoke's own error shape
+curl -s -H 'Authorization: Bearer %[4]s' -d '{"data":{"dataObjectApiName":"ContactObj","object_data_id":"con001"}}' \
+  '%[1]s/fxiaoke/cgi/crm/v2/data/delete'
+
+# 8. What the SOC sees: one audit event per request, hash-chained
 tail -n 3 %[3]s/audit.jsonl
 go run ./cmd/crmgw audit verify %[3]s/audit.jsonl
 

@@ -183,6 +183,27 @@ func TestDemoShowsAllowedMaskedDenied(t *testing.T) {
 	if code, body := get("GET", "/zoho/crm/v6/Contacts?fields=Last_Name,Email,Mobile&per_page=2", "Bearer "+demoRepKey); code != 200 {
 		t.Fatalf("zoho read: %d %s", code, body)
 	}
+	// 纷享销客 through its built-in profile: the mobile number masked, a
+	// delete denied in fxiaoke's error shape.
+	post := func(path, body string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+r.addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+demoRepKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body = post("/fxiaoke/cgi/crm/v2/data/query", `{"data":{"dataObjectApiName":"ContactObj","search_query_info":{"offset":0,"limit":10,"filters":[],"fieldProjection":["name","mobile"]}}}`)
+	if code != 200 || !strings.Contains(body, `"errorCode":0`) || !strings.Contains(body, `"mobile":"*******2222"`) || !strings.Contains(body, "王芳") {
+		t.Fatalf("fxiaoke masked read: %d %s", code, body)
+	}
+	code, body = post("/fxiaoke/cgi/crm/v2/data/delete", `{"data":{"dataObjectApiName":"ContactObj","object_data_id":"con001"}}`)
+	if code != 403 || !strings.Contains(body, `"errorDescription": "CRMGW_FORBIDDEN"`) || !strings.Contains(body, `"errorCode": 403`) {
+		t.Fatalf("fxiaoke denied delete: %d %s", code, body)
+	}
 	// 5. The export by the manager signed in with MFA: a Bulk 2.0 job, then its CSV.
 	req, _ := http.NewRequest("POST", "http://"+r.addr+"/services/data/v60.0/jobs/query",
 		strings.NewReader(`{"operation":"query","query":"SELECT Id, Name, Email FROM Contact"}`))
@@ -213,7 +234,7 @@ func TestDemoShowsAllowedMaskedDenied(t *testing.T) {
 		t.Fatalf("demo exit: %v", err)
 	}
 	out, errOut, err := runCLI(t, nil, "audit", "verify", filepath.Join(r.dir, "audit.jsonl"))
-	if err != nil || !strings.Contains(out, "ok: 8 events") {
+	if err != nil || !strings.Contains(out, "ok: 10 events") {
 		t.Fatalf("audit verify: %v\n%s\n%s", err, out, errOut)
 	}
 }
