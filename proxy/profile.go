@@ -77,3 +77,13 @@ func writeProfileError(w http.ResponseWriter, pu *profileUpstream, status int, c
 	w.WriteHeader(status)
 	_, _ = w.Write(profile.ExpandError(pu.classifier.Profile().Error.Body, status, code, reason, requestID))
 }
+
+// writeErrorFor answers in the upstream's error shape: its profile's, or
+// the CRM type's.
+func writeErrorFor(w http.ResponseWriter, u *upstream, status int, code, reason, requestID string) {
+	if u.profile != nil {
+		writeProfileError(w, u.profile, status, code, reason, requestID)
+		return
+	}
+	writeError(w, u.typ, status, code, reason, requestID)
+}

@@ -452,3 +452,86 @@ func TestProfileNeocrm(t *testing.T) {
 		t.Error("the delete reached the CRM")
 	}
 }
+
+// TestProfileHotReload: a profile file is re-read on Reload; one that does
+// not validate is refused (the error names file:line) and the last good
+// one stays in force; a valid change takes effect.
+func TestProfileHotReload(t *testing.T) {
+	good, err := os.ReadFile(filepath.Join("..", "crm", "profile", "builtin", "jiandaoyun.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: t.TempDir()}
+	e.crm = samplecrm.New(samplecrm.Options{Records: 10, Seed: 7})
+	crmSrv := httptest.NewServer(e.crm)
+	t.Cleanup(crmSrv.Close)
+	prof := filepath.Join(e.dir, "jdy.yaml")
+	if err := os.WriteFile(prof, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pol := filepath.Join(e.dir, "policies")
+	_ = os.MkdirAll(pol, 0o755)
+	if err := os.WriteFile(filepath.Join(pol, "authz.rego"), []byte(profilePolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`server: {listen: 127.0.0.1:0}
+admin: {listen: 127.0.0.1:0}
+upstreams:
+  - {name: jdy, type: generic, profile: jdy.yaml, url: %s, auth: {type: static, token: %s}}
+identity:
+  api_keys:
+    - {id: rep, key_sha256: %s, roles: [sales_rep]}
+policy: {paths: [%s]}
+masking: {hmac_key: test-hmac-key-0123456789}
+`, crmSrv.URL, samplecrm.DefaultJiandaoyunKey, sha(repKey), pol)
+	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
+	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv, err = NewServer(context.Background(), c, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.srv.Shutdown(context.Background()) })
+	e.base = "http://" + e.srv.ProxyAddr()
+	e.client = &http.Client{Timeout: 30 * time.Second}
+	list := func() int {
+		resp := e.do("POST", "/api/v5/app/entry/data/list", bearer(repKey), strings.NewReader(`{"app_id":"a","entry_id":"customers"}`))
+		readAll(t, resp)
+		return resp.StatusCode
+	}
+	if code := list(); code != 200 {
+		t.Fatalf("before reload: %d", code)
+	}
+	broken := strings.Replace(string(good), "  - name: list\n", "  - name: list\n    typo: 1\n", 1)
+	if err := os.WriteFile(prof, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = e.srv.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), prof+":") || !strings.Contains(err.Error(), `unknown key "typo"`) {
+		t.Fatalf("want the broken profile refused with file:line, got %v", err)
+	}
+	if code := list(); code != 200 {
+		t.Fatalf("the last good profile must stay: %d", code)
+	}
+	changed := strings.Replace(string(good), "path: /api/v5/app/entry/data/list}", "path: /api/v5/app/entry/data/list_v2}", 1)
+	if changed == string(good) {
+		t.Fatal("test did not change the profile")
+	}
+	if err := os.WriteFile(prof, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code := list(); code != 403 {
+		t.Fatalf("after a valid reload the list endpoint is unknown: want 403, got %d", code)
+	}
+}
