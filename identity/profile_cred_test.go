@@ -34,9 +34,9 @@ func fxTokenServer(t *testing.T, fetches *atomic.Int32, refuse bool) *httptest.S
 
 func fxSpec(base string) ProfileCredentialSpec {
 	return ProfileCredentialSpec{
-		BaseURL:   base,
-		TokenPath: "/cgi/corpAccessToken/get/V2",
-		TokenBody: `{"appId": "{param.appId}", "appSecret": "{param.appSecret}", "permanentCode": "{param.permanentCode}"}`,
+		BaseURL:      base,
+		TokenPath:    "/cgi/corpAccessToken/get/V2",
+		TokenBody:    `{"appId": "{param.appId}", "appSecret": "{param.appSecret}", "permanentCode": "{param.permanentCode}"}`,
 		TokenPointer: "/corpAccessToken", ExpiresPointer: "/expiresIn", OKPointer: "/errorCode", OKValue: "0",
 		Values: map[string]string{"corpId": "/corpId"},
 		Place: []ProfilePlacement{
