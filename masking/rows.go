@@ -42,6 +42,22 @@ type pointerRewriter struct {
 	masked    map[string]bool
 	capture   map[string]bool
 	captured  map[string]string
+
+	// sub reads one record or row already in memory (reset per record).
+	sub    *jsontext.Decoder
+	subSrc sliceReader
+	buf    []byte
+}
+
+// subDecoder returns the record decoder reset to v.
+func (w *pointerRewriter) subDecoder(v []byte) *jsontext.Decoder {
+	w.subSrc.b = v
+	if w.sub == nil {
+		w.sub = jsontext.NewDecoder(&w.subSrc)
+	} else {
+		w.sub.Reset(&w.subSrc)
+	}
+	return w.sub
 }
 
 func newPointerRewriter(src io.Reader, out *outBuf, opts Options) *pointerRewriter {
@@ -210,7 +226,7 @@ func (w *pointerRewriter) record() error {
 
 // row masks a positional row by column.
 func (w *pointerRewriter) row(v jsontext.Value) error {
-	d := jsontext.NewDecoder(bytesReader(v))
+	d := w.subDecoder(v)
 	if _, err := d.ReadToken(); err != nil { // '['
 		return malformed(err)
 	}
@@ -256,7 +272,7 @@ func (w *pointerRewriter) row(v jsontext.Value) error {
 
 // maskValue writes v with every member a rule names masked, at any depth.
 func (w *pointerRewriter) maskValue(v jsontext.Value) error {
-	d := jsontext.NewDecoder(bytesReader(v))
+	d := w.subDecoder(v)
 	for {
 		kind := d.PeekKind()
 		if kind == 0 {
@@ -318,14 +334,12 @@ func (w *pointerRewriter) writeMasked(v jsontext.Value, s Strategy) error {
 	case 'n':
 		return w.enc.WriteToken(jsontext.Null)
 	case '"':
-		var str string
-		d := jsontext.NewDecoder(bytesReader(v))
-		tok, err := d.ReadToken()
+		str, err := jsontext.AppendUnquote(w.buf[:0], v)
 		if err != nil {
 			return malformed(err)
 		}
-		str = tok.String()
-		return w.enc.WriteToken(jsontext.String(string(w.m.apply(nil, s, []byte(str)))))
+		w.buf = str
+		return w.enc.WriteToken(jsontext.String(string(w.m.apply(nil, s, str))))
 	case '0':
 		return w.enc.WriteToken(jsontext.String(string(w.m.apply(nil, s, v))))
 	}
