@@ -34,6 +34,8 @@ type ProfileCredentialSpec struct {
 	Values                       map[string]string
 	Place                        []ProfilePlacement
 	StripHeaders                 []string
+	// Signed, when set, signs every request instead (profile_signed.go).
+	Signed *SignedSpec
 }
 
 // ProfilePlacement is one place the credential is written: exactly one of
@@ -67,6 +69,9 @@ func NewProfileCredentials(cfg UpstreamAuthConfig, spec ProfileCredentialSpec, c
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
 	pc := &profileCredentials{spec: spec, params: cfg.Params}
+	if spec.Signed != nil && cfg.Type != AuthProfile {
+		return nil, errors.New("identity: the profile signs requests (credential.signed): set auth.type profile with the key in auth.params")
+	}
 	// Every {param.NAME} the profile uses must be configured.
 	var missing []string
 	need := func(tmpl string) {
@@ -83,8 +88,11 @@ func NewProfileCredentials(cfg UpstreamAuthConfig, spec ProfileCredentialSpec, c
 	}
 	switch cfg.Type {
 	case AuthProfile:
+		if spec.Signed != nil {
+			return newSignedCredentials(*spec.Signed, cfg.Params, spec.StripHeaders)
+		}
 		if spec.TokenPath == "" {
-			return nil, errors.New("identity: auth type profile: the profile has no credential.token_endpoint")
+			return nil, errors.New("identity: auth type profile: the profile has no credential.token_endpoint or credential.signed")
 		}
 		need(spec.TokenBody)
 		if len(missing) == 0 {
@@ -306,6 +314,13 @@ func templateRefs(s string) []string {
 // expandTemplate replaces {token}, {value.NAME} and {param.NAME}; other
 // braces (JSON's own) are left alone.
 func expandTemplate(tmpl string, get func(ref string) string) string {
+	return expandRefs(tmpl, func(ref string) bool {
+		return ref == "token" || strings.HasPrefix(ref, "value.") || strings.HasPrefix(ref, "param.")
+	}, get)
+}
+
+// expandRefs replaces each {ref} known says is a placeholder.
+func expandRefs(tmpl string, known func(string) bool, get func(ref string) string) string {
 	var b strings.Builder
 	for {
 		i := strings.IndexByte(tmpl, '{')
@@ -318,7 +333,7 @@ func expandTemplate(tmpl string, get func(ref string) string) string {
 		if j > 0 {
 			ref = tmpl[i+1 : i+j]
 		}
-		if ref != "token" && !strings.HasPrefix(ref, "value.") && !strings.HasPrefix(ref, "param.") {
+		if j <= 0 || !known(ref) {
 			b.WriteString(tmpl[:i+1])
 			tmpl = tmpl[i+1:]
 			continue

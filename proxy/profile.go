@@ -43,6 +43,9 @@ func credentialSpec(p *profile.Profile, baseURL string) identity.ProfileCredenti
 		spec.TokenPointer, spec.ExpiresPointer = te.Token, te.ExpiresIn
 		spec.OKPointer, spec.OKValue, spec.Values = te.OK, te.OKValue, te.Values
 	}
+	if sg := c.Signed; sg != nil {
+		spec.Signed = &identity.SignedSpec{Key: sg.Key, StringToSign: sg.StringToSign, Encoding: sg.Encoding, Headers: sg.Headers}
+	}
 	for _, pl := range c.Place {
 		spec.Place = append(spec.Place, identity.ProfilePlacement{Header: pl.Header, Query: pl.Query, Body: pl.Body, Value: pl.Value})
 	}

@@ -183,3 +183,20 @@ func FuzzBodyPointer(f *testing.F) {
 		}
 	})
 }
+
+// TestSignedSchemeValidation: a signed-header scheme must carry
+// {signature} in a header and use only known placeholders.
+func TestSignedSchemeValidation(t *testing.T) {
+	base := "name: x\nerror: {body: '{\"m\": \"{message}\"}'}\ncredential:\n  signed:\n    key: \"{param.secret}\"\n    string_to_sign: \"{method}\\n{path}\\n{timestamp}\"\n    encoding: base64\n    headers: {X-Sig: \"%s\"}\nendpoints:\n  - name: e\n    match: {method: GET, path: /x}\n    action: {operation: read, category: read, object: {value: X}}\n    response: {}\n"
+	if _, err := Parse("ok.yaml", []byte(strings.Replace(base, "%s", "{signature}", 1))); err != nil {
+		t.Fatalf("valid scheme refused: %v", err)
+	}
+	_, err := Parse("bad.yaml", []byte(strings.Replace(base, "%s", "{timestamp}", 1)))
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:4: credential.signed.headers: one header must carry {signature}") {
+		t.Errorf("no signature header: %v", err)
+	}
+	_, err = Parse("bad.yaml", []byte(strings.Replace(base, "%s", "{signature}{secret}", 1)))
+	if err == nil || !strings.Contains(err.Error(), "unknown placeholder {secret}") {
+		t.Errorf("unknown placeholder: %v", err)
+	}
+}

@@ -61,6 +61,9 @@ type Credential struct {
 	// the token comes from upstreams[].auth (static, client_credentials,
 	// refresh_token, ...).
 	TokenEndpoint *TokenEndpoint `yaml:"token_endpoint"`
+	// Signed, when set, signs every request instead of sending a token
+	// (auth.type: profile; the key comes from auth.params).
+	Signed *Signed `yaml:"signed"`
 	// Place lists where the credential is written on every request.
 	Place []Placement `yaml:"place"`
 	// Strip lists further places a caller may carry a credential or an
@@ -84,6 +87,18 @@ type TokenEndpoint struct {
 	// the answer to be a success (CRMs answering errors with HTTP 200).
 	OK      string `yaml:"ok"`
 	OKValue string `yaml:"ok_value"`
+}
+
+// Signed is a signed-header scheme: HMAC-SHA256 with Key over
+// StringToSign, encoded base64 or hex, written with Headers. Templates
+// may use {method}, {path}, {path_escaped}, {query}, {timestamp} (Unix
+// seconds), {timestamp_ms}, {nonce}, {body_sha256} (hex), {param.NAME};
+// header values also {signature}.
+type Signed struct {
+	Key          string            `yaml:"key"`
+	StringToSign string            `yaml:"string_to_sign"`
+	Encoding     string            `yaml:"encoding"`
+	Headers      map[string]string `yaml:"headers"`
 }
 
 // Placement is one place the credential is written: exactly one of Header,

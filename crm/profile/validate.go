@@ -189,7 +189,39 @@ func (p *Profile) validateCredential(bad func(int, string, ...any)) {
 			}
 		}
 	}
-	if len(c.Place) == 0 {
+	if sg := c.Signed; sg != nil {
+		if c.TokenEndpoint != nil || len(c.Place) > 0 {
+			bad(line, "credential: a signed scheme has no token_endpoint and no place (its headers are the credential)")
+		}
+		if sg.StringToSign == "" || sg.Key == "" {
+			bad(line, "credential.signed: key and string_to_sign are required")
+		}
+		switch sg.Encoding {
+		case "base64", "hex":
+		default:
+			bad(line, "credential.signed.encoding: want base64 or hex, got %q", sg.Encoding)
+		}
+		hasSig := false
+		for h, v := range sg.Headers {
+			hasSig = hasSig || strings.Contains(v, "{signature}")
+			for _, ref := range placeholders(v) {
+				if !signedRef(ref, true) {
+					bad(line, "credential.signed.headers.%s: unknown placeholder {%s}", h, ref)
+				}
+			}
+		}
+		if !hasSig {
+			bad(line, "credential.signed.headers: one header must carry {signature}")
+		}
+		for _, t := range []string{sg.Key, sg.StringToSign} {
+			for _, ref := range placeholders(t) {
+				if !signedRef(ref, false) {
+					bad(line, "credential.signed: unknown placeholder {%s}", ref)
+				}
+			}
+		}
+	}
+	if len(c.Place) == 0 && c.Signed == nil {
 		bad(line, "credential.place: at least one placement is required (where the gateway's credential goes)")
 	}
 	for _, pl := range c.Place {
@@ -297,4 +329,16 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// signedRef reports whether a placeholder may appear in a signed scheme's
+// templates ({signature} only in header values).
+func signedRef(ref string, header bool) bool {
+	switch ref {
+	case "method", "path", "path_escaped", "query", "timestamp", "timestamp_ms", "nonce", "body_sha256":
+		return true
+	case "signature":
+		return header
+	}
+	return strings.HasPrefix(ref, "param.") && len(ref) > len("param.")
 }
