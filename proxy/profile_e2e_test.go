@@ -44,7 +44,10 @@ decision := {
 }
 `
 
-func newProfileEnv(t *testing.T) *env {
+func newProfileEnv(t *testing.T) *env { return newProfileEnvWith(t, "ratelimit:\n  store: memory\n") }
+
+// newProfileEnvWith takes the ratelimit section.
+func newProfileEnvWith(t *testing.T, ratelimit string) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	e.crm = samplecrm.New(samplecrm.Options{Records: 10, Seed: 7})
@@ -100,12 +103,10 @@ policy:
   mode: enforce
 masking:
   hmac_key: test-hmac-key-0123456789
-ratelimit:
-  store: memory
-audit:
+%[9]saudit:
   sinks:
     - {type: file, path: %[6]s}
-`, crmSrv.URL, samplecrm.DefaultFxiaokeUserID, sha(repKey), sha(internKey), pol, filepath.Join(e.dir, "audit.jsonl"), samplecrm.DefaultJiandaoyunKey, samplecrm.DefaultNeocrmToken)
+`, crmSrv.URL, samplecrm.DefaultFxiaokeUserID, sha(repKey), sha(internKey), pol, filepath.Join(e.dir, "audit.jsonl"), samplecrm.DefaultJiandaoyunKey, samplecrm.DefaultNeocrmToken, ratelimit)
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -533,5 +534,30 @@ masking: {hmac_key: test-hmac-key-0123456789}
 	}
 	if code := list(); code != 403 {
 		t.Fatalf("after a valid reload the list endpoint is unknown: want 403, got %d", code)
+	}
+}
+
+// TestProfileRecordQuota: a record quota counts the records a profile CRM
+// returned: the first list is cut at the quota, the next is refused with
+// 429 in 纷享销客's error shape.
+func TestProfileRecordQuota(t *testing.T) {
+	e := newProfileEnvWith(t, "ratelimit:\n  store: memory\n  quotas:\n    - {name: reads, key: subject, records: 3, window: 1h, categories: [read]}\n")
+	resp := e.do("POST", "/fx/cgi/crm/v2/data/query", bearer(repKey), strings.NewReader(fxQuery))
+	body := readAll(t, resp)
+	list, _ := get(decodeJSON(t, body), "data", "dataList").([]any)
+	if resp.StatusCode != 200 || len(list) != 3 {
+		t.Fatalf("first query: %d, %d records: %s", resp.StatusCode, len(list), body)
+	}
+	var code int
+	for i := 0; i < 20; i++ { // quota accounting lands after the response
+		resp = e.do("POST", "/fx/cgi/crm/v2/data/query", bearer(repKey), strings.NewReader(fxQuery))
+		body = readAll(t, resp)
+		if code = resp.StatusCode; code == 429 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code != 429 || get(decodeJSON(t, body), "errorDescription") != "CRMGW_RATE_LIMITED" {
+		t.Fatalf("after the quota: %d %s", code, body)
 	}
 }
