@@ -158,7 +158,7 @@ const fxQuery = `{"corpAccessToken":"CALLER-OWN-TOKEN","corpId":"CallerCorp","cu
 // the audit event names the object and counts the records.
 func TestProfileFxiaokeMaskedQuery(t *testing.T) {
 	e := newProfileEnv(t)
-	resp := e.do("POST", "/fx/cgi/crm/v2/data/query", bearer(repKey), strings.NewReader(fxQuery), "Content-Type", "application/json")
+	resp := e.do("POST", "/fx/cgi/crm/v2/data/query?thirdTraceId=t1&CorpAccessToken=CALLER-QUERY-TOKEN", bearer(repKey), strings.NewReader(fxQuery), "Content-Type", "application/json")
 	body := readAll(t, resp)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -188,6 +188,9 @@ func TestProfileFxiaokeMaskedQuery(t *testing.T) {
 	if get(fwd, "corpAccessToken") != samplecrm.DefaultFxiaokeToken || get(fwd, "corpId") != samplecrm.DefaultFxiaokeCorpID ||
 		get(fwd, "currentOpenUserId") != samplecrm.DefaultFxiaokeUserID {
 		t.Errorf("the gateway's credential was not written: %s", up.Body)
+	}
+	if up.RawQuery != "thirdTraceId=t1" {
+		t.Errorf("query forwarded: %q (the caller's token must go, the rest stay)", up.RawQuery)
 	}
 	if up.Header.Get("Authorization") != "" {
 		t.Errorf("Authorization forwarded: %q", up.Header.Get("Authorization"))

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/crmgw/crmgw/crm"
 	"github.com/crmgw/crmgw/internal/jsonptr"
@@ -458,12 +459,20 @@ func scalarText(v any) (string, bool) {
 	return "", false
 }
 
+// validName accepts object and field names: letters (any script),
+// digits, '_', '.', '-', '#', '$'. Anything else (spaces, quotes,
+// parentheses, operators) could make a CRM read an expression or an alias
+// where the gateway reads a name, and mask the wrong column.
 func validName(s string) bool {
 	if s == "" || len(s) > maxNameLen {
 		return false
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		switch {
+		case r == '_' || r == '.' || r == '-' || r == '#' || r == '$':
+		case '0' <= r && r <= '9', 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z':
+		case r >= 0x80 && unicode.IsLetter(r) || unicode.IsDigit(r):
+		default:
 			return false
 		}
 	}

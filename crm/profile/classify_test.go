@@ -92,6 +92,10 @@ func TestBuiltinRequestToAction(t *testing.T) {
 					t.Error("a quoted value taken as a field")
 				}
 			}},
+		{name: "kd FieldKeys with an expression", profile: "kingdee", method: "POST", path: kdq,
+			body: `{"data":{"FormId":"BD_Customer","FieldKeys":"FNumber,FTel AS FNote"}}`, rejected: true},
+		{name: "fx projection with a space", profile: "fxiaoke", method: "POST", path: fxq,
+			body: `{"data":{"dataObjectApiName":"AccountObj","search_query_info":{"fieldProjection":["tel x"]}}}`, rejected: true},
 		{name: "kd data string that is not JSON", profile: "kingdee", method: "POST", path: kdq, body: `{"data":"{FormId:BD_Customer"}`, rejected: true},
 		{name: "kd view names two forms", profile: "kingdee", method: "POST", path: kdv,
 			body: `{"formid":"BD_Customer","data":{"FormId":"BD_Supplier"}}`, rejected: true},
