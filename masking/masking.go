@@ -201,7 +201,7 @@ func (r *Reader) Init(src io.ReadCloser, opts Options) {
 	switch opts.Format {
 	case "", "json":
 		if opts.Vendor == "generic" {
-			r.eng = newPointerRewriter(&r.src, r.out, opts)
+			r.eng = newPointerRewriter(&r.src, r.out, opts, det)
 			break
 		}
 		r.eng = newJSONRewriter(&r.src, r.out, opts, det)

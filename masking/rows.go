@@ -43,6 +43,11 @@ type pointerRewriter struct {
 	capture   map[string]bool
 	captured  map[string]string
 
+	// det are the content detectors run on record values no rule masks.
+	det   uint8
+	spans []span
+	tmp   []byte
+
 	// sub reads one record or row already in memory (reset per record).
 	sub    *jsontext.Decoder
 	subSrc sliceReader
@@ -60,8 +65,9 @@ func (w *pointerRewriter) subDecoder(v []byte) *jsontext.Decoder {
 	return w.sub
 }
 
-func newPointerRewriter(src io.Reader, out *outBuf, opts Options) *pointerRewriter {
+func newPointerRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *pointerRewriter {
 	w := &pointerRewriter{
+		det:   det,
 		dec:   jsontext.NewDecoder(src),
 		enc:   jsontext.NewEncoder(out),
 		out:   out,
@@ -218,7 +224,7 @@ func (w *pointerRewriter) record() error {
 	if w.kind == "rows" && v.Kind() == '[' {
 		return w.row(v)
 	}
-	if w.rules.Empty() {
+	if w.rules.Empty() && w.det == 0 {
 		return w.enc.WriteValue(v)
 	}
 	return w.maskValue(v)
@@ -252,7 +258,11 @@ func (w *pointerRewriter) row(v jsontext.Value) error {
 			w.noteMasked("column" + strconv.Itoa(i))
 		}
 		if s == StrategyNone {
-			if err := w.enc.WriteValue(cell); err != nil {
+			name := "column" + strconv.Itoa(i)
+			if i < len(w.cols) {
+				name = w.cols[i]
+			}
+			if err := w.writeDetected(cell, name); err != nil {
 				return err
 			}
 			continue
@@ -273,6 +283,7 @@ func (w *pointerRewriter) row(v jsontext.Value) error {
 // maskValue writes v with every member a rule names masked, at any depth.
 func (w *pointerRewriter) maskValue(v jsontext.Value) error {
 	d := w.subDecoder(v)
+	last := "" // the member name of the value being read
 	for {
 		kind := d.PeekKind()
 		if kind == 0 {
@@ -307,8 +318,19 @@ func (w *pointerRewriter) maskValue(v jsontext.Value) error {
 				if err := w.enc.WriteToken(tok); err != nil {
 					return err
 				}
+				last = name
 				continue
 			}
+		}
+		if w.det != 0 && (kind == '"' || kind == '0') {
+			val, err := d.ReadValue()
+			if err != nil {
+				return malformed(err)
+			}
+			if err := w.writeDetected(val, last); err != nil {
+				return err
+			}
+			continue
 		}
 		tok, err := d.ReadToken()
 		if err != nil {
@@ -321,6 +343,34 @@ func (w *pointerRewriter) maskValue(v jsontext.Value) error {
 			return err
 		}
 	}
+}
+
+// writeDetected writes a value no rule masks, with the spans the content
+// detectors find in a string or number replaced (a number with a hit
+// becomes a string).
+func (w *pointerRewriter) writeDetected(v jsontext.Value, field string) error {
+	k := v.Kind()
+	if w.det == 0 || (k != '"' && k != '0') {
+		return w.enc.WriteValue(v)
+	}
+	text := []byte(v)
+	if k == '"' {
+		t, err := jsontext.AppendUnquote(w.buf[:0], v)
+		if err != nil {
+			return malformed(err)
+		}
+		w.buf, text = t, t
+	}
+	w.spans = detect(w.spans[:0], text, w.det)
+	if len(w.spans) == 0 {
+		return w.enc.WriteValue(v)
+	}
+	w.tmp = appendDetected(w.tmp[:0], text, w.spans)
+	if field == "" {
+		field = "*"
+	}
+	w.noteMasked(field)
+	return w.enc.WriteToken(jsontext.String(string(w.tmp)))
 }
 
 // writeMasked writes the masked form of a value: strings and numbers by

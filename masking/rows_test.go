@@ -105,3 +105,23 @@ func BenchmarkPointerRows(b *testing.B) {
 		}
 	}
 }
+
+// TestPointerDetectors: content detectors run on profile records and rows
+// (strings and numbers no rule masks): a Chinese mobile number inside free
+// text or stored as a number is replaced; rule-masked values keep their
+// rule; values outside the records are left alone.
+func TestPointerDetectors(t *testing.T) {
+	body := `{"note":"call 13812345678","data":{"dataList":[{"remark":"联系人 13987654321 下午","tel":13600001111,"name":"王芳"}]}}`
+	out, st := rewriteProfile(t, body, Options{Kind: "records", Records: "/data/dataList", Object: "ContactObj", Detectors: []string{"mobile_cn"}}, nil)
+	want := `{"note":"call 13812345678","data":{"dataList":[{"remark":"联系人 **** 下午","tel":"****","name":"王芳"}]}}`
+	if out != want {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+	if strings.Join(st.Masked, ",") != "ContactObj.remark,ContactObj.tel" {
+		t.Errorf("masked: %v", st.Masked)
+	}
+	rows, _ := rewriteProfile(t, `[["C1","13812345678"]]`, Options{Kind: "rows", Columns: []string{"FNumber", "FNote"}, Object: "BD_Customer", Detectors: []string{"mobile_cn"}}, nil)
+	if rows != `[["C1","****"]]` {
+		t.Errorf("rows: %s", rows)
+	}
+}
