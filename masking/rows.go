@@ -37,6 +37,7 @@ type pointerRewriter struct {
 	max      int
 
 	inList    bool
+	started   bool // the top-level value has begun
 	n         int
 	truncated bool
 	masked    map[string]bool
@@ -136,6 +137,12 @@ func (w *pointerRewriter) step() error {
 			return malformed(err)
 		}
 		return io.EOF
+	}
+	if w.dec.StackDepth() == 0 {
+		if w.started {
+			return malformed(errors.New("more than one JSON document"))
+		}
+		w.started = true
 	}
 	// The root itself may be the records (a top-level array of rows).
 	if w.kind != "" && w.at == "" && w.dec.StackDepth() == 0 {

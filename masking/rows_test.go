@@ -125,3 +125,50 @@ func TestPointerDetectors(t *testing.T) {
 		t.Errorf("rows: %s", rows)
 	}
 }
+
+// FuzzPointerRewriter: for any body, the profile rewriter either fails or
+// writes valid JSON in which no "tel" member inside the records keeps a
+// value, and never more records than the cap.
+func FuzzPointerRewriter(f *testing.F) {
+	f.Add(`{"data":[{"tel":"138","x":{"tel":1}},{"tel":[1,2]}]}`)
+	f.Add(`{"data":{"tel":"1"}}`)
+	f.Add(`[[1,2],[3]]`)
+	rules, _ := CompileRules(map[string]string{"X.tel": "redact"})
+	f.Fuzz(func(t *testing.T, body string) {
+		r := NewReader(io.NopCloser(strings.NewReader(body)), Options{Vendor: "generic", Kind: "records", Records: "/data", Object: "X", Rules: rules, MaxRecords: 2})
+		out, err := io.ReadAll(r)
+		if err != nil || (len(bytes.TrimSpace(out)) == 0 && strings.TrimSpace(body) == "") {
+			return // an error, or nothing in and nothing out
+		}
+		if !json.Valid(out) {
+			t.Fatalf("invalid output %q from %q", out, body)
+		}
+		var v any
+		_ = json.Unmarshal(out, &v) // numbers out of float64 range leave v nil
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		recs, _ := m["data"].([]any)
+		if len(recs) > 2 {
+			t.Fatalf("%d records past the cap", len(recs))
+		}
+		var walk func(any)
+		walk = func(x any) {
+			switch y := x.(type) {
+			case map[string]any:
+				for k, e := range y {
+					if k == "tel" && e != "****" && e != nil {
+						t.Fatalf("tel leaked: %v in %s", e, out)
+					}
+					walk(e)
+				}
+			case []any:
+				for _, e := range y {
+					walk(e)
+				}
+			}
+		}
+		walk(m["data"])
+	})
+}
