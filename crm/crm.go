@@ -2,7 +2,8 @@
 // performs (operation, category, object, fields, record id, query), and says
 // what shape the response body will have so the masking stage can find the
 // records in it. It knows Salesforce and Zoho CRM; the generic upstream type
-// classifies everything as unknown for now.
+// is classified by a CRM profile (package crm/profile, docs/profiles.md)
+// given in Options.Profile, and is unknown without one.
 //
 // Classification is deny-biased: a path that cannot be canonicalised is
 // rejected (ErrRejected), and anything that cannot be recognised is

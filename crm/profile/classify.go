@@ -170,6 +170,9 @@ func (r *request) action(ep *Endpoint) (crm.Action, []string, error) {
 			return a, nil, crm.Reject("the request names two objects: " + a.Object + " and " + vals[0])
 		}
 		a.Object = vals[0]
+		if s.SQL != "" {
+			a.Query = r.rawText(s) // the query itself, for policies that read it
+		}
 	}
 	if a.Object == "" {
 		return a, nil, crm.Reject("the request names no object")
@@ -329,6 +332,20 @@ func (r *request) read(s Source) ([]string, bool, error) {
 		return nil, false, err
 	}
 	return out, true, nil
+}
+
+// rawText is a source's value as the request carries it (a string), ""
+// if it is not a string.
+func (r *request) rawText(s Source) string {
+	switch {
+	case s.Query != "":
+		return r.query.Get(s.Query)
+	case s.Body != "" && r.hasDoc:
+		v, _ := jsonptr.Get(r.doc, s.Body)
+		str, _ := v.(string)
+		return str
+	}
+	return ""
 }
 
 // values turns a value into the list of names the source says it holds.

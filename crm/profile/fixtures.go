@@ -83,6 +83,9 @@ func runFixture(cl *crm.Classifier, f Fixture, mask MaskFunc) []string {
 	if e.RecordID != "" && a.RecordID != e.RecordID {
 		fail("record_id: want %q, got %q", e.RecordID, a.RecordID)
 	}
+	if e.Query != "" && a.Query != e.Query {
+		fail("query: want %q, got %q", e.Query, a.Query)
+	}
 	if e.FieldRoles != nil && !reflect.DeepEqual(normRoles(a.FieldRoles), normRoles(e.FieldRoles)) {
 		fail("field_roles: want %v, got %v", e.FieldRoles, a.FieldRoles)
 	}

@@ -239,6 +239,7 @@ type FixtureExpect struct {
 	Fields     []string            `yaml:"fields"`
 	AllFields  *bool               `yaml:"all_fields"`
 	RecordID   string              `yaml:"record_id"`
+	Query      string              `yaml:"query"`
 	FieldRoles map[string][]string `yaml:"field_roles"`
 	// Forwarded is the body sent upstream after the caller's credential
 	// members were removed (compared as JSON).
