@@ -564,3 +564,20 @@ func TestProfileRecordQuota(t *testing.T) {
 		t.Fatalf("after the quota: %d %s", code, body)
 	}
 }
+
+// TestProfileUnauthenticated: no credential is 401 with the Bearer
+// challenge, in the profile CRM's error shape.
+func TestProfileUnauthenticated(t *testing.T) {
+	e := newProfileEnv(t)
+	resp := e.do("POST", "/fx/cgi/crm/v2/data/query", "", strings.NewReader(fxQuery))
+	body := readAll(t, resp)
+	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if v := decodeJSON(t, body); get(v, "errorCode") != float64(401) || get(v, "errorDescription") != "CRMGW_UNAUTHENTICATED" {
+		t.Errorf("not the fxiaoke shape: %s", body)
+	}
+	if lastUpstream(e, "/data/query") != nil {
+		t.Error("an unauthenticated request reached the CRM")
+	}
+}
