@@ -421,8 +421,7 @@ func (w *pointerRewriter) stats(st *Stats) {
 
 func (w *pointerRewriter) release() {}
 
-func bytesReader(b []byte) io.Reader { return &sliceReader{b: b} }
-
+// sliceReader reads a record already in memory.
 type sliceReader struct{ b []byte }
 
 func (r *sliceReader) Read(p []byte) (int, error) {
