@@ -231,7 +231,7 @@ func (c *Config) Validate() error {
 		case "salesforce", "zoho":
 		case "generic":
 			if u.Profile == "" {
-				bad(k+".profile", "required for type generic")
+				bad(k+".profile", "required for type generic (a built-in name: fxiaoke, jiandaoyun, kingdee, neocrm; or a file)")
 			}
 		default:
 			bad(k+".type", "want salesforce, zoho or generic, got %q", u.Type)
@@ -257,6 +257,9 @@ func (c *Config) Validate() error {
 		}
 		if err := u.Auth.Validate(); err != nil {
 			errs = append(errs, confkey.Prefix(k+".auth", err))
+		}
+		if u.Auth.Type == "profile" && u.Type != "generic" {
+			bad(k+".auth.type", "profile is for upstreams of type generic")
 		}
 	}
 	if c.Audit.QueryText == audit.QueryTextHash && c.Masking.HMACKey == "" {
@@ -298,7 +301,9 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&a.ClientSecretFile)
 		abs(&a.RefreshTokenFile)
 		abs(&a.TokenFile)
-		abs(&c.Upstreams[i].Profile)
+		if p := c.Upstreams[i].Profile; strings.ContainsAny(p, `/\`) || strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml") {
+			abs(&c.Upstreams[i].Profile) // a file; a bare name is a built-in profile (docs/profiles.md)
+		}
 	}
 	for _, sinks := range [][]audit.SinkConfig{c.Audit.Sinks, c.Alerts.Sinks} {
 		for i := range sinks {

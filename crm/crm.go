@@ -2,7 +2,8 @@
 // performs (operation, category, object, fields, record id, query), and says
 // what shape the response body will have so the masking stage can find the
 // records in it. It knows Salesforce and Zoho CRM; the generic upstream type
-// classifies everything as unknown for now.
+// is classified by a CRM profile (package crm/profile, docs/profiles.md)
+// given in Options.Profile, and is unknown without one.
 //
 // Classification is deny-biased: a path that cannot be canonicalised is
 // rejected (ErrRejected), and anything that cannot be recognised is
@@ -145,6 +146,9 @@ type Result struct {
 	// Capture lists JSON pointers the proxy should capture from the
 	// response body and hand back to Observe (shared slices: read only).
 	Capture []string
+	// Body, when not nil, is the request body to forward instead of the
+	// one received (a profile removed the caller's credential members).
+	Body []byte
 
 	// captureActions maps Capture[i] to the action it continues: -1 is
 	// Action, n >= 0 is Subrequests[n].
@@ -177,8 +181,13 @@ type ResponseShape struct {
 	// "composite", "batch", "graph", "result", "job", "metadata",
 	// "bulk_csv", "users", "unknown".
 	Kind string
-	// Columns is reserved for report columns (they are in the body).
+	// Columns is reserved for report columns (they are in the body); for
+	// positional rows (Rows) it names each column, in order.
 	Columns []string
+	// Records and Rows are JSON pointers to the records of a profile
+	// CRM's response: an array of objects (or one object), or an array
+	// of positional rows whose columns are Columns (docs/profiles.md).
+	Records, Rows string
 }
 
 // ErrRejected is returned (wrapped with the reason) for requests that must
@@ -215,6 +224,9 @@ type Options struct {
 	MaxTokens int
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Profile classifies the requests of a generic upstream
+	// (crm/profile); nil: every generic request is unknown.
+	Profile ProfileClassifier
 }
 
 // Classifier classifies requests for one upstream. It is safe for
@@ -294,8 +306,7 @@ func (c *Classifier) classify(ctx context.Context, req Request, sub bool) (Resul
 	case vendorZoho:
 		err = c.classifyZoho(ctx, &in, &res)
 	default:
-		res.Action = unknownAction
-		res.Response = ResponseShape{Format: "json", Vendor: vendorGeneric, Kind: "unknown"}
+		err = c.classifyGeneric(&in, &res)
 	}
 	if err != nil {
 		return Result{}, err

@@ -34,6 +34,9 @@ const (
 	AuthRefreshToken      = "refresh_token"
 	AuthStatic            = "static"
 	AuthPassthrough       = "passthrough"
+	// AuthProfile: the token comes from the CRM profile's token endpoint,
+	// called with Params (profile_cred.go, docs/profiles.md).
+	AuthProfile = "profile"
 )
 
 // DefaultSalesforceAudience is the jwt_bearer "aud" when none is configured
@@ -84,6 +87,10 @@ type UpstreamAuthConfig struct {
 	// AuthStyle is how client_credentials sends the client secret: params
 	// (form body, the default) or header (HTTP Basic).
 	AuthStyle string `yaml:"auth_style"`
+	// Params are the named values a CRM profile's credential uses
+	// ({param.NAME}: app ids, secrets, the CRM user to act as). Their
+	// values are treated as secrets: never printed.
+	Params map[string]string `yaml:"params"`
 }
 
 const redacted = "[REDACTED]"
@@ -100,6 +107,13 @@ func (c UpstreamAuthConfig) redactedCopy() UpstreamAuthConfig {
 	c.ClientSecret = redact(c.ClientSecret)
 	c.RefreshToken = redact(c.RefreshToken)
 	c.Token = redact(c.Token)
+	if c.Params != nil {
+		p := make(map[string]string, len(c.Params))
+		for k, v := range c.Params {
+			p[k] = redact(v)
+		}
+		c.Params = p
+	}
 	return c
 }
 
@@ -181,6 +195,9 @@ func (c *UpstreamAuthConfig) Validate() error {
 	case AuthStatic:
 		oneOf("token", c.Token, c.TokenFile, true)
 	case AuthPassthrough:
+	case AuthProfile:
+		// What the profile's token endpoint needs is checked against
+		// params when the profile is known (NewProfileCredentials).
 	case "":
 		bad("type", "is required (client_credentials, jwt_bearer, refresh_token, static or passthrough)")
 	default:
@@ -258,6 +275,9 @@ func NewCredentials(cfg UpstreamAuthConfig, upstreamType string, client *http.Cl
 		if upstreamType == "zoho" {
 			scheme = "Zoho-oauthtoken"
 		}
+	}
+	if cfg.Type == AuthProfile {
+		return nil, errors.New("identity: auth type profile is for generic upstreams with a profile (NewProfileCredentials)")
 	}
 	if cfg.Type == AuthPassthrough {
 		logger.Warn("upstream auth is passthrough: callers' own CRM credentials are forwarded; use only during migrations")

@@ -73,6 +73,11 @@ type Options struct {
 	SpoolDir string
 	// SpoolLimit caps the spooled ZIP (default DefaultSpoolLimit).
 	SpoolLimit int64
+	// Records and Rows are the JSON pointers of a profile CRM's records
+	// (Vendor "generic", Kind "records" or "rows"); Columns name the
+	// positional columns of rows. See rows.go and docs/profiles.md.
+	Records, Rows string
+	Columns       []string
 }
 
 // Stats describe what a Reader did. They are complete once Read returned
@@ -204,6 +209,10 @@ func (r *Reader) Init(src io.ReadCloser, opts Options) {
 	}
 	switch opts.Format {
 	case "", "json":
+		if opts.Vendor == "generic" {
+			r.eng = newPointerRewriter(&r.src, r.out, opts, det)
+			break
+		}
 		r.eng = newJSONRewriter(&r.src, r.out, opts, det)
 	case "csv":
 		r.eng = newCSVRewriter(&r.src, r.out, opts, det)

@@ -170,6 +170,9 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		HMACKey:    g.hmacKey,
 		Detectors:  g.detectors,
 		Capture:    captures(x), // cursorcap.go
+		Records:    shape.Records,
+		Rows:       shape.Rows,
+		Columns:    shape.Columns,
 		SpoolDir:   g.spoolDir,
 		SpoolLimit: g.spoolLimit,
 	})
@@ -262,19 +265,19 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	switch {
 	case errors.As(err, &ure):
 		x.errCode, x.reason = codeUpstreamBad, ure.msg
-		writeError(w, x.up.typ, http.StatusBadGateway, codeUpstreamBad, ure.msg, x.id)
+		writeErrorFor(w, x.up, http.StatusBadGateway, codeUpstreamBad, ure.msg, x.id)
 	case errors.As(err, &ce):
 		x.errCode, x.reason = codeUpstreamDown, "the gateway could not obtain its CRM credential"
-		writeError(w, x.up.typ, http.StatusBadGateway, codeUpstreamDown, x.reason, x.id)
+		writeErrorFor(w, x.up, http.StatusBadGateway, codeUpstreamDown, x.reason, x.id)
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		x.errCode, x.reason = codeUpstreamTimeout, "the CRM did not answer in time"
-		writeError(w, x.up.typ, http.StatusGatewayTimeout, codeUpstreamTimeout, x.reason, x.id)
+		writeErrorFor(w, x.up, http.StatusGatewayTimeout, codeUpstreamTimeout, x.reason, x.id)
 	case errors.Is(err, context.Canceled):
 		x.errCode, x.reason = "", "client went away"
 		w.WriteHeader(499)
 	default:
 		x.errCode, x.reason = codeUpstreamDown, "the CRM could not be reached"
-		writeError(w, x.up.typ, http.StatusBadGateway, codeUpstreamDown, x.reason, x.id)
+		writeErrorFor(w, x.up, http.StatusBadGateway, codeUpstreamDown, x.reason, x.id)
 	}
 }
 

@@ -213,6 +213,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.notFound(rw, x, up.typ)
 		return
 	}
+	if res.Body != nil {
+		x.body = res.Body // the profile removed the caller's credential members
+	}
 
 	// Rate limits and quotas, before anything reaches the CRM.
 	if g.limiter != nil {
@@ -341,6 +344,10 @@ func (g *Gateway) reject(rw http.ResponseWriter, x *exchange, crmType string, st
 	if status == http.StatusTooManyRequests && rw.Header().Get("Retry-After") == "" {
 		rw.Header().Set("Retry-After", "1")
 	}
+	if x.up != nil && x.up.profile != nil {
+		writeProfileError(rw, x.up.profile, status, code, reason, x.id) // profile.go
+		return
+	}
 	writeError(rw, crmType, status, code, reason, x.id)
 }
 
@@ -389,6 +396,7 @@ type upstream struct {
 	noGzip     bool // ask the CRM for identity encoding
 	classifier *crm.Classifier
 	proxy      *httputil.ReverseProxy
+	profile    *profileUpstream // generic upstreams: the CRM profile (profile.go)
 
 	instMu   sync.Mutex
 	instURL  string

@@ -134,7 +134,13 @@ func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
 		WriteBufferSize: 64 << 10,
 	}
 	tokenClient := &http.Client{Transport: base, Timeout: 30 * time.Second}
-	creds, err := identity.NewCredentials(uc.Auth, uc.Type, tokenClient, g.log.Named("upstream-auth").With(zap.String("upstream", uc.Name)))
+	var prof *profileUpstream
+	var creds identity.Credentials
+	if uc.Type == "generic" {
+		prof, creds, err = g.loadProfile(uc, tokenClient) // profile.go
+	} else {
+		creds, err = identity.NewCredentials(uc.Auth, uc.Type, tokenClient, g.log.Named("upstream-auth").With(zap.String("upstream", uc.Name)))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +153,14 @@ func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
 		creds:   creds,
 		useInst: uc.Auth.UseInstanceURL,
 		noGzip:  uc.Compression == "none",
+		profile: prof,
 	}
 	transport := &credTransport{creds: creds, base: base}
-	u.classifier, err = crm.NewClassifier(uc.Type, g.classifierOptions(uc, u, transport))
+	opts := g.classifierOptions(uc, u, transport)
+	if prof != nil {
+		opts.Profile = prof.classifier
+	}
+	u.classifier, err = crm.NewClassifier(uc.Type, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -275,9 +286,10 @@ func (s *Server) ProxyAddr() string { return s.proxyLn.Addr().String() }
 // AdminAddr is the admin listener's address.
 func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 
-// Reload re-reads what can change safely at run time: the policies.
+// Reload re-reads what can change safely at run time: the policies and
+// the CRM profiles.
 func (s *Server) Reload(ctx context.Context) error {
-	err := s.engine.Reload(ctx)
+	err := errors.Join(s.engine.Reload(ctx), s.Gateway.reloadProfiles())
 	if s.alerts != nil {
 		err = errors.Join(err, s.alerts.Reload(ctx))
 	}

@@ -123,6 +123,9 @@ Exit 0 only if all is well.`,
 			}
 			fmt.Printf("configuration %s: ok\npolicies: %s (mode %s)\n", path, eng.Revision(), eng.Mode())
 			_ = eng.Close()
+			if !validateProfiles(cfg) { // profiles.go
+				return exitError(1)
+			}
 			if cfg.Alerts.Rules != "" {
 				q, err := policy.NewQuery(ctx, cfg.Policy.Paths, cfg.Alerts.Rules, zap.NewNop())
 				if err != nil {

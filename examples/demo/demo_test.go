@@ -86,6 +86,12 @@ func TestEveryPrintedLineWorks(t *testing.T) {
 		{"zoho read, masked", func(s string) bool {
 			return strings.Contains(s, `"data"`) && strings.Contains(s, `"Mobile":"****"`)
 		}},
+		{"fxiaoke read, masked", func(s string) bool {
+			return strings.Contains(s, `"errorCode":0`) && strings.Contains(s, "王芳") && !strings.Contains(s, "13800002222")
+		}},
+		{"fxiaoke delete refused", func(s string) bool {
+			return strings.Contains(s, "CRMGW_FORBIDDEN") && strings.Contains(s, `"errorCode": 403`)
+		}},
 		{"audit verifies", func(s string) bool {
 			return strings.HasPrefix(strings.TrimSpace(s), "1\n") && strings.Contains(s, "ok: ") && strings.Contains(s, "chain intact")
 		}},

@@ -145,7 +145,7 @@ func runDemo(ctx context.Context, o options, out io.Writer, ready func(running))
 	}
 	cfgPath := filepath.Join(dir, "crmgw.yaml")
 	cfgText := fmt.Sprintf(configTmpl, o.listen, certFile, keyFile, o.admin, "http://"+crmLn.Addr().String(),
-		iss.URL(), audience, sha(managerKey), sha(repKey), sha(internKey))
+		iss.URL(), audience, sha(managerKey), sha(repKey), sha(internKey), samplecrm.DefaultFxiaokeUserID)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return err
 	}
@@ -228,6 +228,14 @@ upstreams:
     url: %[5]s
     match: {path_prefix: /zoho}
     auth: {type: static, token: ` + zohoToken + `}
+  - name: fxiaoke
+    type: generic
+    profile: fxiaoke
+    url: %[5]s
+    match: {path_prefix: /fxiaoke}
+    auth:
+      type: profile
+      params: {appId: FSAID_demo, appSecret: demo-fxiaoke-app-secret, permanentCode: demo-permanent-code, currentOpenUserId: %[11]s}
 identity:
   oidc:
     - issuer: %[6]s

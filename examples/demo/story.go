@@ -35,6 +35,14 @@ func steps(r running) []step {
 				curl + mgr + "\"" + r.https + "/services/data/v60.0/jobs/query/$JOB/results\" | wc -l"},
 		{"Zoho CRM through the same gateway (path prefix /zoho), with Zoho's own Authorization scheme; the intern's Mobile is masked here too",
 			curl + "-H 'Authorization: Zoho-oauthtoken " + internKey + "' '" + r.https + "/zoho/crm/v6/Contacts?fields=Last_Name,Email,Mobile&per_page=2'"},
+		{"纷享销客 (fxiaoke) through the same gateway and its built-in profile: the gateway writes its own corpAccessToken, corpId and currentOpenUserId into the body; the intern's mobile numbers come back masked",
+			curl + "-H 'Authorization: Bearer " + internKey + "' -H 'Content-Type: application/json' -d '" +
+				`{"data":{"dataObjectApiName":"ContactObj","search_query_info":{"offset":0,"limit":10,"filters":[],"fieldProjection":["name","mobile"]}}}` +
+				"' '" + r.https + "/fxiaoke/cgi/crm/v2/data/query'"},
+		{"A delete through the fxiaoke profile is refused in fxiaoke's own error shape",
+			curl + "-H 'Authorization: Bearer " + repKey + "' -H 'Content-Type: application/json' -d '" +
+				`{"data":{"dataObjectApiName":"ContactObj","object_data_id":"con001"}}` +
+				"' '" + r.https + "/fxiaoke/cgi/crm/v2/data/delete'"},
 		{"What the SOC sees: one hash-chained audit event per request; the export's event says it was cut at the cap",
 			"grep -c '\"truncated\":true' " + filepath.Join(r.dir, "audit.jsonl") + " && go run ./examples/demo verify " + filepath.Join(r.dir, "audit.jsonl")},
 	}
@@ -43,7 +51,7 @@ func steps(r running) []step {
 func printStory(w io.Writer, r running) {
 	ca := filepath.Join(r.dir, "ca.pem")
 	fmt.Fprintf(w, `
-crmgw demo is running: a sample CRM (Salesforce and Zoho APIs), a test IdP and the gateway, on loopback.
+crmgw demo is running: a sample CRM (Salesforce, Zoho and 纷享销客 APIs), a test IdP and the gateway, on loopback.
   gateway  %s   (plain http: %s)   admin %s (/healthz /readyz /metrics)
   files    %s   (crmgw.yaml, audit.jsonl, ca.pem; removed when the demo stops)
   https    the demo's own CA signed the gateway's certificate; to trust it:

@@ -43,6 +43,16 @@ type Options struct {
 	// ZohoToken is accepted as "Authorization: Zoho-oauthtoken <t>" on /crm/...
 	// paths. Empty accepts any non-empty token (unless RefreshToken is set).
 	ZohoToken string
+	// FxiaokeToken is the corpAccessToken the 纷享销客 API accepts and its
+	// token endpoint hands out (default DefaultFxiaokeToken); KingdeeSession
+	// the 金蝶云星空 session id (default DefaultKingdeeSession).
+	FxiaokeToken, KingdeeSession string
+	// JiandaoyunKey is the 简道云 API key accepted (default
+	// DefaultJiandaoyunKey).
+	JiandaoyunKey string
+	// NeocrmToken is the 销售易 bearer token accepted (default
+	// DefaultNeocrmToken).
+	NeocrmToken string
 	// ClientID and ClientSecret are the OAuth client the token endpoints
 	// (POST /services/oauth2/token, POST /oauth/v2/token) accept.
 	ClientID     string
@@ -231,6 +241,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveSalesforce(w, r)
+	case strings.HasPrefix(p, "/api/v5/app/entry/data/"):
+		s.serveJiandaoyun(w, r) // jiandaoyun.go
+	case strings.HasPrefix(p, "/rest/data/v2.0/"):
+		s.serveNeocrm(w, r) // neocrm.go
+	case strings.HasPrefix(p, "/cgi/"):
+		s.serveFxiaoke(w, r) // fxiaoke.go
+	case strings.HasPrefix(strings.ToLower(p), "/k3cloud/"):
+		s.serveKingdee(w, r) // kingdee.go
 	case strings.HasPrefix(p, "/crm/"):
 		if !s.zohoAuthorized(r.Header.Get("Authorization")) {
 			zohoError(w, http.StatusUnauthorized, "INVALID_TOKEN", "invalid oauth token", nil)
