@@ -44,6 +44,8 @@ type Config struct {
 	Limits []LimitConfig `yaml:"limits"`
 	// Quotas are the record-volume quotas.
 	Quotas []QuotaConfig `yaml:"quotas"`
+	// PreAuth are the limits that run before authentication (preauth.go).
+	PreAuth PreAuthConfig `yaml:"preauth"`
 }
 
 // RedisConfig selects and tunes the Redis deployment: a single node (url or
@@ -185,6 +187,7 @@ func (c *Config) SetDefaults() {
 			c.Quotas[i].Key = "subject"
 		}
 	}
+	c.PreAuth.setDefaults()
 }
 
 // Validate reports every problem in the section at once.
@@ -211,6 +214,7 @@ func (c *Config) Validate() error {
 	if c.Store == StoreRedis {
 		errs = append(errs, c.Redis.validate()...)
 	}
+	errs = append(errs, c.PreAuth.validate()...)
 
 	names := map[string]string{}
 	checkName := func(key, name string) {
@@ -221,6 +225,8 @@ func (c *Config) Validate() error {
 			add(key, "%q may hold only letters, digits, '-', '_' and '.'", name)
 		case names[name] != "":
 			add(key, "%q is already used by %s", name, names[name])
+		case slices.Contains(preAuthNames, name):
+			add(key, "%q is the name of a pre-authentication limit", name)
 		default:
 			names[name] = key
 		}
