@@ -60,6 +60,8 @@ func (g *Gateway) newReverseProxy(u *upstream, transport http.RoundTripper) *htt
 			for _, h := range callerCredentialHeaders {
 				out.Header.Del(h)
 			}
+			stripConnectionHeaders(out.Header) // tunnel.go
+			stripCallerForwarding(out.Header)
 			// Let the transport negotiate gzip and decode it, so the
 			// masking stage always reads the plain body.
 			out.Header.Del("Accept-Encoding")
@@ -127,6 +129,11 @@ func stripParams(raw string, names []string) string {
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	x := exchangeFrom(resp.Request.Context())
 	x.upstreamStatus = resp.StatusCode
+	if resp.StatusCode < 200 {
+		// A 101 (the only 1xx that gets here): the CRM wants to switch
+		// protocols although the gateway never asks it to (tunnel.go).
+		return &upstreamResponseError{"upstream tried to switch protocols"}
+	}
 	h := resp.Header
 	// Upstream session cookies are the CRM's, not the caller's.
 	h.Del("Set-Cookie")
@@ -288,6 +295,10 @@ type credTransport struct {
 }
 
 func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The last step before the wire: no connection header and no 1xx
+	// relay, whatever ran before (tunnel.go).
+	stripConnectionHeaders(req.Header)
+	req = req.WithContext(untraced{req.Context()})
 	callerAuth := ""
 	if x := exchangeFrom(req.Context()); x != nil {
 		callerAuth = x.callerAuth

@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/crmgw/crmgw/identity"
+)
+
+// Messages shown to a caller whose credential was refused: one per status,
+// whatever the reason, so that the answer tells nobody which issuers are
+// trusted, whether a token's signature or only its audience was wrong, or
+// whether a stolen API key exists (docs/hardening.md, "One answer for every
+// credential failure"). The reason goes to the audit event and the log.
+const (
+	msgUnauthenticated = "missing or invalid credentials"
+	msgAddressRefused  = "access from this address is not allowed"
+	msgAuthUnavailable = "credentials cannot be verified right now; retry later"
+	challengeBearer    = `Bearer realm="crmgw", error="invalid_token"`
+)
+
+// maxAuthDetail bounds the internal reason kept in the event and log.
+const maxAuthDetail = 256
+
+// authFailure answers a request whose caller could not be authenticated.
+func (g *Gateway) authFailure(rw http.ResponseWriter, r *http.Request, x *exchange, crmType string, err error) {
+	x.err = err
+	ae := &identity.AuthError{Status: http.StatusUnauthorized}
+	errors.As(err, &ae)
+	detail := capString(err.Error(), maxAuthDetail)
+	switch ae.Status {
+	case http.StatusServiceUnavailable:
+		rw.Header().Set("Retry-After", "5")
+		g.reject(rw, x, crmType, http.StatusServiceUnavailable, outcomeUnauthenticated, codeUnavailable, msgAuthUnavailable)
+	case http.StatusForbidden:
+		g.countAuthFailure(r, x)
+		g.reject(rw, x, crmType, http.StatusForbidden, outcomeDenied, codeForbidden, msgAddressRefused)
+	default:
+		g.countAuthFailure(r, x)
+		rw.Header().Set("WWW-Authenticate", challengeBearer)
+		g.reject(rw, x, crmType, http.StatusUnauthorized, outcomeUnauthenticated, codeUnauthenticated, msgUnauthenticated)
+	}
+	// What the caller was told is generic; the event and the log say why.
+	x.reason = detail
+	if ce := g.authLogger().Check(zap.InfoLevel, "authentication failed"); ce != nil {
+		ce.Write(zap.String("request_id", x.id), zap.String("ip", x.ipText), zap.String("reason", detail))
+	}
+}
+
+// authLogger is the gateway's logger, sampled: per second, the first 10
+// "authentication failed" lines, then one in 100, so a flood of bad
+// credentials cannot flood the log (every failure is in the audit trail).
+func (g *Gateway) authLogger() *zap.Logger {
+	g.authLogOnce.Do(func() {
+		g.authLog = g.log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			return zapcore.NewSamplerWithOptions(c, time.Second, 10, 100)
+		}))
+	})
+	return g.authLog
+}
