@@ -71,6 +71,7 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		}
 		return nil, joinSorted(problems)
 	}
+	cfg.warnings = cfg.collectWarnings(name, lines) // warnings.go
 	return cfg, nil
 }
 

@@ -55,6 +55,9 @@ type Gateway struct {
 	authLogOnce sync.Once // authLog: sampled logger of failed authentications (authfail.go)
 	authLog     *zap.Logger
 
+	admin          adminAuth // the admin listener's token check (admin_auth.go)
+	protectMetrics bool
+
 	// holdNs, when set, is the hold of masked bodies in nanoseconds
 	// instead of holdFor (recorder.go): tests set it to take the timer
 	// out of what they assert.

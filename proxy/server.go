@@ -93,6 +93,10 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		spoolDir:   cfg.Masking.SpoolDir,
 		spoolLimit: int64(cfg.Masking.SpoolLimit),
 	}
+	if g.admin, err = newAdminAuth(cfg.Admin); err != nil {
+		return nil, err
+	}
+	g.protectMetrics = cfg.Admin.ProtectMetrics
 	for _, uc := range cfg.Upstreams {
 		u, err := g.newUpstream(uc)
 		if err != nil {
@@ -266,6 +270,9 @@ func (s *Server) Start() error {
 			s.log.Error("admin listener stopped", zap.Error(err))
 		}
 	}()
+	for _, w := range s.cfg.Warnings() {
+		s.log.Warn("configuration: "+w.Msg, zap.String("key", w.Key), zap.Int("line", w.Line))
+	}
 	s.log.Info("crmgw listening",
 		zap.String("proxy", s.ProxyAddr()), zap.String("admin", s.AdminAddr()),
 		zap.String("policy_revision", s.engine.Revision()), zap.String("policy_mode", s.engine.Mode()))
