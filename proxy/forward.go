@@ -62,6 +62,7 @@ func (g *Gateway) newReverseProxy(u *upstream, transport http.RoundTripper) *htt
 			}
 			stripConnectionHeaders(out.Header) // tunnel.go
 			stripCallerForwarding(out.Header)
+			out.Trailer = nil // a caller's trailers could carry what its headers may not
 			// Let the transport negotiate gzip and decode it, so the
 			// masking stage always reads the plain body.
 			out.Header.Del("Accept-Encoding")
@@ -135,8 +136,10 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		return &upstreamResponseError{"upstream tried to switch protocols"}
 	}
 	h := resp.Header
-	// Upstream session cookies are the CRM's, not the caller's.
+	// Upstream session cookies are the CRM's, not the caller's; trailers
+	// (which arrive after the body) are not relayed at all.
 	h.Del("Set-Cookie")
+	resp.Trailer = nil
 
 	shape := x.result.Response
 	switch shape.Format {

@@ -79,7 +79,13 @@ func waitAuditLines(t *testing.T, e *env, want int) (int, int64) {
 var uaSize = 60 << 10
 
 func TestUnauthenticatedFloodIsRefusedBeforeAuthentication(t *testing.T) {
-	e := newEnv(t, envOptions{}) // pre-authentication limits: the defaults
+	// The default pre-authentication limits, but a failure window no run
+	// of this test can outlast (a shared machine may take a minute).
+	e := newEnv(t, envOptions{limits: `ratelimit:
+  store: memory
+  preauth:
+    failures: {count: 20, window: 1h}
+`})
 	total := 10000
 	if raceEnabled || testing.Short() {
 		total = 2000 // the race detector makes each request many times slower
@@ -159,7 +165,7 @@ func TestUnauthenticatedFloodIsRefusedBeforeAuthentication(t *testing.T) {
 	if other.Load() != 0 {
 		t.Errorf("%d flood requests got neither 401 nor 429 with Retry-After", other.Load())
 	}
-	// 20 failures per address and minute (the default), plus the requests
+	// 20 failures per address, plus the requests
 	// already past the check when the 20th was counted.
 	if n401.Load() > 20+workers {
 		t.Errorf("%d requests reached authentication, want at most %d", n401.Load(), 20+workers)
@@ -521,5 +527,46 @@ func TestEventMarshalsCappedStrings(t *testing.T) {
 	b, _ := json.Marshal(capString(strings.Repeat("\xff", 2000), maxEventString))
 	if len(b) > 8*maxEventString {
 		t.Errorf("capped invalid UTF-8 marshals to %d bytes", len(b))
+	}
+}
+
+// Trailers, both ways: a caller's request trailer (which could carry a
+// session header its headers may not) never reaches the CRM, and a CRM's
+// response trailer never reaches the caller.
+func TestTrailersAreNotRelayed(t *testing.T) {
+	var mu sync.Mutex
+	var seen http.Header
+	var hit bool
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		seen, hit = r.Trailer.Clone(), true
+		mu.Unlock()
+		w.Header().Set("Trailer", "X-Crm-Secret")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"003000000000009AAA","success":true,"errors":[]}`)
+		w.Header().Set("X-Crm-Secret", "crm-internal")
+	}))
+	defer up.Close()
+	e := newEnv(t, envOptions{upstream: up.URL})
+
+	body := `{"LastName":"Trailer"}`
+	req := "POST /services/data/v60.0/sobjects/Contact HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n" +
+		"Authorization: Bearer " + repKey + "\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sfdc-Session\r\n\r\n" +
+		fmt.Sprintf("%x\r\n%s\r\n0\r\nX-Sfdc-Session: stolen-session\r\n\r\n", len(body), body)
+	resp, rb := rawRequest(t, e.srv.ProxyAddr(), req)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("status %d: %s", resp.StatusCode, rb)
+	}
+	if v := resp.Trailer.Get("X-Crm-Secret"); v != "" {
+		t.Errorf("the CRM's trailer reached the caller: %q", v)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !hit {
+		t.Fatal("the CRM saw no request")
+	}
+	if v := seen.Get("X-Sfdc-Session"); v != "" {
+		t.Errorf("the caller's trailer reached the CRM: %q", v)
 	}
 }
