@@ -136,10 +136,8 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		return &upstreamResponseError{"upstream tried to switch protocols"}
 	}
 	h := resp.Header
-	// Upstream session cookies are the CRM's, not the caller's; trailers
-	// (which arrive after the body) are not relayed at all.
+	// Upstream session cookies are the CRM's, not the caller's.
 	h.Del("Set-Cookie")
-	resp.Trailer = nil
 
 	shape := x.result.Response
 	switch shape.Format {
@@ -317,7 +315,7 @@ func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		return resp, err
+		return withoutTrailers(resp), err
 	}
 	t.creds.Invalidate(tokenOf(req.Header.Get("Authorization")))
 	if !idempotent(req.Method) || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
@@ -336,7 +334,21 @@ func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.creds.Apply(req.Context(), r2, callerAuth); err != nil {
 		return nil, &credentialError{err}
 	}
-	return t.base.RoundTrip(r2)
+	resp, err = t.base.RoundTrip(r2)
+	return withoutTrailers(resp), err
+}
+
+// withoutTrailers returns a copy of resp that has no trailers, so none of
+// the CRM's reaches the caller (they arrive after the masked body). A
+// copy, because the transport fills the trailers into the Response it
+// made when the body ends, whatever the field held before.
+func withoutTrailers(resp *http.Response) *http.Response {
+	if resp == nil {
+		return nil
+	}
+	c := *resp
+	c.Trailer = nil
+	return &c
 }
 
 func withHeaderCopy(req *http.Request) *http.Request {

@@ -212,3 +212,26 @@ func TestPreAuthStoreOutageFollowsOnStoreError(t *testing.T) {
 		})
 	}
 }
+
+func TestPreAuthMetricsCountByLimit(t *testing.T) {
+	l := newTestLimiter(t, preAuthOnly(Config{Store: StoreMemory}), nil)
+	for range 5 {
+		mustPreAuth(t, l, "203.0.113.77")
+	}
+	mustFail(t, l, "203.0.113.78")
+	mustFail(t, l, "203.0.113.78")
+	mustPreAuth(t, l, "203.0.113.78")
+	for _, c := range []struct {
+		limit, result string
+		want          float64
+	}{
+		// Each limit counts its own check: a request one limit refuses is
+		// "allowed" by the others that passed.
+		{LimitPreAuthIP, "allowed", 4}, {LimitPreAuthIP, "refused", 2},
+		{LimitPreAuthFailures, "refused", 1}, {LimitPreAuthGlobal, "allowed", 6},
+	} {
+		if got := metricValue(l.m.decisions.WithLabelValues(c.limit, c.result)); got != c.want {
+			t.Errorf("%s %s = %v, want %v", c.limit, c.result, got, c.want)
+		}
+	}
+}
