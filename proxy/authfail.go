@@ -40,7 +40,13 @@ func (g *Gateway) authFailure(rw http.ResponseWriter, r *http.Request, x *exchan
 		g.countAuthFailure(r, x)
 		g.reject(rw, x, crmType, http.StatusForbidden, outcomeDenied, codeForbidden, msgAddressRefused)
 	default:
-		g.countAuthFailure(r, x)
+		// A request with no credential at all costs no failure: a load
+		// balancer's health check or a browser behind an office's NAT
+		// would otherwise lock the address out. It guesses nothing, and
+		// per_ip bounds how often it can come.
+		if !errors.Is(err, identity.ErrNoCredential) {
+			g.countAuthFailure(r, x)
+		}
 		rw.Header().Set("WWW-Authenticate", challengeBearer)
 		g.reject(rw, x, crmType, http.StatusUnauthorized, outcomeUnauthenticated, codeUnauthenticated, msgUnauthenticated)
 	}

@@ -205,6 +205,16 @@ func TestFailureBudgetRefusesTheAddressNotTheKey(t *testing.T) {
   preauth:
     failures: {count: 3, window: 1h}
 `})
+	// Requests with no credential at all (health checks, browsers) cost
+	// no failure.
+	for range 10 {
+		readAll(t, e.do("GET", "/", "", nil))
+	}
+	if resp := e.do("GET", contactQuery, bearer(repKey), nil); resp.StatusCode != 200 {
+		t.Fatalf("after 10 requests without a credential: %d", resp.StatusCode)
+	} else {
+		readAll(t, resp)
+	}
 	for range 3 {
 		readAll(t, e.do("GET", contactQuery, bearer("wrong-key"), nil))
 	}
@@ -213,11 +223,11 @@ func TestFailureBudgetRefusesTheAddressNotTheKey(t *testing.T) {
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "CRMGW_RATE_LIMITED") {
 		t.Fatalf("after 3 failures: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
-	if n := len(e.crm.Requests()); n != 0 {
-		t.Fatalf("%d requests reached the CRM", n)
+	if n := len(e.crm.Requests()); n != 1 {
+		t.Fatalf("%d requests reached the CRM, want the one before the failures", n)
 	}
-	evs := e.auditEvents(4)
-	if len(evs) != 4 || get(evs[3], "status") != "rate_limited" || get(evs[3], "error") != "rate limit preauth-failures exceeded" {
+	evs := e.auditEvents(15)
+	if len(evs) != 15 || get(evs[14], "status") != "rate_limited" || get(evs[14], "error") != "rate limit preauth-failures exceeded" {
 		t.Fatalf("event of the refusal: %v", evs[len(evs)-1])
 	}
 }
