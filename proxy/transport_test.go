@@ -215,10 +215,12 @@ func TestFailureBudgetRefusesTheAddressNotTheKey(t *testing.T) {
 	} else {
 		readAll(t, resp)
 	}
-	for range 3 {
-		readAll(t, e.do("GET", contactQuery, bearer("wrong-key"), nil))
+	// Each failure claims another client address in X-Forwarded-For: the
+	// gateway trusts no proxy here, so they all count against 127.0.0.1.
+	for i := range 3 {
+		readAll(t, e.do("GET", contactQuery, bearer("wrong-key"), nil, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i)))
 	}
-	resp := e.do("GET", contactQuery, bearer(repKey), nil)
+	resp := e.do("GET", contactQuery, bearer(repKey), nil, "X-Forwarded-For", "198.51.100.200")
 	body := readAll(t, resp)
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "CRMGW_RATE_LIMITED") {
 		t.Fatalf("after 3 failures: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
