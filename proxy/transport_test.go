@@ -582,3 +582,26 @@ func TestTrailersAreNotRelayed(t *testing.T) {
 		t.Errorf("the caller's trailer reached the CRM: %q", v)
 	}
 }
+
+// HTTP/2 with prior knowledge on the plain listener (h2c without an
+// Upgrade): net/http does not speak it there; nothing reaches the CRM.
+func TestH2CPriorKnowledgeIsNotServed(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c, err := net.DialTimeout("tcp", e.srv.ProxyAddr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Fatalf("prior-knowledge h2c answered %d", resp.StatusCode)
+		}
+	}
+	if n := len(e.crm.Requests()); n != 0 {
+		t.Fatalf("%d requests reached the CRM", n)
+	}
+}
