@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,6 +39,13 @@ func (g *Gateway) authFailure(rw http.ResponseWriter, r *http.Request, x *exchan
 		g.reject(rw, x, crmType, http.StatusServiceUnavailable, outcomeUnauthenticated, codeUnavailable, msgAuthUnavailable)
 	case http.StatusForbidden:
 		g.countAuthFailure(r, x)
+		if g.credentialAllowList(x) {
+			// The credential's own allow-list refused: a 403 would tell a
+			// caller on the wrong address that the credential is valid.
+			rw.Header().Set("WWW-Authenticate", challengeBearer)
+			g.reject(rw, x, crmType, http.StatusUnauthorized, outcomeUnauthenticated, codeUnauthenticated, msgUnauthenticated)
+			break
+		}
 		g.reject(rw, x, crmType, http.StatusForbidden, outcomeDenied, codeForbidden, msgAddressRefused)
 	default:
 		// A request with no credential at all costs no failure: a load
@@ -67,4 +75,43 @@ func (g *Gateway) authLogger() *zap.Logger {
 		}))
 	})
 	return g.authLog
+}
+
+// credentialAllowList reports whether an allow-list refusal of x came from
+// the credential's own allow-list (an API key's or an issuer's
+// allowed_cidrs) rather than identity.allowed_cidrs: the address passes
+// the gateway-wide list (or there is none), so what refused it was checked
+// after the credential was recognised.
+func (g *Gateway) credentialAllowList(x *exchange) bool {
+	if len(g.allowedCIDRs) == 0 {
+		return true
+	}
+	ip := x.ip.Unmap()
+	for _, p := range g.allowedCIDRs {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAllowList reads identity.allowed_cidrs (validated by identity):
+// CIDRs or single addresses, IPv4-mapped IPv6 as IPv4.
+func parseAllowList(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if a := p.Addr(); a.Is4In6() {
+			p = netip.PrefixFrom(a.Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out
 }

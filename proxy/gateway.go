@@ -57,6 +57,7 @@ type Gateway struct {
 
 	admin          adminAuth // the admin listener's token check (admin_auth.go)
 	protectMetrics bool
+	allowedCIDRs   []netip.Prefix // identity.allowed_cidrs, to tell which allow-list refused (authfail.go)
 
 	// holdNs, when set, is the hold of masked bodies in nanoseconds
 	// instead of holdFor (recorder.go): tests set it to take the timer

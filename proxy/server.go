@@ -97,6 +97,7 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		return nil, err
 	}
 	g.protectMetrics = cfg.Admin.ProtectMetrics
+	g.allowedCIDRs = parseAllowList(cfg.Identity.AllowedCIDRs)
 	for _, uc := range cfg.Upstreams {
 		u, err := g.newUpstream(uc)
 		if err != nil {

@@ -605,3 +605,33 @@ func TestH2CPriorKnowledgeIsNotServed(t *testing.T) {
 		t.Fatalf("%d requests reached the CRM", n)
 	}
 }
+
+// An allow-list refusal must not tell whether the credential was good: a
+// key fenced to another network gets exactly the answer of a key that does
+// not exist; the gateway-wide allow-list answers 403 whatever the
+// credential.
+func TestAllowListRefusalsTellNothingAboutTheCredential(t *testing.T) {
+	const fencedKey = "fenced-api-key-0123456789"
+	e := newEnv(t, envOptions{identity: "    - {id: fenced, key_sha256: " + sha(fencedKey) + ", roles: [sales_rep], allowed_cidrs: [10.9.0.0/16]}\n"})
+	answer := func(e *env, auth string) (int, string, string) {
+		resp := e.do("GET", contactQuery, auth, nil)
+		body := strings.ReplaceAll(string(readAll(t, resp)), resp.Header.Get("X-Request-Id"), "ID")
+		return resp.StatusCode, body, resp.Header.Get("WWW-Authenticate")
+	}
+	c1, b1, w1 := answer(e, bearer(fencedKey))
+	c2, b2, w2 := answer(e, bearer("no-such-key-0123456789"))
+	if c1 != 401 || c1 != c2 || b1 != b2 || w1 != w2 {
+		t.Errorf("fenced key: %d %s %q; unknown key: %d %s %q", c1, b1, w1, c2, b2, w2)
+	}
+	evs := e.auditEvents(2)
+	if reason, _ := get(evs[0], "error").(string); !strings.Contains(reason, "not allowed") {
+		t.Errorf("the event does not say the key's allow-list refused: %q", reason)
+	}
+
+	g := newEnv(t, envOptions{identity: "  allowed_cidrs: [10.0.0.0/8]\n"})
+	c1, b1, _ = answer(g, bearer(repKey))
+	c2, b2, _ = answer(g, bearer("no-such-key-0123456789"))
+	if c1 != 403 || c1 != c2 || b1 != b2 || !strings.Contains(b1, msgAddressRefused) {
+		t.Errorf("outside the gateway-wide allow-list: good key %d %s; unknown key %d %s", c1, b1, c2, b2)
+	}
+}
