@@ -38,7 +38,8 @@ type Config struct {
 	Audit     audit.Config       `yaml:"audit"`
 	Alerts    audit.AlertsConfig `yaml:"alerts"`
 
-	path string
+	path     string
+	warnings []*Problem
 }
 
 // Path is the file the configuration was read from.
@@ -73,10 +74,24 @@ type TLSConfig struct {
 	ClientCAFile string `yaml:"client_ca_file"`
 }
 
-// AdminConfig is the admin listener (/healthz, /readyz, /metrics).
+// AdminConfig is the admin listener (/healthz, /readyz, /metrics and the
+// admin API). See docs/hardening.md, "Admin listener".
 type AdminConfig struct {
 	Listen string `yaml:"listen"`
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every admin endpoint but the probes (/healthz, /readyz) and, unless
+	// ProtectMetrics, /metrics. Without a token those endpoints answer
+	// loopback callers only. At least 16 characters; use ${ENV}.
+	Token string `yaml:"token"`
+	// TokenFile holds the token instead (surrounding whitespace ignored);
+	// it is read when the gateway starts.
+	TokenFile string `yaml:"token_file"`
+	// ProtectMetrics puts /metrics behind the token too.
+	ProtectMetrics bool `yaml:"protect_metrics"`
 }
+
+// minAdminToken is the shortest admin token accepted.
+const minAdminToken = 16
 
 // LogConfig selects zap's level and encoding.
 type LogConfig struct {
@@ -201,6 +216,15 @@ func (c *Config) Validate() error {
 	} else if c.Admin.Listen == c.Server.Listen && !strings.HasSuffix(c.Admin.Listen, ":0") {
 		bad("admin.listen", "must differ from server.listen: the admin endpoints never share the proxy listener")
 	}
+	if c.Admin.Token != "" && c.Admin.TokenFile != "" {
+		bad("admin.token_file", "set either admin.token or admin.token_file, not both")
+	}
+	if t := c.Admin.Token; t != "" && len(strings.TrimSpace(t)) < minAdminToken {
+		bad("admin.token", "must be at least %d characters (the value is not shown)", minAdminToken)
+	}
+	if c.Admin.ProtectMetrics && c.Admin.Token == "" && c.Admin.TokenFile == "" {
+		bad("admin.protect_metrics", "needs admin.token or admin.token_file")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -315,6 +339,7 @@ func (c *Config) resolvePaths(dir string) {
 			}
 		}
 	}
+	abs(&c.Admin.TokenFile)
 	abs(&c.Audit.SpoolDir)
 	abs(&c.Masking.SpoolDir)
 }

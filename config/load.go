@@ -95,6 +95,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool), file
 	if len(problems) > 0 {
 		return nil, joinSorted(problems)
 	}
+	cfg.warnings = cfg.collectWarnings(name, lines) // warnings.go
 	return cfg, nil
 }
 

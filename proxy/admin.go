@@ -11,7 +11,9 @@ import (
 )
 
 // AdminHandler serves /healthz, /readyz and /metrics. It is mounted on the
-// admin listener only, never on the proxy listener.
+// admin listener only, never on the proxy listener. The probes are open;
+// every other endpoint goes through requireAdmin (admin_auth.go), /metrics
+// when admin.protect_metrics is set.
 func (g *Gateway) AdminHandler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -28,7 +30,11 @@ func (g *Gateway) AdminHandler(gatherer prometheus.Gatherer) http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(rep)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	var metrics http.Handler = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
+	if g.protectMetrics {
+		metrics = g.requireAdmin(metrics) // admin_auth.go
+	}
+	mux.Handle("GET /metrics", metrics)
 	return mux
 }
 

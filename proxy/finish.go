@@ -73,6 +73,7 @@ func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, s
 	if ip == "" { // no route: the client's address was not taken
 		ip = x.ip.String()
 	}
+	n := eventStringCap(x) // eventcap.go
 	ev := &audit.Event{
 		Time:      x.start.UTC(),
 		ClassUID:  audit.ClassAPIActivity,
@@ -82,9 +83,9 @@ func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, s
 			IP: ip,
 		},
 		HTTPRequest: audit.HTTPRequest{
-			Method:    r.Method,
-			Path:      r.URL.EscapedPath(),
-			UserAgent: r.UserAgent(),
+			Method:    capString(r.Method, n),
+			Path:      capString(r.URL.EscapedPath(), n),
+			UserAgent: capString(r.UserAgent(), n),
 		},
 		HTTPResponse: audit.HTTPResponse{Code: status, Bytes: bytes},
 		DurationMS:   float64(time.Since(x.start).Microseconds()) / 1000,
@@ -132,14 +133,14 @@ func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, s
 			MaxRecords: int64(x.maxRecords),
 		}
 	} else {
-		ev.Decision = audit.Decision{Allow: false, Enforced: true, Reason: x.reason}
+		ev.Decision = audit.Decision{Allow: false, Enforced: true, Reason: capString(x.reason, n)}
 	}
 	ev.Decision.PolicyRevision = x.decision.Revision // the revision that decided, even across a reload
 	if ev.Decision.PolicyRevision == "" {
 		ev.Decision.PolicyRevision = g.decider.Revision()
 	}
 	if x.outcome != outcomeAllowed && x.reason != "" {
-		ev.Error = x.reason
+		ev.Error = capString(x.reason, n)
 	}
 	ev.Classify()
 	return ev

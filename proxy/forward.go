@@ -60,6 +60,9 @@ func (g *Gateway) newReverseProxy(u *upstream, transport http.RoundTripper) *htt
 			for _, h := range callerCredentialHeaders {
 				out.Header.Del(h)
 			}
+			stripConnectionHeaders(out.Header) // tunnel.go
+			stripCallerForwarding(out.Header)
+			out.Trailer = nil // a caller's trailers could carry what its headers may not
 			// Let the transport negotiate gzip and decode it, so the
 			// masking stage always reads the plain body.
 			out.Header.Del("Accept-Encoding")
@@ -127,6 +130,11 @@ func stripParams(raw string, names []string) string {
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	x := exchangeFrom(resp.Request.Context())
 	x.upstreamStatus = resp.StatusCode
+	if resp.StatusCode < 200 {
+		// A 101 (the only 1xx that gets here): the CRM wants to switch
+		// protocols although the gateway never asks it to (tunnel.go).
+		return &upstreamResponseError{"upstream tried to switch protocols"}
+	}
 	h := resp.Header
 	// Upstream session cookies are the CRM's, not the caller's.
 	h.Del("Set-Cookie")
@@ -297,6 +305,10 @@ type credTransport struct {
 }
 
 func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The last step before the wire: no connection header and no 1xx
+	// relay, whatever ran before (tunnel.go).
+	stripConnectionHeaders(req.Header)
+	req = req.WithContext(untraced{req.Context()})
 	callerAuth := ""
 	if x := exchangeFrom(req.Context()); x != nil {
 		callerAuth = x.callerAuth
@@ -313,7 +325,7 @@ func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	setBulk1Session(req)
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		return resp, err
+		return withoutTrailers(resp), err
 	}
 	t.creds.Invalidate(tokenOf(req.Header.Get("Authorization")))
 	if !idempotent(req.Method) || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
@@ -333,7 +345,21 @@ func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &credentialError{err}
 	}
 	setBulk1Session(r2)
-	return t.base.RoundTrip(r2)
+	resp, err = t.base.RoundTrip(r2)
+	return withoutTrailers(resp), err
+}
+
+// withoutTrailers returns a copy of resp that has no trailers, so none of
+// the CRM's reaches the caller (they arrive after the masked body). A
+// copy, because the transport fills the trailers into the Response it
+// made when the body ends, whatever the field held before.
+func withoutTrailers(resp *http.Response) *http.Response {
+	if resp == nil {
+		return nil
+	}
+	c := *resp
+	c.Trailer = nil
+	return &c
 }
 
 // setBulk1Session gives Salesforce's Bulk API 1.0 (/services/async/) the

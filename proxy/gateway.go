@@ -55,6 +55,13 @@ type Gateway struct {
 
 	ruleCache ruleCache // compiled decision masks (rules.go)
 
+	authLogOnce sync.Once // authLog: sampled logger of failed authentications (authfail.go)
+	authLog     *zap.Logger
+
+	admin          adminAuth // the admin listener's token check (admin_auth.go)
+	protectMetrics bool
+	allowedCIDRs   []netip.Prefix // identity.allowed_cidrs, to tell which allow-list refused (authfail.go)
+
 	// holdNs, when set, is the hold of masked bodies in nanoseconds
 	// instead of holdFor (recorder.go): tests set it to take the timer
 	// out of what they assert.
@@ -143,36 +150,30 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	up := g.route(r)
+	x.ip = g.auth.ClientIP(r)
+	x.ipText = x.ip.String()
+	crmType := ""
+	if up != nil {
+		crmType = up.typ
+	}
+	// Before authentication: limits by address (preauth.go), no tunnels
+	// (tunnel.go).
+	if !g.preAuthorize(rw, r, x, crmType) {
+		return
+	}
 	if up == nil {
 		g.reject(rw, x, "", http.StatusNotFound, outcomeRejected, codeNoRoute, "no CRM upstream is configured for this host and path")
 		return
 	}
 	x.up = up
+	if g.refuseTunnel(rw, r, x, up.typ) {
+		return
+	}
 
 	// Who is calling?
-	x.ip = g.auth.ClientIP(r)
-	x.ipText = x.ip.String()
 	subj, err := g.auth.Authenticate(r)
 	if err != nil {
-		x.err = err
-		ae := &identity.AuthError{Status: http.StatusUnauthorized, Reason: "missing or invalid credentials"}
-		errors.As(err, &ae)
-		switch ae.Status {
-		case http.StatusUnauthorized:
-			// The contract promises error="invalid_token" on every 401,
-			// also when no credential was sent at all.
-			challenge := ae.Challenge()
-			if !strings.Contains(challenge, "error=") {
-				challenge = `Bearer realm="crmgw", error="invalid_token"`
-			}
-			rw.Header().Set("WWW-Authenticate", challenge)
-			g.reject(rw, x, up.typ, http.StatusUnauthorized, outcomeUnauthenticated, codeUnauthenticated, ae.Reason)
-		case http.StatusServiceUnavailable:
-			rw.Header().Set("Retry-After", "5")
-			g.reject(rw, x, up.typ, http.StatusServiceUnavailable, outcomeUnauthenticated, codeUnavailable, ae.Reason)
-		default:
-			g.reject(rw, x, up.typ, http.StatusForbidden, outcomeDenied, codeForbidden, ae.Reason)
-		}
+		g.authFailure(rw, r, x, up.typ, err)
 		return
 	}
 	x.subject = subj

@@ -47,7 +47,8 @@ type responseRecorder struct {
 
 func (w *responseRecorder) WriteHeader(code int) {
 	if code < 200 {
-		w.ResponseWriter.WriteHeader(code) // informational: the final status follows
+		// No 1xx from the CRM reaches the caller (tunnel.go); the 100
+		// Continue net/http sends when the body is read does not pass here.
 		return
 	}
 	if w.guarded {

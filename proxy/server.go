@@ -94,6 +94,11 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		spoolLimit: int64(cfg.Masking.SpoolLimit),
 	}
 	g.hashQueries = cfg.Audit.QueryText == audit.QueryTextHash
+	if g.admin, err = newAdminAuth(cfg.Admin); err != nil {
+		return nil, err
+	}
+	g.protectMetrics = cfg.Admin.ProtectMetrics
+	g.allowedCIDRs = parseAllowList(cfg.Identity.AllowedCIDRs)
 	for _, uc := range cfg.Upstreams {
 		u, err := g.newUpstream(uc)
 		if err != nil {
@@ -274,6 +279,9 @@ func (s *Server) Start() error {
 			s.log.Error("admin listener stopped", zap.Error(err))
 		}
 	}()
+	for _, w := range s.cfg.Warnings() {
+		s.log.Warn("configuration: "+w.Msg, zap.String("key", w.Key), zap.Int("line", w.Line))
+	}
 	s.log.Info("crmgw listening",
 		zap.String("proxy", s.ProxyAddr()), zap.String("admin", s.AdminAddr()),
 		zap.String("policy_revision", s.engine.Revision()), zap.String("policy_mode", s.engine.Mode()))

@@ -49,6 +49,8 @@ type Config struct {
 	// 0 (default): no bound but the room left.
 	// docs/ratelimit.md, "Reservations".
 	ReserveMax int64 `yaml:"reserve_max"`
+	// PreAuth are the limits that run before authentication (preauth.go).
+	PreAuth PreAuthConfig `yaml:"preauth"`
 }
 
 // RedisConfig selects and tunes the Redis deployment: a single node (url or
@@ -190,6 +192,7 @@ func (c *Config) SetDefaults() {
 			c.Quotas[i].Key = "subject"
 		}
 	}
+	c.PreAuth.setDefaults()
 }
 
 // Validate reports every problem in the section at once.
@@ -219,6 +222,7 @@ func (c *Config) Validate() error {
 	if c.Store == StoreRedis {
 		errs = append(errs, c.Redis.validate()...)
 	}
+	errs = append(errs, c.PreAuth.validate()...)
 
 	names := map[string]string{}
 	checkName := func(key, name string) {
@@ -229,6 +233,8 @@ func (c *Config) Validate() error {
 			add(key, "%q may hold only letters, digits, '-', '_' and '.'", name)
 		case names[name] != "":
 			add(key, "%q is already used by %s", name, names[name])
+		case slices.Contains(preAuthNames, name):
+			add(key, "%q is the name of a pre-authentication limit", name)
 		default:
 			names[name] = key
 		}

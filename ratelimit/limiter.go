@@ -138,6 +138,7 @@ type Limiter struct {
 	failAllow bool
 	limits    []limit
 	quotas    []quota
+	pre       preAuth // pre-authentication limits (preauth.go)
 	m         *metrics
 	health    health
 	batches   sync.Pool
@@ -247,6 +248,7 @@ func newLimiter(cfg Config, reg prometheus.Registerer, logger *zap.Logger, now f
 	l.reserveMax = cfg.ReserveMax
 	l.health.interval = cfg.LogInterval
 	l.batches.New = func() any { return &batch{} }
+	l.setupPreAuth(cfg.PreAuth)
 	for _, c := range cfg.Limits {
 		emission := (c.Per / time.Duration(c.Rate)).Microseconds()
 		l.limits = append(l.limits, limit{

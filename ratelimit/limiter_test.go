@@ -665,7 +665,8 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 
 func TestMetricsCountDecisionsByLimit(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	cfg := Config{Limits: []LimitConfig{{Name: "per-subject", Rate: 2, Per: time.Hour}}}
+	cfg := Config{Limits: []LimitConfig{{Name: "per-subject", Rate: 2, Per: time.Hour}},
+		PreAuth: PreAuthConfig{Disabled: true}} // its series are counted in preauth_test.go
 	clock := newFakeClock()
 	l, err := newLimiter(cfg, reg, zap.NewNop(), clock.now)
 	if err != nil {

@@ -104,6 +104,9 @@ func newValidateCmd() *cobra.Command {
 		Short: "Check a configuration, compile its policies and run their tests",
 		Long: `Load the configuration (every problem is reported with file:line and key),
 compile the policies it names and run their _test.rego tests.
+Unsafe but working settings (trusted_proxies wider than a /16 or /48, an
+admin listener reachable from other hosts without admin.token, Redis
+without a password or TLS) are printed as warnings; they do not fail.
 Exit 0 only if all is well.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -114,6 +117,9 @@ Exit 0 only if all is well.`,
 			if err != nil {
 				run.PrintProblems(os.Stderr, err)
 				return exitError(1)
+			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintln(os.Stderr, "warning:", w)
 			}
 			ctx := cmd.Context()
 			eng, err := policy.New(ctx, cfg.Policy, zap.NewNop())

@@ -841,6 +841,9 @@ ratelimit:
   limits:
     - {name: per-subject, key: subject, rate: 1000000, per: 1s, burst: 1000000}
     - {name: per-ip, key: ip, rate: 1000000, per: 1s, burst: 1000000}
+  preauth:
+    per_ip: {rate: 1000000, per: 1s}
+    global: {rate: 1000000, per: 1s}
   quotas:
     - {name: export-per-day, key: subject, records: 100000000, window: 24h, categories: [export, bulk]}
 audit:
