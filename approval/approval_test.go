@@ -28,8 +28,16 @@ type steps struct {
 	got []string
 }
 
-func (s *steps) add(r Request, step string) { s.mu.Lock(); s.got = append(s.got, step+":"+r.ID); s.mu.Unlock() }
-func (s *steps) list() []string           { s.mu.Lock(); defer s.mu.Unlock(); return append([]string(nil), s.got...) }
+func (s *steps) add(r Request, step string) {
+	s.mu.Lock()
+	s.got = append(s.got, step+":"+r.ID)
+	s.mu.Unlock()
+}
+func (s *steps) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
 
 // stores runs a test against the memory store and a Redis store.
 func stores(t *testing.T, run func(t *testing.T, newStore func() Store)) {
