@@ -39,6 +39,9 @@ func fill(v reflect.Value, s string, n int64, f float64, flag bool) {
 			fill(l.Index(i), s+"["+fmt.Sprint(i)+"]", n+int64(i), f, !flag)
 		}
 		v.Set(l)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), s, n, f, flag)
 	default:
 		panic("fill: add a case for " + v.Type().String())
 	}
