@@ -218,10 +218,9 @@ func (m *Manager) Decide(ctx context.Context, id string, a Approver, approve boo
 var ErrNoGrant = errors.New("approval: no valid grant")
 
 // Use lets one gateway request through under the grant of id: the first
-// use turns an approved request into a used one; a continuation of the
-// export (next page, bulk job status or results) is let through while the
-// grant's time lasts, after the first use only. Anything else is
-// ErrNoGrant.
+// use turns an approved request into a used one; after it, only a
+// continuation of the export (next page, bulk job results) is let through,
+// while the grant's time lasts. Anything else is ErrNoGrant.
 func (m *Manager) Use(ctx context.Context, id, requestID string, continuation bool) (*Request, error) {
 	now := m.opts.Now()
 	var expired bool
@@ -231,7 +230,9 @@ func (m *Manager) Use(ctx context.Context, id, requestID string, continuation bo
 			r.Status = StatusExpired
 			expired = true
 			return nil
-		case r.Status == StatusApproved && !continuation:
+		case r.Status == StatusApproved:
+			// The first request of the export; a bulk job's results can
+			// be the first when the job was made before approval was asked.
 			r.Status, r.UsedAt = StatusUsed, now
 		case r.Status == StatusUsed && continuation && now.Before(r.GrantUntil()):
 		default:

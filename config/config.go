@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmgw/crmgw/approval"
 	"github.com/crmgw/crmgw/audit"
 	"github.com/crmgw/crmgw/identity"
 	"github.com/crmgw/crmgw/internal/confkey"
@@ -38,6 +39,7 @@ type Config struct {
 	Ratelimit ratelimit.Config   `yaml:"ratelimit"`
 	Audit     audit.Config       `yaml:"audit"`
 	Alerts    audit.AlertsConfig `yaml:"alerts"`
+	Approvals approval.Config    `yaml:"approvals"`
 
 	path string
 }
@@ -77,6 +79,11 @@ type TLSConfig struct {
 // AdminConfig is the admin listener (/healthz, /readyz, /metrics).
 type AdminConfig struct {
 	Listen string `yaml:"listen"`
+	// Token (or TokenFile, read at start) protects the admin API
+	// (docs/approvals.md): Authorization: Bearer <token>. Without either,
+	// only an approver's own credential is accepted there.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
 }
 
 // LogConfig selects zap's level and encoding.
@@ -170,6 +177,7 @@ func (c *Config) SetDefaults() {
 	c.Ratelimit.SetDefaults()
 	c.Audit.SetDefaults()
 	c.Alerts.SetDefaults()
+	c.Approvals.SetDefaults()
 }
 
 // Validate checks every section and returns all problems.
@@ -265,7 +273,14 @@ func (c *Config) Validate() error {
 		confkey.Prefix("ratelimit", c.Ratelimit.Validate()),
 		confkey.Prefix("audit", c.Audit.Validate()),
 		confkey.Prefix("alerts", c.Alerts.Validate()),
+		confkey.Prefix("approvals", c.Approvals.Validate()),
 	)
+	if c.Admin.Token != "" && c.Admin.TokenFile != "" {
+		bad("admin.token", "set admin.token or admin.token_file, not both")
+	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
+		bad("admin.token", "must be at least 16 characters")
+	}
 	return errors.Join(errs...)
 }
 
@@ -304,4 +319,5 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	abs(&c.Audit.SpoolDir)
 	abs(&c.Masking.SpoolDir)
+	abs(&c.Admin.TokenFile)
 }

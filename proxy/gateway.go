@@ -26,6 +26,8 @@ import (
 	"github.com/oklog/ulid/v2"
 	"go.uber.org/zap"
 
+	"github.com/crmgw/crmgw/approval"
+	"github.com/crmgw/crmgw/audit"
 	"github.com/crmgw/crmgw/crm"
 	"github.com/crmgw/crmgw/identity"
 	"github.com/crmgw/crmgw/masking"
@@ -51,6 +53,9 @@ type Gateway struct {
 	spoolLimit int64
 
 	ruleCache ruleCache // compiled decision masks (rules.go)
+
+	approvals    *approval.Manager // nil: no approvals, freezes or watch list (approval.go)
+	approvalBase atomic.Value      // string: approvals.url_base
 
 	// holdNs, when set, is the hold of masked bodies in nanoseconds
 	// instead of holdFor (recorder.go): tests set it to take the timer
@@ -96,6 +101,12 @@ type exchange struct {
 	masker         *masking.Reader // &mr once the body is being rewritten
 	mr             masking.Reader
 	upstreamStatus int
+
+	// Approvals, freeze and watch list (approval.go, freeze.go).
+	watch    []string
+	frozen   bool
+	grant    *approval.Request // the grant the request goes through under
+	approval *audit.Approval   // the approval asked for
 
 	outcome string
 	errCode string
@@ -172,6 +183,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.subject = subj
 	x.subjKey = subjectKey(subj)
 	x.callerAuth = r.Header.Get("Authorization")
+	if !g.checkSubject(rw, r, x) {
+		return
+	}
 
 	// What does the request do? The body is read (bounded) because SOQL,
 	// composite sub-requests and bulk jobs hide in it.
@@ -297,6 +311,9 @@ func (g *Gateway) decide(rw http.ResponseWriter, r *http.Request, x *exchange) b
 		}
 		g.reject(rw, x, x.up.typ, http.StatusForbidden, outcomeDenied, codeForbidden, reason)
 		return false
+	}
+	if merged.Approval != nil {
+		return g.gateApproval(rw, r, x, in)
 	}
 	return true
 }
@@ -443,6 +460,9 @@ func mergeDecision(a, b policy.Decision) policy.Decision {
 	}
 	if b.MaxRecords > 0 && (a.MaxRecords == 0 || b.MaxRecords < a.MaxRecords) {
 		a.MaxRecords = b.MaxRecords
+	}
+	if a.Approval == nil {
+		a.Approval = b.Approval // an approval any part asks for holds the whole request
 	}
 	return a
 }

@@ -40,6 +40,7 @@ func (g *Gateway) policyInput(r *http.Request, x *exchange) *policy.Input {
 			MFA:      s.MFA,
 			ClientID: s.ClientID,
 			Claims:   s.Claims,
+			Watch:    x.watch,
 		},
 		Upstream: policy.UpstreamInput{Name: x.up.name, Type: x.up.typ},
 		Action:   actionInput(&x.result.Action),
