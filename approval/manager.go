@@ -253,16 +253,18 @@ func (m *Manager) Use(ctx context.Context, id, requestID string, continuation bo
 	return r, nil
 }
 
-// Delivered adds the records one request under the grant delivered and
-// reports the use (StepUsed) with them.
+// Delivered adds the records one request under the grant delivered to
+// the request's total and reports the use (StepUsed) with them.
 func (m *Manager) Delivered(ctx context.Context, id, requestID string, records int64) {
 	r, err := m.s.Update(ctx, id, func(r *Request) error {
 		r.Records += records
 		return nil
 	})
 	if err == nil {
+		// The step reports this request's records; the stored request
+		// keeps the total.
 		c := *r
-		c.Request = requestID
+		c.Request, c.Records = requestID, records
 		m.step(&c, StepUsed)
 	}
 }

@@ -16,7 +16,10 @@ func newApprovals(cfg *config.Config, g *Gateway) (*approval.Manager, error) {
 		if err != nil {
 			return nil, err
 		}
-		store = approval.NewRedisStore(c, ac.Retention, true)
+		// Under the limiter's key prefix; the {tag} keeps every approvals
+		// key in one Cluster slot (unless the prefix has a tag of its own,
+		// which does the same).
+		store = approval.NewRedisStorePrefix(c, cfg.Ratelimit.Redis.KeyPrefix+"approvals:{a}:", ac.Retention, true)
 	}
 	g.approvalBase.Store(ac.URLBase)
 	g.approvals = approval.NewManager(store, approval.Options{

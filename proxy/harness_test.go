@@ -62,6 +62,7 @@ type envOptions struct {
 	serverTLS string // extra lines under server: (indented two spaces)
 	identity  string // extra lines under identity: (indented two spaces)
 	policies  string // policy directory (default: the repository's policies/)
+	admin     string // extra lines under admin: (indented two spaces)
 }
 
 func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -111,7 +112,7 @@ func newEnv(t testing.TB, o envOptions) *env {
   listen: 127.0.0.1:0
 %sadmin:
   listen: 127.0.0.1:0
-upstreams:
+%supstreams:
   - name: salesforce
     type: salesforce
     url: %s
@@ -138,7 +139,7 @@ masking:
 %saudit:
   sinks:
     - {type: file, path: %s}
-%s`, o.serverTLS, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience,
+%s`, o.serverTLS, o.admin, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience,
 		sha(repKey), sha(internKey), sha(managerKey), o.identity, policyDir, mode, limits,
 		filepath.Join(e.dir, "audit.jsonl"), o.extraYAML)
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
