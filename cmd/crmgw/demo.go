@@ -189,9 +189,10 @@ curl -s -X DELETE -H 'Authorization: Bearer %[5]s' '%[1]s/services/data/v60.0/so
 # 4. No credential: 401
 curl -si '%[1]s/services/data/v60.0/query?q=SELECT+Id+FROM+Contact'
 
-# 5. An export by a sales manager signed in with MFA (an OIDC JWT from the demo issuer), capped by policy
+# 5. An export by a sales manager signed in with MFA (an OIDC JWT from the demo issuer), capped by policy;
+#    LIMIT 500 keeps it within what needs no approval (docs/approvals.md)
 curl -s -X POST -H 'Authorization: Bearer %[7]s' -H 'Content-Type: application/json' \
-  -d '{"operation":"query","query":"SELECT Id, Name, Email FROM Contact"}' '%[1]s/services/data/v60.0/jobs/query'
+  -d '{"operation":"query","query":"SELECT Id, Name, Email FROM Contact LIMIT 500"}' '%[1]s/services/data/v60.0/jobs/query'
 #    then fetch the CSV with the job id it returned:
 #    curl -s -H 'Authorization: Bearer <same JWT>' '%[1]s/services/data/v60.0/jobs/query/<id>/results'
 

@@ -185,7 +185,7 @@ func TestDemoShowsAllowedMaskedDenied(t *testing.T) {
 	}
 	// 5. The export by the manager signed in with MFA: a Bulk 2.0 job, then its CSV.
 	req, _ := http.NewRequest("POST", "http://"+r.addr+"/services/data/v60.0/jobs/query",
-		strings.NewReader(`{"operation":"query","query":"SELECT Id, Name, Email FROM Contact"}`))
+		strings.NewReader(`{"operation":"query","query":"SELECT Id, Name, Email FROM Contact LIMIT 500"}`))
 	req.Header.Set("Authorization", "Bearer "+r.jwt)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
