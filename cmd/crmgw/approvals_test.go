@@ -103,7 +103,9 @@ audit: {sinks: [{type: file, path: audit.jsonl}]}
 		t.Fatalf("list: %v %s", err, out)
 	}
 	out, err := cli(nil, "approvals", "show", id)
-	var shown struct{ Approval struct{ Status, Reason string } }
+	var shown struct {
+		Approval struct{ Status, Reason string }
+	}
 	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown.Approval.Status != "pending" {
 		t.Fatalf("show: %v %s", err, out)
 	}
