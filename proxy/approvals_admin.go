@@ -57,6 +57,9 @@ func (g *Gateway) withApprovalsAdmin(next http.Handler, token string) http.Handl
 	mux.HandleFunc("POST /admin/approvals/{id}/{verb}", func(w http.ResponseWriter, r *http.Request) { g.adminDecide(w, r, at) })
 	mux.HandleFunc("GET /admin/subjects", func(w http.ResponseWriter, r *http.Request) { g.adminListSubjects(w, r, at) })
 	mux.HandleFunc("POST /admin/subjects/{subject}/{verb}", func(w http.ResponseWriter, r *http.Request) { g.adminSubject(w, r, at) })
+	if g.page != nil {
+		g.page.routes(mux)
+	}
 	return mux
 }
 

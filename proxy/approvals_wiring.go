@@ -28,5 +28,6 @@ func newApprovals(cfg *config.Config, g *Gateway) (*approval.Manager, error) {
 		Refresh:    ac.Refresh,
 		OnStep:     g.approvalStep,
 	})
+	g.page = newApprovalPage(g, ac.OIDC, cfg.Masking.HMACKey)
 	return g.approvals, nil
 }

@@ -56,6 +56,7 @@ type Gateway struct {
 
 	approvals    *approval.Manager // nil: no approvals, freezes or watch list (approval.go)
 	approvalBase atomic.Value      // string: approvals.url_base
+	page         *approvalPage     // nil without approvals.oidc (approvals_page.go)
 
 	// holdNs, when set, is the hold of masked bodies in nanoseconds
 	// instead of holdFor (recorder.go): tests set it to take the timer
