@@ -32,7 +32,8 @@ type OIDCConfig struct {
 	Issuer       string `yaml:"issuer"`
 	ClientID     string `yaml:"client_id"`
 	ClientSecret string `yaml:"client_secret"`
-	RedirectURL  string `yaml:"redirect_url"`
+	// RedirectURL is registered at the IdP; default <url_base>/approvals/callback.
+	RedirectURL string `yaml:"redirect_url"`
 	// GroupsClaim names the claim holding the approver's groups (default groups).
 	GroupsClaim string `yaml:"groups_claim"`
 	// RolesClaim names the claim holding the approver's roles (default roles).
@@ -88,8 +89,8 @@ func (c *Config) Validate() error {
 		if o.ClientID == "" {
 			bad("oidc.client_id", "required")
 		}
-		if u, err := url.Parse(o.RedirectURL); o.RedirectURL == "" || err != nil || u.Host == "" {
-			bad("oidc.redirect_url", "want the page's callback URL, <url_base>/approvals/callback")
+		if u, err := url.Parse(o.RedirectURL); o.RedirectURL != "" && (err != nil || u.Host == "") {
+			bad("oidc.redirect_url", "want the page's callback URL, <url_base>/approvals/callback (the default)")
 		}
 	}
 	return errors.Join(errs...)

@@ -105,8 +105,13 @@ func (p *approvalPage) oauth(ctx context.Context) (*oauth2.Config, *oidc.IDToken
 		}
 		p.provider = pr
 	}
+	redirect := p.cfg.RedirectURL
+	if redirect == "" {
+		base, _ := p.g.approvalBase.Load().(string)
+		redirect = strings.TrimSuffix(base, "/") + "/approvals/callback"
+	}
 	oc := &oauth2.Config{
-		ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret, RedirectURL: p.cfg.RedirectURL,
+		ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret, RedirectURL: redirect,
 		Endpoint: p.provider.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email", "profile"},
 	}
 	return oc, p.provider.Verifier(&oidc.Config{ClientID: p.cfg.ClientID}), nil

@@ -141,7 +141,7 @@ masking:
     - {type: file, path: %s}
 %s`, o.serverTLS, o.admin, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience,
 		sha(repKey), sha(internKey), sha(managerKey), o.identity, policyDir, mode, limits,
-		filepath.Join(e.dir, "audit.jsonl"), o.extraYAML)
+		filepath.Join(e.dir, "audit.jsonl"), strings.ReplaceAll(o.extraYAML, "{{ISSUER}}", e.issuer.URL()))
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
