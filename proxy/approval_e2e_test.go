@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -260,12 +261,24 @@ func TestFreezeRefusesBeforeThePolicy(t *testing.T) {
 		t.Errorf("subjects: %d %v", st, out)
 	}
 	e.adminCall("POST", "/admin/subjects/li.wei@example.com/unfreeze", adminTok, "")
+	// By subject key (issuer|sub), sent percent-encoded: the issuer's
+	// slashes stay inside the one path segment.
+	key := e.issuer.URL() + "|00u-li"
+	if st, out := e.adminCall("POST", "/admin/subjects/"+url.PathEscape(key)+"/freeze", adminTok, `{}`); st != 200 || out["subject"] != strings.ToLower(key) {
+		t.Fatalf("freeze by subject key: %d %v", st, out)
+	}
+	if r := e.do("GET", contactQuery, bearer(li), nil); r.StatusCode != 403 {
+		t.Errorf("frozen by subject key: %d", r.StatusCode)
+	} else {
+		readAll(t, r)
+	}
+	e.adminCall("POST", "/admin/subjects/"+url.PathEscape(key)+"/unfreeze", adminTok, "")
 	if r := e.do("GET", contactQuery, bearer(li), nil); r.StatusCode != 200 {
 		t.Errorf("after unfreeze: %d", r.StatusCode)
 	} else {
 		readAll(t, r)
 	}
-	evs := e.auditEvents(8)
+	evs := e.auditEvents(11)
 	var frozen int
 	for _, ev := range evs {
 		if get(ev, "actor", "frozen") == true {
@@ -275,7 +288,7 @@ func TestFreezeRefusesBeforeThePolicy(t *testing.T) {
 			}
 		}
 	}
-	if acts := activities(evs); frozen != 3 || acts["subject_freeze"] != 2 || acts["subject_unfreeze"] != 1 {
+	if acts := activities(evs); frozen != 4 || acts["subject_freeze"] != 3 || acts["subject_unfreeze"] != 2 {
 		t.Errorf("%d frozen request events, activities %v", frozen, acts)
 	}
 }

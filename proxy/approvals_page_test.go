@@ -3,11 +3,15 @@ package proxy
 import (
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/crmgw/crmgw/approval"
 	"github.com/crmgw/crmgw/identity/oidctest"
 )
 
@@ -130,4 +134,30 @@ func TestApprovalPage(t *testing.T) {
 		t.Errorf("forged session: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
+}
+
+// The session cookie is HttpOnly, SameSite=Lax, scoped to the page, and
+// Secure when the page is served over https.
+func TestApprovalPageCookieFlags(t *testing.T) {
+	g := &Gateway{log: zap.NewNop()}
+	p := newApprovalPage(g, &approval.OIDCConfig{Issuer: "https://idp", ClientID: "c"}, "hmac-key")
+	for base, secure := range map[string]bool{"http://127.0.0.1:9090": false, "https://crmgw-admin.example.com": true} {
+		g.approvalBase.Store(base)
+		rec := httptest.NewRecorder()
+		p.setCookie(rec, httptest.NewRequest("GET", "/approvals", nil), sessionCookie, p.sign("session", session{SID: "s", Sub: "x"}), time.Hour)
+		c := rec.Header().Get("Set-Cookie")
+		for _, want := range []string{"HttpOnly", "SameSite=Lax", "Path=/approvals"} {
+			if !strings.Contains(c, want) {
+				t.Errorf("%s: cookie %q lacks %s", base, c, want)
+			}
+		}
+		if strings.Contains(c, "Secure") != secure {
+			t.Errorf("%s: cookie %q, Secure want %v", base, c, secure)
+		}
+	}
+	// A payload signed for another purpose (the flow cookie) is not a session.
+	var s session
+	if p.open("session", p.sign("flow", session{SID: "s", Sub: "x"}), &s) {
+		t.Error("a flow cookie opened as a session")
+	}
 }
