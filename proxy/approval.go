@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -155,7 +157,7 @@ func (g *Gateway) askApproval(rw http.ResponseWriter, x *exchange, act approval.
 		Reason:       ap.Reason,
 		Approvers:    ap.Approvers,
 		TTL:          ap.TTL,
-		Estimated:    int64(x.maxRecords),
+		Estimated:    estimate(x),
 		Request:      x.id,
 		Usage:        usageSummary(x),
 	}
@@ -227,6 +229,23 @@ func planSummary(x *exchange) string {
 		b.WriteString(sub.Object)
 	}
 	return b.String()
+}
+
+// queryLimit is the LIMIT that ends a query (SOQL or COQL), as the default
+// policies read it (policies/approvals.rego).
+var queryLimit = regexp.MustCompile(`(?i)\sLIMIT\s+(\d{1,9})(?:\s+OFFSET\s+\d{1,9})?\s*$`)
+
+// estimate is the most records the export can return, as far as is known
+// before it runs: the record cap (policy or quota) and the query's own
+// LIMIT, the smaller; 0 when neither is known.
+func estimate(x *exchange) int64 {
+	n := int64(x.maxRecords)
+	if m := queryLimit.FindStringSubmatch(x.result.Action.Query); m != nil {
+		if l, err := strconv.ParseInt(m[1], 10, 64); err == nil && (n == 0 || l < n) {
+			n = l
+		}
+	}
+	return n
 }
 
 func usageSummary(x *exchange) map[string]int64 {

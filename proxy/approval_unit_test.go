@@ -43,3 +43,23 @@ func TestContinuations(t *testing.T) {
 		}
 	}
 }
+
+func TestEstimate(t *testing.T) {
+	for _, c := range []struct {
+		query string
+		cap   int
+		want  int64
+	}{
+		{"SELECT Id FROM Contact LIMIT 50", 2000, 50},
+		{"SELECT Id FROM Contact limit 5000 offset 10", 2000, 2000},
+		{"SELECT Id FROM Contact", 2000, 2000},
+		{"SELECT Id FROM Contact LIMIT 50", 0, 50},
+		{"SELECT Id, (SELECT Id FROM Contacts LIMIT 5) FROM Account", 0, 0},
+	} {
+		x := &exchange{maxRecords: c.cap}
+		x.result.Action.Query = c.query
+		if got := estimate(x); got != c.want {
+			t.Errorf("%q cap %d: %d, want %d", c.query, c.cap, got, c.want)
+		}
+	}
+}
