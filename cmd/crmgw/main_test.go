@@ -137,10 +137,10 @@ func TestDemoShowsAllowedMaskedDenied(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type ready struct {
-		addr, dir, jwt string
+		addr, admin, dir, jwt string
 	}
 	readyc := make(chan ready, 1)
-	demoReady = func(s *proxy.Server, dir, jwt string) { readyc <- ready{s.ProxyAddr(), dir, jwt} }
+	demoReady = func(s *proxy.Server, dir, jwt string) { readyc <- ready{s.ProxyAddr(), s.AdminAddr(), dir, jwt} }
 	defer func() { demoReady = nil }()
 	errc := make(chan error, 1)
 	go func() { errc <- runDemo(ctx, "127.0.0.1:0", "127.0.0.1:0") }()
@@ -208,12 +208,19 @@ func TestDemoShowsAllowedMaskedDenied(t *testing.T) {
 	if code, _ := get("GET", "/services/data/v60.0/jobs/query/"+job.ID+"/results", "Bearer "+demoInternKey); code != 403 {
 		t.Fatalf("intern export: %d", code)
 	}
+	demoApprovalStory(t, r.addr, r.admin, r.dir, r.jwt)
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatalf("demo exit: %v", err)
 	}
 	out, errOut, err := runCLI(t, nil, "audit", "verify", filepath.Join(r.dir, "audit.jsonl"))
-	if err != nil || !strings.Contains(out, "ok: 8 events") {
+	if err != nil || !strings.Contains(out, "ok: 16 events") {
 		t.Fatalf("audit verify: %v\n%s\n%s", err, out, errOut)
+	}
+	audit, _ := os.ReadFile(filepath.Join(r.dir, "audit.jsonl"))
+	for _, step := range []string{"approval_requested", "approval_approved", "approval_used"} {
+		if !strings.Contains(string(audit), `"activity":"`+step+`"`) {
+			t.Errorf("the audit trail lacks %s", step)
+		}
 	}
 }
