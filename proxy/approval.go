@@ -179,7 +179,8 @@ func (g *Gateway) askApproval(rw http.ResponseWriter, x *exchange, act approval.
 	msg := reason + ": approval " + got.ID + " (" + string(got.Status) + ") must be given by " +
 		strings.Join(got.Approvers, " or ") + " at " + g.approvalURL(got.ID)
 	if got.Status == approval.StatusApproved {
-		msg = "approval " + got.ID + " was approved for another request shape; " + msg
+		// Approved between this request's lookup and now: the retry uses it.
+		msg = "approval " + got.ID + " has just been approved by " + got.Approver + ": send the request again"
 	}
 	g.reject(rw, x, x.up.typ, http.StatusForbidden, outcomeDenied, codeApprovalRequired, msg)
 	return false

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -413,5 +414,47 @@ func TestFreezeReachesAnotherReplicaWithinASecond(t *testing.T) {
 			t.Fatal("a request sent over a second after the freeze went through on the other replica")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The approvers are notified through the configured alert sinks: the
+// rule approval_requested, with the subject, the approvers and the URL;
+// the decision and the watched subject's export attempts alert too.
+func TestApprovalRequestReachesTheAlertSinks(t *testing.T) {
+	type alert struct{ Rule, Summary string }
+	got := make(chan alert, 64)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a alert
+		_ = json.NewDecoder(r.Body).Decode(&a)
+		got <- a
+	}))
+	defer hook.Close()
+	e := newEnv(t, envOptions{admin: adminSection,
+		extraYAML: "alerts:\n  rules: data.crmgw.alerts.alerts\n  sinks:\n    - {type: webhook, url: " + hook.URL + "}\n"})
+	li := e.person("00u-li", "li.wei@example.com", []string{"sales"}, []string{"sales_manager"})
+	ma := e.person("00u-ma", "ma.li@example.com", []string{"sales_managers"}, nil)
+	e.adminCall("POST", "/admin/subjects/00u-li/watch", adminTok, `{}`)
+	st, _, body := e.startExport(li, exportQuery)
+	id := approvalID(t, st, body)
+	e.adminCall("POST", "/admin/approvals/"+id+"/deny", ma, `{"comment":"not before the handover meeting"}`)
+
+	want := map[string]string{
+		"approval_requested":     e.admin + "/approvals/" + id,
+		"approval_denied":        "not before the handover meeting",
+		"watched_subject_export": "watch list: departing",
+	}
+	deadline := time.After(15 * time.Second)
+	for len(want) > 0 {
+		select {
+		case a := <-got:
+			if sub, ok := want[a.Rule]; ok {
+				if !strings.Contains(a.Summary, sub) {
+					t.Errorf("%s: summary %q lacks %q", a.Rule, a.Summary, sub)
+				}
+				delete(want, a.Rule)
+			}
+		case <-deadline:
+			t.Fatalf("alerts not received: %v", want)
+		}
 	}
 }
