@@ -56,7 +56,7 @@ var export = Action{Upstream: "salesforce", Operation: "bulk_query", Category: "
 
 func ask(subject string) Request {
 	return Request{Subject: subject, SubjectEmail: "li.wei@example.com", Upstream: "salesforce", Action: export,
-		Reason: "exports by departing staff need a manager", Approvers: []string{"group:sales_managers"}, TTL: time.Hour}
+		Reason: "exports by departing staff need a manager", Approvers: []string{"group:sales_managers"}, TTL: Duration(time.Hour)}
 }
 
 var (

@@ -145,7 +145,7 @@ func (m *Manager) Ask(ctx context.Context, r Request) (*Request, bool, error) {
 	r.Created = now
 	r.PendingUntil = now.Add(m.opts.PendingTTL)
 	if r.TTL <= 0 {
-		r.TTL = m.opts.DefaultTTL
+		r.TTL = Duration(m.opts.DefaultTTL)
 	}
 	r.Status = StatusPending
 	r.Approver, r.DecidedAt, r.Comment, r.UsedBy, r.Records = "", time.Time{}, "", nil, 0

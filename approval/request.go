@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -113,8 +114,8 @@ type Request struct {
 	// (the policy's cap, else the subject's quota left); 0: not known.
 	Estimated int64     `json:"estimated,omitempty"`
 	Created   time.Time `json:"created"`
-	// TTL is how long a grant stays valid once approved.
-	TTL time.Duration `json:"ttl"`
+	// TTL is how long a grant stays valid once approved ("4h0m0s" in JSON).
+	TTL Duration `json:"ttl"`
 	// PendingUntil is when an undecided request expires.
 	PendingUntil time.Time `json:"pending_until"`
 	Status       Status    `json:"status"`
@@ -137,7 +138,7 @@ func (r *Request) GrantUntil() time.Time {
 	if r.DecidedAt.IsZero() {
 		return time.Time{}
 	}
-	return r.DecidedAt.Add(r.TTL)
+	return r.DecidedAt.Add(time.Duration(r.TTL))
 }
 
 // expiredAt reports whether the request has run out of time at now:
@@ -150,6 +151,31 @@ func (r *Request) expiredAt(now time.Time) bool {
 		return !now.Before(r.GrantUntil())
 	}
 	return false
+}
+
+// Duration is a time.Duration written in JSON as Go's text ("4h0m0s").
+type Duration time.Duration
+
+// String is the Go duration text.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes the duration as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads text ("4h") or nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		*d = Duration(v)
+		return err
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*d = Duration(n)
+	return nil
 }
 
 // Approver is who decides: a subject as the identity stage saw it.

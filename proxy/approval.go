@@ -156,7 +156,7 @@ func (g *Gateway) askApproval(rw http.ResponseWriter, x *exchange, act approval.
 		Plan:         planSummary(x),
 		Reason:       ap.Reason,
 		Approvers:    ap.Approvers,
-		TTL:          ap.TTL,
+		TTL:          approval.Duration(ap.TTL),
 		Estimated:    estimate(x),
 		Request:      x.id,
 		Usage:        usageSummary(x),
