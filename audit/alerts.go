@@ -121,6 +121,11 @@ func (al *alerter) evaluate(it alertItem) {
 	for _, r := range flattenAlerts(res) {
 		al.a.m.alertsFired.WithLabelValues(r.Rule).Inc()
 		key := r.Rule + "\x00" + subject
+		if ev.Approval != nil {
+			// Each approval is its own notification: two requests by one
+			// subject must both reach the approvers.
+			key += "\x00" + ev.Approval.ID
+		}
 		if last, ok := al.dedup[key]; ok && now.Sub(last) < al.cfg.DedupWindow {
 			al.a.m.alertsDedup.WithLabelValues(r.Rule).Inc()
 			continue

@@ -321,6 +321,14 @@ func (e *encoder) eventChain(ev *Event, chain *Chain) {
 	e.bool(a.MFA)
 	e.optStr("kind", a.Kind)
 	e.optStr("issuer", a.Issuer)
+	if len(a.Watch) > 0 {
+		e.field("watch")
+		e.strs(a.Watch)
+	}
+	if a.Frozen {
+		e.field("frozen")
+		e.bool(true)
+	}
 	e.close()
 	e.field("src_endpoint")
 	e.open()
@@ -371,6 +379,10 @@ func (e *encoder) eventChain(ev *Event, chain *Chain) {
 		}
 		e.raw("]")
 	}
+	if ev.Approval != nil {
+		e.field("approval")
+		e.approval(ev.Approval)
+	}
 	e.field("chain")
 	e.open()
 	e.field("seq")
@@ -378,6 +390,32 @@ func (e *encoder) eventChain(ev *Event, chain *Chain) {
 	e.strField("prev", chain.Prev)
 	e.optStr("hash", chain.Hash)
 	e.close()
+	e.close()
+}
+
+func (e *encoder) approval(a *Approval) {
+	e.open()
+	e.strField("id", a.ID)
+	e.optStr("step", a.Step)
+	e.strField("status", a.Status)
+	e.optStr("subject", a.Subject)
+	if len(a.Approvers) > 0 {
+		e.field("approvers")
+		e.strs(a.Approvers)
+	}
+	e.optStr("approver", a.Approver)
+	e.optStr("decided_at", a.DecidedAt)
+	e.optStr("comment", a.Comment)
+	e.optStr("reason", a.Reason)
+	e.optStr("url", a.URL)
+	if len(a.UsedBy) > 0 {
+		e.field("used_by")
+		e.strs(a.UsedBy)
+	}
+	if a.Records != 0 {
+		e.field("records")
+		e.int(a.Records)
+	}
 	e.close()
 }
 

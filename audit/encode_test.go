@@ -48,6 +48,9 @@ func fill(v reflect.Value, s string, n int64, f float64, flag bool) {
 			m.SetMapIndex(reflect.ValueOf(s+"<"+fmt.Sprint(i)+">"), e)
 		}
 		v.Set(m)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), s, n, f, flag)
 	default:
 		panic("fill: add a case for " + v.Type().String())
 	}

@@ -49,6 +49,9 @@ type Event struct {
 	Error string `json:"error,omitempty"`
 	// Subrequests (extension) are the parts of a composite/batch request.
 	Subrequests []CRM `json:"subrequests,omitempty"`
+	// Approval (extension) is the approval step the event records, or the
+	// grant a request went through under (docs/approvals.md).
+	Approval *Approval `json:"approval,omitempty"`
 	// Chain is filled by the writer goroutine; callers leave it zero.
 	Chain Chain `json:"chain"`
 }
@@ -62,6 +65,29 @@ type Actor struct {
 	Kind string `json:"kind,omitempty"`
 	// Issuer (extension) is the OIDC issuer that vouched for the caller.
 	Issuer string `json:"issuer,omitempty"`
+	// Watch (extension) are the subject's watch-list flags ("departing").
+	Watch []string `json:"watch,omitempty"`
+	// Frozen (extension) is true when the subject was frozen: the request
+	// was refused before the policy.
+	Frozen bool `json:"frozen,omitempty"`
+}
+
+// Approval is one approval's state in an event (docs/approvals.md).
+type Approval struct {
+	ID string `json:"id"`
+	// Step is requested | approved | denied | used | expired; empty on a
+	// request's own event.
+	Step      string   `json:"step,omitempty"`
+	Status    string   `json:"status"`
+	Subject   string   `json:"subject,omitempty"`
+	Approvers []string `json:"approvers,omitempty"`
+	Approver  string   `json:"approver,omitempty"`
+	DecidedAt string   `json:"decided_at,omitempty"`
+	Comment   string   `json:"comment,omitempty"`
+	Reason    string   `json:"reason,omitempty"`
+	URL       string   `json:"url,omitempty"`
+	UsedBy    []string `json:"used_by,omitempty"`
+	Records   int64    `json:"records,omitempty"`
 }
 
 // User is the human (or service principal) behind the request.

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmgw/crmgw/approval"
 	"github.com/crmgw/crmgw/audit"
 	"github.com/crmgw/crmgw/identity"
 	"github.com/crmgw/crmgw/internal/confkey"
@@ -37,6 +38,7 @@ type Config struct {
 	Ratelimit ratelimit.Config   `yaml:"ratelimit"`
 	Audit     audit.Config       `yaml:"audit"`
 	Alerts    audit.AlertsConfig `yaml:"alerts"`
+	Approvals approval.Config    `yaml:"approvals"`
 
 	path     string
 	warnings []*Problem
@@ -190,6 +192,7 @@ func (c *Config) SetDefaults() {
 	c.Ratelimit.SetDefaults()
 	c.Audit.SetDefaults()
 	c.Alerts.SetDefaults()
+	c.Approvals.SetDefaults()
 }
 
 // Validate checks every section and returns all problems.
@@ -300,7 +303,14 @@ func (c *Config) Validate() error {
 		confkey.Prefix("ratelimit", c.Ratelimit.Validate()),
 		confkey.Prefix("audit", c.Audit.Validate()),
 		confkey.Prefix("alerts", c.Alerts.Validate()),
+		confkey.Prefix("approvals", c.Approvals.Validate()),
 	)
+	if c.Admin.Token != "" && c.Admin.TokenFile != "" {
+		bad("admin.token", "set admin.token or admin.token_file, not both")
+	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
+		bad("admin.token", "must be at least 16 characters")
+	}
 	return errors.Join(errs...)
 }
 
@@ -342,4 +352,5 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.Admin.TokenFile)
 	abs(&c.Audit.SpoolDir)
 	abs(&c.Masking.SpoolDir)
+	abs(&c.Admin.TokenFile)
 }

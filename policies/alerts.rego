@@ -108,3 +108,49 @@ outside_working_hours if {
 	hours.weekends
 	time.weekday(local_ns) in {"Saturday", "Sunday"}
 }
+
+# --- approvals and the watch list (docs/approvals.md) -------------------------
+
+# Every export or bulk request by a watched subject ("departing"), allowed
+# or not.
+alerts contains alert if {
+	input.event.crm.category in {"export", "bulk"}
+	not input.event.approval.step
+	count(object.get(input.event.actor, "watch", [])) > 0
+	alert := {
+		"rule": "watched_subject_export",
+		"severity": "high",
+		"summary": sprintf("%s (watch list: %s) attempted a %s of %s (%s, %d records)", [subject, concat(", ", input.event.actor.watch), input.event.crm.category, object_name, input.event.status, input.event.crm.records]),
+	}
+}
+
+# A request by a frozen subject (refused before the policy).
+alerts contains alert if {
+	input.event.actor.frozen == true
+	alert := {
+		"rule": "frozen_subject_request",
+		"severity": "high",
+		"summary": sprintf("frozen subject %s tried %s %s from %s", [subject, input.event.http_request.method, input.event.http_request.path, input.event.src_endpoint.ip]),
+	}
+}
+
+# The approvers' notification: someone asks for approval.
+alerts contains alert if {
+	a := input.event.approval
+	a.step == "requested"
+	alert := {
+		"rule": "approval_requested",
+		"severity": "medium",
+		"summary": sprintf("%s asks to %s %s: %s. Approvers: %s. Approve or deny at %s (approval %s)", [a.subject, input.event.crm.operation, object_name, a.reason, concat(", ", a.approvers), a.url, a.id]),
+	}
+}
+
+alerts contains alert if {
+	a := input.event.approval
+	a.step in {"approved", "denied"}
+	alert := {
+		"rule": concat("_", ["approval", a.step]),
+		"severity": "medium",
+		"summary": sprintf("approval %s for %s (%s %s) %s by %s: %s", [a.id, a.subject, input.event.crm.operation, object_name, a.step, a.approver, a.comment]),
+	}
+}

@@ -133,3 +133,61 @@ test_several_rules_fire_together if {
 	got := alerts.alerts with input as {"event": export_event(20000, "2026-11-23T23:30:00Z"), "usage": {"records": {"1h": 20000}}}
 	rules(got) == {"bulk_export", "export_outside_working_hours", "record_volume_spike"}
 }
+
+# --- approvals and the watch list ------------------------------------------------
+
+watched_export(status) := object.union(export_event(100, base_event.time), {
+	"status": status,
+	"actor": object.union(base_event.actor, {"watch": ["departing"]}),
+})
+
+test_watched_export_alerts_when_allowed_or_denied if {
+	rules(alerts.alerts) == {"watched_subject_export"} with input as {"event": watched_export("allowed"), "usage": {}}
+	rules(alerts.alerts) == {"watched_subject_export"} with input as {"event": watched_export("denied"), "usage": {}}
+	some a in alerts.alerts with input as {"event": watched_export("denied"), "usage": {}}
+	contains(a.summary, "00u1 (watch list: departing) attempted a export of Contact (denied, 100 records)")
+}
+
+test_unwatched_export_does_not_alert if {
+	count(alerts.alerts) == 0 with input as {"event": export_event(100, base_event.time), "usage": {}}
+}
+
+test_watched_read_does_not_alert if {
+	ev := object.union(base_event, {"actor": object.union(base_event.actor, {"watch": ["departing"]})})
+	count(alerts.alerts) == 0 with input as {"event": ev, "usage": {}}
+}
+
+test_frozen_subject_request_alerts if {
+	ev := object.union(base_event, {
+		"status": "denied",
+		"actor": object.union(base_event.actor, {"frozen": true}),
+		"http_request": {"method": "GET", "path": "/services/data/v60.0/query"},
+	})
+	rules(alerts.alerts) == {"frozen_subject_request"} with input as {"event": ev, "usage": {}}
+}
+
+approval_event(step) := object.union(export_event(0, base_event.time), {
+	"activity": concat("_", ["approval", step]),
+	"actor": object.union(base_event.actor, {"watch": ["departing"]}),
+	"approval": {
+		"id": "apr_01", "step": step, "status": "pending", "subject": "li.wei@example.com",
+		"approvers": ["group:sales_managers"], "approver": "ma.li@example.com", "comment": "ok",
+		"reason": "export by a watched subject (departing) needs approval",
+		"url": "https://crmgw-admin.example.com/approvals/apr_01",
+	},
+})
+
+test_approval_requested_notifies_with_url if {
+	got := alerts.alerts with input as {"event": approval_event("requested"), "usage": {}}
+	rules(got) == {"approval_requested"}
+	some a in got
+	contains(a.summary, "li.wei@example.com asks to bulk_result Contact")
+	contains(a.summary, "Approvers: group:sales_managers")
+	contains(a.summary, "https://crmgw-admin.example.com/approvals/apr_01")
+}
+
+test_approval_decisions_alert if {
+	rules(alerts.alerts) == {"approval_approved"} with input as {"event": approval_event("approved"), "usage": {}}
+	rules(alerts.alerts) == {"approval_denied"} with input as {"event": approval_event("denied"), "usage": {}}
+	count(alerts.alerts) == 0 with input as {"event": approval_event("used"), "usage": {}}
+}

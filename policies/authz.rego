@@ -5,12 +5,14 @@
 #   objects, operations, export caps and field masks live in data.crmgw
 #   (policies/data.json) so most changes are data changes.
 #   The decision is the object at data.crmgw.authz.decision:
-#   {"allow", "reason", "mask", "max_records"}.
+#   {"allow", "reason", "mask", "max_records"}, and "approval" when an
+#   allowed request must first be approved by a second person
+#   (docs/approvals.md, policies/approvals.rego).
 package crmgw.authz
 
 import rego.v1
 
-default decision := {
+default base_decision := {
 	"allow": false,
 	"reason": "denied by default: no rule allowed this request",
 	"mask": {},
@@ -22,7 +24,7 @@ default decision := {
 # run on every request, so they are written for few evaluation steps: the
 # usual case, one role permitting the request, reads everything from that
 # role's data directly (see BenchmarkDecide in the policy package).
-decision := {
+base_decision := {
 	"allow": true,
 	"reason": concat("", ["role ", role, " may ", verb, " ", input.action.object]),
 	"mask": object.get(grant, "mask", {}),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -28,10 +29,27 @@ type Decision struct {
 	// refused (docs/policies.md, "Masks imply no inference"). Shared by a
 	// cached decision like Mask.
 	AllowFilter []string `json:"allow_filter,omitempty"`
+	// Approval, when set on an allowed decision, makes the request wait
+	// for a second person's approval (docs/approvals.md): without a valid
+	// grant the gateway answers APPROVAL_REQUIRED. It never widens a
+	// denial. Shared by a cached decision like Mask.
+	Approval *Approval `json:"approval,omitempty"`
 	// Extra holds the decision's other keys, for features to come.
 	Extra map[string]any `json:"extra,omitempty"`
 	// Revision is the policy revision that decided (see Engine.Revision).
 	Revision string `json:"revision"`
+}
+
+// Approval is the decision's "approval" object: who must approve, how long
+// the grant lasts, and why.
+type Approval struct {
+	// Approvers are "group:<name>" or "role:<name>"; at least one.
+	Approvers []string `json:"approvers"`
+	// TTL is the grant's validity once approved; 0 means the gateway's
+	// default (approvals.default_ttl).
+	TTL time.Duration `json:"ttl"`
+	// Reason is shown to the caller and the approver.
+	Reason string `json:"reason"`
 }
 
 // Errors that make a decision a denial. Decide wraps them with detail; the
@@ -72,6 +90,9 @@ var (
 	keyMask        = ast.StringTerm("mask")
 	keyMaxRecords  = ast.StringTerm("max_records")
 	keyAllowFilter = ast.StringTerm("allow_filter")
+	keyApproval    = ast.StringTerm("approval")
+	keyApprovers   = ast.StringTerm("approvers")
+	keyTTL         = ast.StringTerm("ttl")
 )
 
 // parseDecision reads the decision value as OPA produced it, without the
@@ -145,6 +166,8 @@ func parseDecision(v ast.Value) (Decision, error) {
 			d.MaxRecords = int(i)
 		case k.Equal(keyAllowFilter):
 			d.AllowFilter, err = parseFieldList(v.Value)
+		case k.Equal(keyApproval):
+			d.Approval, err = parseApproval(v.Value)
 		default:
 			key, jerr := ast.JSON(k.Value)
 			val, verr := ast.JSON(v.Value)
@@ -198,6 +221,70 @@ func parseFieldList(v ast.Value) ([]string, error) {
 		out = append(out, string(s))
 	}
 	return out, nil
+}
+
+// parseApproval reads {"approvers": ["group:x", "role:y"], "ttl": "4h",
+// "reason": "..."}; null means no approval. Anything else is malformed: a
+// policy asking for an approval nobody can give must not pass as an allow.
+func parseApproval(v ast.Value) (*Approval, error) {
+	if _, ok := v.(ast.Null); ok {
+		return nil, nil
+	}
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, fmt.Errorf("%w: \"approval\" is %s, want an object", ErrMalformed, typeName(v))
+	}
+	a := &Approval{}
+	var err error
+	obj.Foreach(func(k, v *ast.Term) {
+		if err != nil {
+			return
+		}
+		switch {
+		case k.Equal(keyApprovers):
+			arr, ok := v.Value.(*ast.Array)
+			if !ok {
+				err = fmt.Errorf("%w: approval \"approvers\" is %s, want an array", ErrMalformed, typeName(v.Value))
+				return
+			}
+			arr.Foreach(func(t *ast.Term) {
+				s, ok := t.Value.(ast.String)
+				kind, name, cut := strings.Cut(string(s), ":")
+				if err == nil && (!ok || !cut || name == "" || (kind != "group" && kind != "role")) {
+					err = fmt.Errorf("%w: approver %s, want \"group:<name>\" or \"role:<name>\"", ErrMalformed, t)
+				}
+				a.Approvers = append(a.Approvers, string(s))
+			})
+		case k.Equal(keyTTL):
+			s, ok := v.Value.(ast.String)
+			if !ok {
+				err = fmt.Errorf("%w: approval \"ttl\" is %s, want a duration such as \"4h\"", ErrMalformed, typeName(v.Value))
+				return
+			}
+			d, perr := time.ParseDuration(string(s))
+			if perr != nil || d <= 0 {
+				err = fmt.Errorf("%w: approval \"ttl\" %q is not a positive duration", ErrMalformed, string(s))
+				return
+			}
+			a.TTL = d
+		case k.Equal(keyReason):
+			s, ok := v.Value.(ast.String)
+			if !ok {
+				err = fmt.Errorf("%w: approval \"reason\" is %s, want a string", ErrMalformed, typeName(v.Value))
+				return
+			}
+			a.Reason = string(s)
+		default:
+			err = fmt.Errorf("%w: approval has an unknown key %s", ErrMalformed, k)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Approvers) == 0 {
+		return nil, fmt.Errorf("%w: approval names no approvers", ErrMalformed)
+	}
+	return a, nil
 }
 
 func typeName(v ast.Value) string {

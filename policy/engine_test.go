@@ -339,7 +339,7 @@ big contains x if {
 func TestDecideKeepsUnknownDecisionKeysInExtra(t *testing.T) {
 	dir := writePolicy(t, map[string]string{"authz.rego": `package crmgw.authz
 
-decision := {"allow": true, "reason": "ok", "mask": {"*.SSN__c": "redact"}, "max_records": 10, "approval": {"required": true}}
+decision := {"allow": true, "reason": "ok", "mask": {"*.SSN__c": "redact"}, "max_records": 10, "escalate": {"required": true}}
 `})
 	e := newEngine(t, Config{Paths: []string{dir}})
 	d, err := e.Decide(context.Background(), input(subject(true, "admin"), act("read", "read", "Contact")))
@@ -349,8 +349,8 @@ decision := {"allow": true, "reason": "ok", "mask": {"*.SSN__c": "redact"}, "max
 	if !d.Allow || d.MaxRecords != 10 || d.Mask["*.SSN__c"] != "redact" {
 		t.Errorf("decision = %+v", d)
 	}
-	if a, ok := d.Extra["approval"].(map[string]any); !ok || a["required"] != true {
-		t.Errorf("extra = %#v, want approval.required", d.Extra)
+	if a, ok := d.Extra["escalate"].(map[string]any); !ok || a["required"] != true {
+		t.Errorf("extra = %#v, want escalate.required", d.Extra)
 	}
 }
 

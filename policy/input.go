@@ -16,6 +16,26 @@ type Input struct {
 	Upstream UpstreamInput `json:"upstream"`
 	Action   ActionInput   `json:"action"`
 	Usage    UsageInput    `json:"usage"`
+	// Approval is the state of the subject's approval for this action
+	// (docs/approvals.md); Status "" reaches Rego as "none".
+	Approval ApprovalInput `json:"approval"`
+}
+
+// ApprovalInput is input.approval.
+type ApprovalInput struct {
+	// Status is none | pending | approved | denied (| used | expired).
+	Status    string `json:"status"`
+	ID        string `json:"id"`
+	Approver  string `json:"approver"`
+	DecidedAt string `json:"decided_at"`
+}
+
+// status is Status as Rego sees it.
+func (a *ApprovalInput) status() string {
+	if a.Status == "" {
+		return "none"
+	}
+	return a.Status
 }
 
 // RequestInput describes the HTTP request as the client sent it.
@@ -51,6 +71,8 @@ type SubjectInput struct {
 	// the primary OIDC issuer, or crmgw's own configuration (API keys, mTLS
 	// clients). See docs/identity.md, "Issuer scoping".
 	IssuerPrimary bool `json:"issuer_primary"`
+	// Watch are the subject's watch-list flags, e.g. ["departing"].
+	Watch []string `json:"watch"`
 }
 
 // UpstreamInput names the CRM the request goes to.
@@ -112,6 +134,8 @@ var (
 	kObjects, kFieldRoles, kAliases = ast.StringTerm("objects"), ast.StringTerm("field_roles"), ast.StringTerm("aliases")
 
 	kRecords, kRequests = ast.StringTerm("records"), ast.StringTerm("requests")
+
+	kApproval, kWatch, kStatus, kApprover, kDecidedAt = ast.StringTerm("approval"), ast.StringTerm("watch"), ast.StringTerm("status"), ast.StringTerm("approver"), ast.StringTerm("decided_at")
 )
 
 // Value builds the OPA value of the input directly, without the JSON round
@@ -128,7 +152,7 @@ func (in *Input) value(s *inputShape) ast.Value {
 		leaves = 8
 	}
 	a := termArena{terms: make([]ast.Term, 0, leaves+len(in.Action.Fields)+len(in.Subject.Roles)+len(in.Subject.Groups))}
-	items := make([][2]*ast.Term, 0, 5)
+	items := make([][2]*ast.Term, 0, 6)
 	if f, ok := s.part(kRequest); ok {
 		items = append(items, ast.Item(kRequest, ast.NewTerm(in.Request.value(&a, f))))
 	}
@@ -157,6 +181,22 @@ func (in *Input) value(s *inputShape) ast.Value {
 			usage = append(usage, ast.Item(kRequests, countsTerm(in.Usage.Requests)))
 		}
 		items = append(items, ast.Item(kUsage, ast.ObjectTerm(usage...)))
+	}
+	if f, ok := s.part(kApproval); ok {
+		ap := make([][2]*ast.Term, 0, 4)
+		if f.has(kStatus) {
+			ap = append(ap, ast.Item(kStatus, a.str(in.Approval.status())))
+		}
+		if f.has(kID) {
+			ap = append(ap, ast.Item(kID, a.str(in.Approval.ID)))
+		}
+		if f.has(kApprover) {
+			ap = append(ap, ast.Item(kApprover, a.str(in.Approval.Approver)))
+		}
+		if f.has(kDecidedAt) {
+			ap = append(ap, ast.Item(kDecidedAt, a.str(in.Approval.DecidedAt)))
+		}
+		items = append(items, ast.Item(kApproval, ast.ObjectTerm(ap...)))
 	}
 	return ast.NewObject(items...)
 }
@@ -270,6 +310,9 @@ func (s *SubjectInput) value(a *termArena, f fieldSet) ast.Value {
 	}
 	if f.has(kIssuerPrimary) {
 		items = append(items, ast.Item(kIssuerPrimary, ast.InternedTerm(s.IssuerPrimary)))
+	}
+	if f.has(kWatch) {
+		items = append(items, ast.Item(kWatch, a.strings(s.Watch)))
 	}
 	return ast.NewObject(items...)
 }

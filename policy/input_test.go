@@ -24,6 +24,8 @@ func fullInput() *Input {
 	})
 	in.Request.Time = time.Date(2026, 11, 23, 9, 14, 3, 412000000, time.UTC)
 	in.Subject.Claims = map[string]any{"amr": []any{"pwd", "mfa"}, "tenant": "acme", "level": json.Number("3")}
+	in.Subject.Watch = []string{"departing"}
+	in.Approval = ApprovalInput{Status: "approved", ID: "apr_01", Approver: "ma.li@example.com", DecidedAt: "2026-11-23T09:00:00Z"}
 	return in
 }
 
@@ -55,7 +57,7 @@ func TestInputValueEqualsTheJSONDocument(t *testing.T) {
 
 func TestInputValueOfZeroInputHasEmptyCollections(t *testing.T) {
 	v := (&Input{}).Value()
-	for _, path := range []string{"subject.roles", "subject.groups", "action.fields", "action.objects", "action.field_roles", "action.aliases", "request.headers", "request.query", "usage.records"} {
+	for _, path := range []string{"subject.roles", "subject.groups", "action.fields", "action.objects", "action.field_roles", "action.aliases", "request.headers", "request.query", "usage.records", "subject.watch"} {
 		ref := ast.MustParseRef("input." + path)[1:]
 		got, err := v.Find(ref)
 		if err != nil {
@@ -134,5 +136,14 @@ func TestParseDecision(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Without an approval state, policies see input.approval.status "none".
+func TestInputApprovalStatusDefaultsToNone(t *testing.T) {
+	v := (&Input{}).Value()
+	got, err := v.Find(ast.MustParseRef("input.approval.status")[1:])
+	if err != nil || got.Compare(ast.String("none")) != 0 {
+		t.Errorf("approval.status = %v, %v; want \"none\"", got, err)
 	}
 }

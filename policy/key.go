@@ -36,6 +36,7 @@ const (
 	tagAction
 	tagUsage
 	tagField
+	tagApproval
 )
 
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -73,6 +74,21 @@ func (in *Input) appendKey(dst []byte, s *inputShape) (_ []byte, ok bool) {
 		}
 		if k.has(f, kRequests) {
 			k.counts(in.Usage.Requests)
+		}
+	}
+	if f, ok := s.part(kApproval); ok {
+		k.tag(tagApproval)
+		if k.has(f, kStatus) {
+			k.str(in.Approval.status()) // as value writes it
+		}
+		if k.has(f, kID) {
+			k.str(in.Approval.ID)
+		}
+		if k.has(f, kApprover) {
+			k.str(in.Approval.Approver)
+		}
+		if k.has(f, kDecidedAt) {
+			k.str(in.Approval.DecidedAt)
 		}
 	}
 	return k.b, k.ok
@@ -218,6 +234,9 @@ func (s *SubjectInput) key(k *keyWriter, f fieldSet) {
 	}
 	if k.has(f, kIssuerPrimary) {
 		k.boolean(s.IssuerPrimary)
+	}
+	if k.has(f, kWatch) {
+		k.strs(s.Watch)
 	}
 }
 

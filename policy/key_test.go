@@ -20,7 +20,7 @@ func keyedInput() *Input {
 		Aliases: map[string]string{"n": "Account.Name", "expr0": "COUNT(Case.Id)"}}
 	in := input(SubjectInput{Kind: "user", ID: "00u1", Issuer: "https://login.example.com", Email: "li.wei@example.com",
 		Groups: []string{"sales", "emea"}, Roles: []string{"sales_rep", "analyst"}, MFA: true, ClientID: "cli",
-		Claims: map[string]any{"amr": []any{"pwd", "mfa"}, "tenant": "acme", "level": 3.0}},
+		Claims: map[string]any{"amr": []any{"pwd", "mfa"}, "tenant": "acme", "level": 3.0}, Watch: []string{"departing", "audit"}},
 		ActionInput{Operation: "query", Category: "read", Object: "Contact", Fields: []string{"Id", "Email"},
 			AllFields: true, RecordID: "003A", Query: "SELECT Id, Email FROM Contact", IncludeDeleted: true,
 			Aggregate: true, Mode: "queryAll", Parent: &parent,
@@ -29,6 +29,7 @@ func keyedInput() *Input {
 			Aliases:    map[string]string{"m": "Contact.MobilePhone", "expr0": "MAX(Contact.Email)"}})
 	in.Request.Query["limit"] = []string{"10", "20"}
 	in.Request.Headers["accept"] = "application/json"
+	in.Approval = ApprovalInput{Status: "approved", ID: "apr_1", Approver: "ma.li@example.com", DecidedAt: "2026-12-06T09:00:00Z"}
 	return in
 }
 
@@ -176,12 +177,13 @@ func mustKey(t *testing.T, in *Input, s *inputShape) string {
 // would hand one caller's decision to another; a field in the key that
 // the shape leaves out would only cost hits, but is held too).
 func TestKeyFollowsValue(t *testing.T) {
-	every := &inputShape{parts: map[string]fieldSet{"request": nil, "subject": nil, "upstream": nil, "action": nil, "usage": nil}}
+	every := &inputShape{parts: map[string]fieldSet{"request": nil, "subject": nil, "upstream": nil, "action": nil, "usage": nil, "approval": nil}}
 	pruned := &inputShape{parts: map[string]fieldSet{
-		"request": {"method": true, "query": true},
-		"subject": {"roles": true, "claims": true, "mfa": true},
-		"action":  {"fields": true, "parent": true, "mode": true},
-		"usage":   {"records": true},
+		"request":  {"method": true, "query": true},
+		"subject":  {"roles": true, "claims": true, "mfa": true},
+		"action":   {"fields": true, "parent": true, "mode": true},
+		"usage":    {"records": true},
+		"approval": {"status": true},
 	}}
 	shapes := map[string]*inputShape{
 		"every field": every, "some fields": pruned,

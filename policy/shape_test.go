@@ -47,9 +47,10 @@ func compileDir(t *testing.T, dir string) *ast.Compiler {
 func TestShapeOfTheDefaultPolicy(t *testing.T) {
 	// alerts.rego sits in the same directory and reads input.usage and
 	// input.event; the decision cannot reach it, so it adds nothing.
+	// approvals.rego reads the query (its LIMIT) and the watch list.
 	c := compileDir(t, policiesDir)
 	got := shapeString(shapeOf(c, ast.MustParseBody("data.crmgw.authz.decision")))
-	want := "action.category action.object action.operation action.parent subject.issuer subject.issuer_primary subject.kind subject.mfa subject.roles"
+	want := "action.category action.object action.operation action.parent action.query subject.issuer subject.issuer_primary subject.kind subject.mfa subject.roles subject.watch"
 	if got != want {
 		t.Errorf("shape = %q\nwant    %q", got, want)
 	}

@@ -72,6 +72,9 @@ func (g *Gateway) Readiness(ctx context.Context) Readiness {
 	if g.auditor != nil {
 		check("audit", g.auditor.Ready())
 	}
+	if g.approvals != nil {
+		check("approvals", g.approvals.Ready(ctx))
+	}
 	return rep
 }
 

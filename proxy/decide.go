@@ -68,6 +68,9 @@ func (g *Gateway) decide(rw http.ResponseWriter, r *http.Request, x *exchange) b
 		g.reject(rw, x, x.up.typ, http.StatusForbidden, outcomeDenied, codeForbidden, reason)
 		return false
 	}
+	if merged.Approval != nil {
+		return g.gateApproval(rw, r, x, in) // approval.go
+	}
 	return true
 }
 
@@ -167,6 +170,9 @@ func mergeDecision(a, b policy.Decision) policy.Decision {
 	}
 	if b.MaxRecords > 0 && (a.MaxRecords == 0 || b.MaxRecords < a.MaxRecords) {
 		a.MaxRecords = b.MaxRecords
+	}
+	if a.Approval == nil {
+		a.Approval = b.Approval // an approval any part asks for holds the whole request
 	}
 	return a
 }

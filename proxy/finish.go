@@ -58,8 +58,11 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 		}
 	}
 	if g.auditor != nil {
-		g.auditor.Record(g.event(r, x, status, rw.bytes, &st), x.usage)
+		ev := g.event(r, x, status, rw.bytes, &st)
+		g.annotateEvent(x, ev)
+		g.auditor.Record(ev, x.usage)
 	}
+	g.grantDelivered(x, st.Records)
 	if ce := g.log.Check(zap.DebugLevel, "request"); ce != nil {
 		ce.Write(zap.String("request_id", x.id), zap.String("upstream", upName), zap.String("operation", op),
 			zap.String("outcome", x.outcome), zap.Int("status", status), zap.Int("records", st.Records),

@@ -26,6 +26,8 @@ import (
 	"github.com/oklog/ulid/v2"
 	"go.uber.org/zap"
 
+	"github.com/crmgw/crmgw/approval"
+	"github.com/crmgw/crmgw/audit"
 	"github.com/crmgw/crmgw/crm"
 	"github.com/crmgw/crmgw/identity"
 	"github.com/crmgw/crmgw/masking"
@@ -60,7 +62,10 @@ type Gateway struct {
 
 	admin          adminAuth // the admin listener's token check (admin_auth.go)
 	protectMetrics bool
-	allowedCIDRs   []netip.Prefix // identity.allowed_cidrs, to tell which allow-list refused (authfail.go)
+	allowedCIDRs   []netip.Prefix    // identity.allowed_cidrs, to tell which allow-list refused (authfail.go)
+	approvals      *approval.Manager // nil: no approvals, freezes or watch list (approval.go)
+	approvalBase   atomic.Value      // string: approvals.url_base
+	page           *approvalPage     // nil without approvals.oidc (approvals_page.go)
 
 	// holdNs, when set, is the hold of masked bodies in nanoseconds
 	// instead of holdFor (recorder.go): tests set it to take the timer
@@ -109,6 +114,12 @@ type exchange struct {
 	masker         *masking.Reader // &mr once the body is being rewritten
 	mr             masking.Reader
 	upstreamStatus int
+
+	// Approvals, freeze and watch list (approval.go, freeze.go).
+	watch    []string
+	frozen   bool
+	grant    *approval.Request // the grant the request goes through under
+	approval *audit.Approval   // the approval asked for
 
 	outcome string
 	errCode string
@@ -179,6 +190,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.subject = subj
 	x.subjKey = subjectKey(subj)
 	x.callerAuth = r.Header.Get("Authorization")
+	if !g.checkSubject(rw, r, x) {
+		return
+	}
 
 	// What does the request do? The body is read (bounded) because SOQL,
 	// composite sub-requests and bulk jobs hide in it.

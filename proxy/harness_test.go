@@ -63,6 +63,7 @@ type envOptions struct {
 	identity  string // extra lines under identity: (indented two spaces)
 	policies  string // policy directory (default: the repository's policies/)
 	oidcExtra string // lines after the test issuer's audience (6 spaces: its keys; "    - issuer:": more issuers); {{ISSUER}} is its URL
+	admin     string // extra lines under admin: (indented two spaces)
 }
 
 func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -112,7 +113,7 @@ func newEnv(t testing.TB, o envOptions) *env {
   listen: 127.0.0.1:0
 %sadmin:
   listen: 127.0.0.1:0
-upstreams:
+%supstreams:
   - name: salesforce
     type: salesforce
     url: %s
@@ -139,9 +140,9 @@ masking:
 %saudit:
   sinks:
     - {type: file, path: %s}
-%s`, o.serverTLS, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience, strings.ReplaceAll(o.oidcExtra, "{{ISSUER}}", e.issuer.URL()),
+%s`, o.serverTLS, o.admin, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience, strings.ReplaceAll(o.oidcExtra, "{{ISSUER}}", e.issuer.URL()),
 		sha(repKey), sha(internKey), sha(managerKey), o.identity, policyDir, mode, limits,
-		filepath.Join(e.dir, "audit.jsonl"), o.extraYAML)
+		filepath.Join(e.dir, "audit.jsonl"), strings.ReplaceAll(o.extraYAML, "{{ISSUER}}", e.issuer.URL()))
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -42,6 +42,7 @@ func (g *Gateway) policyInput(r *http.Request, x *exchange) *policy.Input {
 			Claims:   s.Claims,
 			// The issuer may grant privileged roles (docs/identity.md).
 			IssuerPrimary: s.IssuerPrimary,
+			Watch:         x.watch,
 		},
 		Upstream: policy.UpstreamInput{Name: x.up.name, Type: x.up.typ},
 		Action:   actionInput(&x.result.Action),

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/crmgw/crmgw/approval"
 	"github.com/crmgw/crmgw/audit"
 	"github.com/crmgw/crmgw/config"
 	"github.com/crmgw/crmgw/crm"
@@ -36,6 +37,7 @@ type Server struct {
 	alerts  *policy.Query
 	limiter *ratelimit.Limiter
 	auditor *audit.Auditor
+	approvs *approval.Manager
 
 	proxySrv *http.Server
 	adminSrv *http.Server
@@ -99,6 +101,9 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 	}
 	g.protectMetrics = cfg.Admin.ProtectMetrics
 	g.allowedCIDRs = parseAllowList(cfg.Identity.AllowedCIDRs)
+	if s.approvs, err = newApprovals(cfg, g); err != nil {
+		return nil, fmt.Errorf("approvals: %w", err)
+	}
 	for _, uc := range cfg.Upstreams {
 		u, err := g.newUpstream(uc)
 		if err != nil {
@@ -264,8 +269,17 @@ func (s *Server) Start() error {
 		s.proxySrv.TLSConfig = tc
 		s.proxyLn = tls.NewListener(s.proxyLn, tc)
 	}
+	if s.cfg.Approvals.URLBase == "" {
+		s.Gateway.approvalBase.Store("http://" + s.AdminAddr())
+	}
+	adminToken, err := loadAdminToken(s.cfg.Admin)
+	if err != nil {
+		s.proxyLn.Close()
+		s.adminLn.Close()
+		return err
+	}
 	s.adminSrv = &http.Server{
-		Handler:           s.Gateway.AdminHandler(s.Registry),
+		Handler:           s.Gateway.withApprovalsAdmin(s.Gateway.AdminHandler(s.Registry), adminToken),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          errLog,
 	}
@@ -335,6 +349,9 @@ func (s *Server) closeStages(ctx context.Context) error {
 	}
 	if s.alerts != nil {
 		errs = append(errs, s.alerts.Close())
+	}
+	if s.approvs != nil {
+		errs = append(errs, s.approvs.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -57,6 +57,7 @@ record volumes, and writes one tamper-evident audit event per request.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newValidateCmd(), newAuditCmd(), newVersionCmd(), newDemoCmd())
+	root.AddCommand(newApprovalsCmd(), newSubjectsCmd())
 	return root
 }
 

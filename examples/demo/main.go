@@ -49,6 +49,11 @@ const (
 	sfToken    = "samplecrm-salesforce-token"
 	zohoToken  = "samplecrm-zoho-token"
 	audience   = "crmgw-demo"
+	// The admin API's token (HR's watch list) and the sales manager who
+	// approves exports on the approval page, signing in at the demo IdP.
+	adminToken    = "demo-admin-token-not-for-production"
+	approverEmail = "ma.li@example.com"
+	approverPW    = "demo-manager-password"
 )
 
 type options struct {
@@ -128,6 +133,8 @@ func runDemo(ctx context.Context, o options, out io.Writer, ready func(running))
 	// A test OIDC issuer: the manager's export needs a token that says MFA.
 	iss := oidctest.NewIssuer()
 	defer iss.Close()
+	iss.AddUser(oidctest.User{Sub: "00u-demo-boss", Email: approverEmail, Name: "Ma Li", Password: approverPW,
+		Groups: []string{"sales_managers"}})
 	claims := iss.Claims("00u-demo-manager", audience)
 	claims["email"] = "li.wei@example.com"
 	claims["roles"] = []string{"sales_manager"}
@@ -215,6 +222,7 @@ server:
   tls: {cert_file: %[2]s, key_file: %[3]s}
 admin:
   listen: %[4]s
+  token: ` + adminToken + `
 log:
   level: warn
   format: console
@@ -260,6 +268,8 @@ audit:
     - {type: file, path: audit.jsonl}
 alerts:
   rules: data.crmgw.alerts.alerts
+approvals:
+  oidc: {issuer: %[6]s, client_id: crmgw-demo-approvals}
 `
 
 func sha(s string) string {

@@ -21,6 +21,8 @@ func steps(r running) []step {
 	query := r.https + "/services/data/v60.0/query?q=SELECT+Name,MobilePhone,Email+FROM+Contact+LIMIT+2"
 	mgr := `-H "Authorization: Bearer $(cat ` + jwt + `)" `
 	job := `{"operation":"query","query":"SELECT Id, Name, Email, MobilePhone FROM Contact"}`
+	smallJob := `{"operation":"query","query":"SELECT Id, Name, Email FROM Contact LIMIT 500"}`
+	mgrKey := "-H 'Authorization: Bearer " + managerKey + "' "
 	return []step{
 		{"A sales manager queries contacts (Salesforce REST API): phone and email as stored",
 			curl + "-H 'Authorization: Bearer " + managerKey + "' '" + query + "'"},
@@ -30,9 +32,13 @@ func steps(r running) []step {
 			curl + "-X DELETE -H 'Authorization: Bearer " + internKey + "' '" + r.https + "/services/data/v60.0/sobjects/Contact/003000000000001AAA'"},
 		{"No credential: 401 (plain http works too, for clients that cannot be given the CA)",
 			"curl -s -o /dev/null -w '%{http_code}\\n' '" + strings.Replace(query, r.https, r.http, 1) + "'"},
-		{"The manager, signed in at the IdP with MFA, exports every contact with Bulk API 2.0; the policy caps exports at 2000 of the CRM's 2500: 2001 lines (CSV header + 2000 rows)",
-			"JOB=$(" + curl + mgr + "-H 'Content-Type: application/json' -d '" + job + "' '" + r.https + "/services/data/v60.0/jobs/query' | sed -E 's/.*\"id\":\"([^\"]+)\".*/\\1/') && " +
-				curl + mgr + "\"" + r.https + "/services/data/v60.0/jobs/query/$JOB/results\" | wc -l"},
+		{"The nightly integration (the manager's API key) exports every contact with Bulk API 2.0; the policy caps exports at 2000 of the CRM's 2500: 2001 lines (CSV header + 2000 rows)",
+			"JOB=$(" + curl + mgrKey + "-H 'Content-Type: application/json' -d '" + job + "' '" + r.https + "/services/data/v60.0/jobs/query' | sed -E 's/.*\"id\":\"([^\"]+)\".*/\\1/') && " +
+				curl + mgrKey + "\"" + r.https + "/services/data/v60.0/jobs/query/$JOB/results\" | wc -l"},
+		{"HR flags li.wei as departing (the admin API, with the demo's admin token)",
+			"curl -s -X POST -H 'Authorization: Bearer " + adminToken + "' -d '{\"flag\":\"departing\"}' '" + r.admin + "/admin/subjects/li.wei@example.com/watch'"},
+		{"li.wei, signed in with MFA, exports 500 contacts: a departing salesperson's export waits for a sales manager: 403 APPROVAL_REQUIRED names the approval and its page. Open that URL, sign in at the demo IdP as " + approverEmail + " / " + approverPW + ", approve, and run this line again: the export goes through, once",
+			curl + mgr + "-H 'Content-Type: application/json' -d '" + smallJob + "' '" + r.https + "/services/data/v60.0/jobs/query'"},
 		{"Zoho CRM through the same gateway (path prefix /zoho), with Zoho's own Authorization scheme; the intern's Mobile is masked here too",
 			curl + "-H 'Authorization: Zoho-oauthtoken " + internKey + "' '" + r.https + "/zoho/crm/v6/Contacts?fields=Last_Name,Email,Mobile&per_page=2'"},
 		{"纷享销客 (fxiaoke) through the same gateway and its built-in profile: the gateway writes its own corpAccessToken, corpId and currentOpenUserId into the body; the intern's mobile numbers come back masked",
@@ -43,8 +49,8 @@ func steps(r running) []step {
 			curl + "-H 'Authorization: Bearer " + repKey + "' -H 'Content-Type: application/json' -d '" +
 				`{"data":{"dataObjectApiName":"ContactObj","object_data_id":"con001"}}` +
 				"' '" + r.https + "/fxiaoke/cgi/crm/v2/data/delete'"},
-		{"What the SOC sees: one hash-chained audit event per request; the export's event says it was cut at the cap",
-			"grep -c '\"truncated\":true' " + filepath.Join(r.dir, "audit.jsonl") + " && go run ./examples/demo verify " + filepath.Join(r.dir, "audit.jsonl")},
+		{"What the SOC sees: one hash-chained audit event per request; the export's event says it was cut at the cap, and each approval step is an event of its own",
+			"grep -c '\"truncated\":true' " + filepath.Join(r.dir, "audit.jsonl") + " && grep -o '\"activity\":\"approval_[a-z]*\"' " + filepath.Join(r.dir, "audit.jsonl") + " | sort | uniq -c; go run ./examples/demo verify " + filepath.Join(r.dir, "audit.jsonl")},
 	}
 }
 

@@ -305,12 +305,15 @@ func (is *Issuer) handler() http.Handler {
 			"jwks_uri":                              is.url + "/jwks",
 			"introspection_endpoint":                is.url + "/introspect",
 			"response_types_supported":              []string{"code"},
+			"code_challenge_methods_supported":      []string{"S256"},
 			"subject_types_supported":               []string{"public"},
 			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
 		})
 	})
 	mux.HandleFunc("POST /token", is.serveToken)
 	mux.HandleFunc("POST /introspect", is.serveIntrospect)
+	mux.HandleFunc("GET /authorize", is.serveAuthorize) // authcode.go
+	mux.HandleFunc("POST /authorize", is.serveAuthorize)
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		is.jwksHits.Add(1)
 		if is.isDown() {
@@ -338,7 +341,11 @@ func (is *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "issuer down", http.StatusServiceUnavailable)
 		return
 	}
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
+	if err := r.ParseForm(); err == nil && r.PostForm.Get("grant_type") == "authorization_code" {
+		is.serveCodeToken(w, r) // authcode.go
+		return
+	}
+	if r.PostForm.Get("grant_type") != "client_credentials" {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": "unsupported_grant_type"})
