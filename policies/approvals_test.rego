@@ -5,7 +5,7 @@ import rego.v1
 import data.crmgw.authz
 
 manager(kind, watch) := {
-	"kind": kind, "id": "00u1", "issuer": "https://login.example.com",
+	"kind": kind, "id": "00u1", "issuer": "https://login.example.com", "issuer_primary": true,
 	"email": "li.wei@example.com", "groups": [], "roles": ["sales_manager"],
 	"mfa": true, "client_id": "", "claims": {}, "watch": watch,
 }
