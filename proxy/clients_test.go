@@ -17,7 +17,7 @@ func TestBulk2WithCSVAcceptAndCharsetParameters(t *testing.T) {
 	tok := bearer(e.issuer.Sign(claims))
 	hdr := []string{"Accept", "text/csv; charset=UTF-8", "Content-Type", "application/json; charset=UTF-8"}
 	resp := e.do("POST", "/services/data/v60.0/jobs/query", tok,
-		strings.NewReader(`{"operation":"query","query":"SELECT Id, Name, MobilePhone FROM Contact"}`), hdr...)
+		strings.NewReader(`{"operation":"query","query":"SELECT Id, Name, MobilePhone FROM Contact LIMIT 500"}`), hdr...)
 	b := readAll(t, resp)
 	var job struct{ ID string }
 	if resp.StatusCode != 200 || json.Unmarshal(b, &job) != nil || job.ID == "" {
