@@ -91,21 +91,21 @@ func generateLoad(url, auth, baseURL, baseAuth string, conc int, d time.Duration
 
 // pairWindow is how long a paired run sends to one of its two targets
 // before it draws again which one is next; 0 (the default): each request is
-// drawn on its own. Windows of 5 ms were the default before: a stall of the
-// world (the sample CRM's garbage collections, for one: every ~2 s at half
-// saturation, ~20 ms of slowed answers each) mostly fell in one target's
-// windows, and direct paired with itself (A/A, 10 s runs at 1700/s) then
-// differed in p99 by -1.9 to +4.6 ms; drawn per request, by -0.4 to +0.3
-// ms, so a 1 ms target can be told apart at all.
+// drawn on its own, which is what makes a 1 ms difference visible: with
+// windows, a stall of the world (the sample CRM's garbage collections, for
+// one, tens of milliseconds of slowed answers every few seconds) falls
+// mostly in one target's windows, and direct paired with itself (A/A)
+// differs in p99 by several milliseconds; drawn per request, both targets
+// share every stall and A/A differs by a fraction of one.
 var pairWindow time.Duration
 
 // baseShare is the share of a paired run's requests (drawn per request)
-// that go to the baseline, direct. Drawn half and half before, the proxy
-// got half of the half-saturation rate, a quarter of its saturation: its
-// core was a quarter busy, not half. Now the proxy gets the whole rate and
-// direct a fifth of all requests on top (a quarter of the proxy's rate):
-// the world serves 1.25 times the rate, direct's p99 rests on fewer
-// requests (pool the rounds, -half-rounds).
+// that go to the baseline, direct. The proxy gets the whole half-saturation
+// rate, so its core is half busy as the measurement intends (split half and
+// half, it would get a quarter of its saturation), and direct a fifth of
+// all requests on top (a quarter of the proxy's rate): the world serves
+// 1.25 times the rate, and direct's p99 rests on fewer requests, which is
+// why the rounds are pooled (-half-rounds).
 var baseShare = 0.2
 
 // drive runs conc workers against ts for d: closed loop, or open loop at
