@@ -184,12 +184,20 @@ func freePort() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startNginx(dir, crmURL string) (string, int, func(), error) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		return "", 0, nil, fmt.Errorf("not installed (apt-get install nginx)")
+// installed finds the plain proxy name on PATH and a free port for it to
+// listen on; a proxy that is not installed is skipped with this error.
+func installed(name string) (bin, addr string, err error) {
+	if bin, err = exec.LookPath(name); err != nil {
+		return "", "", fmt.Errorf("not installed (apt-get install %s)", name)
 	}
-	addr, err := freePort()
+	if addr, err = freePort(); err != nil {
+		return "", "", err
+	}
+	return bin, addr, nil
+}
+
+func startNginx(dir, crmURL string) (string, int, func(), error) {
+	bin, addr, err := installed("nginx")
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -223,11 +231,7 @@ http {
 }
 
 func startCaddy(dir, crmURL string) (string, int, func(), error) {
-	bin, err := exec.LookPath("caddy")
-	if err != nil {
-		return "", 0, nil, fmt.Errorf("not installed (apt-get install caddy)")
-	}
-	addr, err := freePort()
+	bin, addr, err := installed("caddy")
 	if err != nil {
 		return "", 0, nil, err
 	}
