@@ -20,7 +20,7 @@ type RuleEvaluator interface {
 	Eval(ctx context.Context, input any) ([]any, error)
 }
 
-// Alert is what alert sinks receive (DESIGN.md "Alerts").
+// Alert is what alert sinks receive (docs/audit.md "Alerts").
 type Alert struct {
 	Rule      string          `json:"rule"`
 	Severity  string          `json:"severity"`

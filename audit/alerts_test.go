@@ -18,7 +18,7 @@ import (
 )
 
 // alertCollector is a generic JSON webhook receiver that decodes alerts
-// strictly in the DESIGN.md shape.
+// strictly in the shape docs/audit.md "Alerts" gives.
 type alertCollector struct {
 	mu     sync.Mutex
 	alerts []Alert

@@ -15,7 +15,7 @@ import (
 // encoding/json marshals it, and the RFC 8785 (JCS) canonical form the
 // chain hash covers. json.Marshal (reflection) followed by
 // jsontext.Canonicalize (a parse, a sort and a re-encode of those bytes)
-// took 5% of the gateway's CPU per request in the make bench-load profile,
+// costs 5% of the gateway's CPU per request in the make bench-load profile,
 // for a struct whose shape is fixed; the encoder below writes both forms
 // directly from one description of the event (eventChain, in struct order;
 // the canonical form sorts each object's members as it closes, which costs

@@ -23,7 +23,7 @@ const (
 )
 
 // Event is one request as the SOC sees it: one JSON object per line, shaped
-// after OCSF API Activity (class 6003). The names of the DESIGN.md contract
+// after OCSF API Activity (class 6003). The names of the contract in docs/audit.md
 // are fixed; fields marked "extension" are additions.
 //
 // Chain must stay the last field: the writer appends chain.hash to the

@@ -20,7 +20,7 @@ import (
 // Operation is what a request does, as the policy input contract names it.
 type Operation string
 
-// Operations of the policy-input contract (DESIGN.md).
+// Operations of the policy-input contract (docs/policies.md "The input document").
 const (
 	OpRead       Operation = "read"
 	OpList       Operation = "list"

@@ -7,7 +7,7 @@ import "math/bits"
 // subtree: the rewriter's output for it is its input. The general path
 // still opens a frame per object, reads each attributes object for its
 // type and stops at each container and closing brace (in make bench-load's
-// body, a record's Account and Owner were most of the rewriter's stops).
+// body, a record's Account and Owner are most of the rewriter's stops).
 // compactObject measures such a subtree in one pass over the structural
 // index instead, so that the rewriter copies it as one span.
 //

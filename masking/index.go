@@ -8,12 +8,12 @@ import "math/bits"
 // instructions), it lets
 // member measure a plain string by a bit search instead of a byte loop:
 // in the load benchmark's body most tokens are short plain strings, and
-// measuring them eight bytes a step was the largest part of the
+// measuring them eight bytes a step is the largest part of the
 // rewriter's time (~245 instructions per member). There is no library for
 // this in Go; simdjson's stage 1 is the model.
 //
 // The index covers buf[0 : 64*len(ix)], whole blocks below end only; a
-// token reaching past it is measured byte-wise as before (and the next
+// token reaching past it is measured byte-wise (and the next
 // member call extends it). Bytes of buf
 // below end never change except when fill moves the unread input to the
 // front, which drops the index.

@@ -7,7 +7,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// Input is the policy input document (`input` in Rego), DESIGN.md's contract.
+// Input is the policy input document (`input` in Rego), the contract in
+// docs/policies.md "The input document".
 // Nil slices and maps reach Rego as empty arrays and objects, so policies
 // can iterate them without null checks; Action.Parent nil is null.
 type Input struct {

@@ -30,7 +30,7 @@ func fullInput() *Input {
 }
 
 // The hand-built value must be exactly what the JSON round trip gives, so a
-// policy sees the DESIGN.md input document whichever way it was built.
+// policy sees the input document of docs/policies.md whichever way it was built.
 func TestInputValueEqualsTheJSONDocument(t *testing.T) {
 	in := fullInput()
 	bs, err := json.Marshal(in)

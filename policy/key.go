@@ -14,8 +14,8 @@ import (
 // The decision cache's key is a byte encoding of the part of the input the
 // policies read (the shape), built without the OPA value: on a hit, which
 // is a gateway's steady state, the value is not built at all. Building it
-// was most of a cached decision's cost: about 28 allocations and 2 KB per
-// request in make bench-load, and hashing and comparing it took as long
+// would be most of a cached decision's cost: about 28 allocations and 2 KB
+// per request in make bench-load, and hashing and comparing it as much
 // again.
 //
 // Only one thing matters for safety: two inputs with the same key must

@@ -70,7 +70,7 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 	}
 }
 
-// event builds the audit event (DESIGN.md "Audit event").
+// event builds the audit event (docs/audit.md "For the SOC: the event").
 func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, st *masking.Stats) *audit.Event {
 	ip := x.ipText
 	if ip == "" { // no route: the client's address was not taken

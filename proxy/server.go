@@ -137,9 +137,9 @@ func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
 		ForceAttemptHTTP2:     true,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 		// The masking stage reads CRM bodies in small pieces; with the
-		// default 4 KiB connection buffer each piece was a read system call.
-		// 64 KiB lets one call take what the socket holds (make bench-load:
-		// syscalls were a fifth of the gateway's CPU).
+		// default 4 KiB connection buffer each piece would be a read system
+		// call. 64 KiB lets one call take what the socket holds (in make
+		// bench-load, system calls are otherwise a fifth of the gateway's CPU).
 		ReadBufferSize:  64 << 10,
 		WriteBufferSize: 64 << 10,
 	}
