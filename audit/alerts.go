@@ -385,7 +385,7 @@ type webhookAlerts struct{ p *httpPoster }
 func (w *webhookAlerts) send(ctx context.Context, a *Alert) error {
 	b, err := json.Marshal(a)
 	if err != nil {
-		return &permanentError{err}
+		return &permanentError{err: err}
 	}
 	return w.p.post(ctx, b)
 }
@@ -417,7 +417,7 @@ func (s *slackAlerts) send(ctx context.Context, a *Alert) error {
 		slackEscape(a.Rule), slackEscape(a.Summary), a.Severity, slackEscape(a.Subject), a.RequestID, a.Time.Format(time.RFC3339))
 	b, err := json.Marshal(slackMessage{Text: text, Blocks: []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: detail}}}})
 	if err != nil {
-		return &permanentError{err}
+		return &permanentError{err: err}
 	}
 	return s.p.post(ctx, b)
 }
@@ -460,7 +460,7 @@ func (m *alertmanagerAlerts) send(ctx context.Context, a *Alert) error {
 	}
 	b, err := json.Marshal([]postableAlert{pa})
 	if err != nil {
-		return &permanentError{err}
+		return &permanentError{err: err}
 	}
 	return m.p.post(ctx, b)
 }
@@ -486,7 +486,7 @@ func (s *syslogAlerts) send(ctx context.Context, a *Alert) error {
 	} else {
 		var err error
 		if msg, err = json.Marshal(a); err != nil {
-			return &permanentError{err}
+			return &permanentError{err: err}
 		}
 	}
 	return s.c.write(ctx, [][]byte{s.c.frame(nil, a.Severity, a.Time, "alert", msg)})

@@ -44,6 +44,7 @@ type Auditor struct {
 	prev string
 
 	runners    []*runner
+	anchor     *runner // the first file sink: the local audit log (nil: none)
 	alerts     *alerter
 	writerDone chan struct{}
 
@@ -59,6 +60,7 @@ type Auditor struct {
 type item struct {
 	ev    *Event
 	usage any
+	done  chan<- error // Begin waits on it
 }
 
 // New starts an auditor: it opens every sink and its spool, resumes the
@@ -116,6 +118,17 @@ func newAuditor(cfg Config, alerts AlertsConfig, rules RuleEvaluator, reg promet
 		if fs, ok := r.s.(*fileSink); ok && !anchored {
 			anchored = true
 			a.resume(fs, r.sp)
+			r.anchor = newOpenTracker(cfg.SpoolDir)
+			a.anchor = r
+		}
+	}
+	var unknown []*Event
+	if a.anchor != nil {
+		unknown = a.recoverOpen()
+		for _, r := range a.runners {
+			if remoteSink(r.cfg.Type) {
+				a.catchUp(r)
+			}
 		}
 	}
 	if rules != nil && len(alerts.Sinks) > 0 {
@@ -148,6 +161,9 @@ func newAuditor(cfg Config, alerts AlertsConfig, rules RuleEvaluator, reg promet
 		go a.alerts.run()
 	}
 	go a.writer()
+	for _, ev := range unknown {
+		a.Record(ev, nil)
+	}
 	return a, nil
 }
 
@@ -215,10 +231,10 @@ func (a *Auditor) Record(ev *Event, usage any) {
 	}
 	a.m.recorded.Inc()
 	select {
-	case a.q <- item{ev, usage}:
+	case a.q <- item{ev: ev, usage: usage}:
 	default:
 		a.m.recordWaits.Inc()
-		a.q <- item{ev, usage}
+		a.q <- item{ev: ev, usage: usage}
 	}
 }
 
@@ -236,12 +252,24 @@ func (a *Auditor) writer() {
 			// Only a value JSON cannot represent (NaN duration) gets here.
 			a.m.dropped.WithLabelValues("all", "unencodable").Inc()
 			a.logLimited("seal", "audit event cannot be encoded: dropped", zap.String("request_id", ev.RequestID), zap.Error(err))
+			if it.done != nil {
+				it.done <- fmt.Errorf("audit: start record cannot be encoded: %w", err)
+			}
 			continue
 		}
 		a.seq, a.prev = ev.Chain.Seq, ev.Chain.Hash
 		e := &entry{line: line, ev: ev}
 		for _, r := range a.runners {
+			if r == a.anchor {
+				e := *e // only the local log answers Begin
+				e.done = it.done
+				r.offer(&e)
+				continue
+			}
 			r.offer(e)
+		}
+		if ev.Status == StatusPending {
+			continue // the completion (or the unknown outcome) is evaluated
 		}
 		if a.alerts != nil {
 			select {
@@ -290,9 +318,13 @@ func normalise(ev *Event) {
 }
 
 // AcceptingExports reports whether export and bulk requests may proceed:
-// false with on_full: block_exports while any sink's spool is full. The
-// proxy refuses such requests with 503 meanwhile.
+// false while the local audit log cannot be written (fail closed), and with
+// on_full: block_exports while any sink's spool is full. The proxy refuses
+// such requests with 503 meanwhile.
 func (a *Auditor) AcceptingExports() bool {
+	if a.anchor != nil && a.anchor.failing.Load() {
+		return false
+	}
 	if a.cfg.OnFull != OnFullBlockExports {
 		return true
 	}
@@ -314,7 +346,11 @@ func (a *Auditor) Healthy() bool {
 	return true
 }
 
-// Ready is for /readyz: an error after Close or while a spool is full.
+// Ready is for /readyz: an error only when this replica cannot audit
+// safely: after Close, or while the local audit log cannot be written. A
+// sink that is down or behind, or a full spool, is a degraded state
+// (Degraded), not a reason to take the replica out of the load balancer:
+// every replica shares the same SIEM.
 func (a *Auditor) Ready() error {
 	a.mu.RLock()
 	closed := a.closed
@@ -322,12 +358,40 @@ func (a *Auditor) Ready() error {
 	if closed {
 		return ErrClosed
 	}
-	for _, r := range a.runners {
-		if r.full.Load() {
-			return fmt.Errorf("audit: spool of sink %s is full", r.name)
-		}
+	if a.anchor != nil && a.anchor.failing.Load() {
+		return fmt.Errorf("audit: the local audit log (sink %s) cannot be written", a.anchor.name)
 	}
 	return nil
+}
+
+// Degraded describes what is wrong without making the replica unready,
+// by sink name: a spool full (exports paused under on_full: block_exports),
+// near full (over 80%), or a sink whose last delivery failed. Empty when
+// all is well.
+func (a *Auditor) Degraded() map[string]string {
+	var out map[string]string
+	add := func(k, v string) {
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	for _, r := range a.runners {
+		r.mu.Lock()
+		bytes := r.sp.bytes
+		r.mu.Unlock()
+		switch {
+		case r.full.Load() && a.cfg.OnFull == OnFullBlockExports:
+			add("audit_sink_"+r.name, "spool full: exports paused until it drains")
+		case r.full.Load():
+			add("audit_sink_"+r.name, "spool full: new events for this sink are dropped")
+		case bytes > int64(a.cfg.SpoolMaxBytes)/10*8:
+			add("audit_sink_"+r.name, "spool over 80% full")
+		case r.failing.Load():
+			add("audit_sink_"+r.name, "delivery failing: events spooled and retried")
+		}
+	}
+	return out
 }
 
 // Close stops accepting events, delivers everything queued (retrying sinks

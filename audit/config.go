@@ -32,6 +32,13 @@ type Config struct {
 	// QueueSize bounds the in-memory queue between Record and the writer
 	// goroutine and each sink's queue. Default 10000.
 	QueueSize int `yaml:"queue_size"`
+	// Fsync is the durability of the local audit log (the first file sink,
+	// where start records are written before a request is forwarded):
+	// always (fsync after every write), batch (fsync before a waiting start
+	// record is acknowledged: one fsync per group commit) or interval (write
+	// at once, fsync every fsync_interval: survives a killed process, not a
+	// lost node). Empty: the file sink's own fsync key (default interval).
+	Fsync string `yaml:"fsync"`
 }
 
 // Values of Config.OnFull.
@@ -195,6 +202,11 @@ func (c *Config) Validate() error {
 	if c.OnFull != OnFullBlockExports && c.OnFull != OnFullDrop {
 		errs = append(errs, confkey.Errorf("on_full", "must be block_exports or drop, got %q", c.OnFull))
 	}
+	switch c.Fsync {
+	case "", "always", "batch", "interval", "never":
+	default:
+		errs = append(errs, confkey.Errorf("fsync", "must be always, batch or interval, got %q", c.Fsync))
+	}
 	if c.QueueSize < 1 {
 		errs = append(errs, confkey.Errorf("queue_size", "must be at least 1, got %d", c.QueueSize))
 	}
@@ -267,8 +279,8 @@ func (s *SinkConfig) validate(key string, types []string) error {
 		if s.Path == "" {
 			bad("path", "a file sink needs a path")
 		}
-		if s.Fsync != "always" && s.Fsync != "interval" && s.Fsync != "never" {
-			bad("fsync", "must be always, interval or never, got %q", s.Fsync)
+		if s.Fsync != "always" && s.Fsync != "batch" && s.Fsync != "interval" && s.Fsync != "never" {
+			bad("fsync", "must be always, batch, interval or never, got %q", s.Fsync)
 		}
 		if s.MaxSize < 0 {
 			bad("max_size", "must not be negative")

@@ -79,7 +79,7 @@ func newHTTPPoster(cfg SinkConfig, ctype string) (*httpPoster, error) {
 func (p *httpPoster) post(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
-		return &permanentError{fmt.Errorf("building request: %w", err)}
+		return &permanentError{err: fmt.Errorf("building request: %w", err)}
 	}
 	req.Header.Set("Content-Type", p.ctype)
 	req.Header.Set("User-Agent", "crmgw-audit")
@@ -97,7 +97,7 @@ func (p *httpPoster) post(ctx context.Context, body []byte) error {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
 	case resp.StatusCode == 400 || resp.StatusCode == 413 || resp.StatusCode == 422:
-		return &permanentError{fmt.Errorf("POST to %s: HTTP %d", redactURL(p.url), resp.StatusCode)}
+		return &permanentError{err: fmt.Errorf("POST to %s: HTTP %d", redactURL(p.url), resp.StatusCode)}
 	}
 	return fmt.Errorf("POST to %s: HTTP %d", redactURL(p.url), resp.StatusCode)
 }

@@ -255,8 +255,14 @@ func TestFullSpoolWithBlockExportsRefusesExportsUntilTheSinkReturns(t *testing.T
 			time.Sleep(time.Millisecond) // let the runner spool
 		}
 	}
-	if a.Ready() == nil || a.Healthy() {
-		t.Error("Ready/Healthy must report the full spool")
+	// A full spool is the SIEM's outage, shared by every replica: it pauses
+	// exports and is reported as degraded, it does not make the replica
+	// unready (reads keep being served and audited locally).
+	if a.Ready() != nil || a.Healthy() {
+		t.Errorf("a full spool: Ready %v (want nil), Healthy %v (want false)", a.Ready(), a.Healthy())
+	}
+	if d := a.Degraded()["audit_sink_siem"]; !strings.Contains(d, "spool full") {
+		t.Errorf("Degraded must name the full spool, got %q", d)
 	}
 	fs.up(t)
 	waitFor(t, "exports accepted again", a.AcceptingExports)
