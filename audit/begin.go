@@ -48,6 +48,7 @@ func (a *Auditor) Begin(ev *Event) error {
 		return nil
 	}
 	ev.Status = StatusPending
+	ev.Classify()
 	done := make(chan error, 1)
 	a.mu.RLock()
 	if a.closed {

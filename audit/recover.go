@@ -109,15 +109,7 @@ func (a *Auditor) recoverOpen() []*Event {
 	if !ok {
 		// No checkpoint yet: the current file is what a previous run of
 		// this version can have left open.
-		from = 0
-		if f, err := os.Open(r.cfg.Path); err == nil {
-			if line, err := bufio.NewReader(f).ReadBytes('\n'); err == nil {
-				if m, ok := parseMeta(line); ok {
-					from = m.Chain.Seq
-				}
-			}
-			f.Close()
-		}
+		from, _ = firstSeq(r.cfg.Path)
 	}
 	open := map[string][]byte{}
 	var order []string
@@ -185,11 +177,8 @@ func eachLogLine(path string, from int64, fn func(lineMeta, []byte)) error {
 }
 
 func eachFileLine(name string, from int64, fn func(lineMeta, []byte)) error {
-	f, err := os.Open(name)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil
-		}
+	f, err := openRegular(name)
+	if f == nil {
 		return err
 	}
 	defer f.Close()
@@ -211,9 +200,25 @@ func eachFileLine(name string, from int64, fn func(lineMeta, []byte)) error {
 	}
 }
 
-func firstSeq(name string) (int64, bool) {
-	f, err := os.Open(name)
+// openRegular opens a regular file for reading; anything else (a missing
+// file, a device such as /dev/full) gives nil: there is no log to read.
+func openRegular(name string) (*os.File, error) {
+	info, err := os.Stat(name)
 	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, nil
+	}
+	return os.Open(name)
+}
+
+func firstSeq(name string) (int64, bool) {
+	f, _ := openRegular(name)
+	if f == nil {
 		return 0, false
 	}
 	defer f.Close()

@@ -254,6 +254,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !g.begin(rw, r, x) {
+		return
+	}
 	x.outcome = outcomeAllowed
 	g.forward(rw, r, x)
 }
