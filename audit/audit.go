@@ -124,6 +124,7 @@ func newAuditor(cfg Config, alerts AlertsConfig, rules RuleEvaluator, reg promet
 	}
 	var unknown []*Event
 	if a.anchor != nil {
+		a.anchor.followers = a.followers()
 		unknown = a.recoverOpen()
 		for _, r := range a.runners {
 			if remoteSink(r.cfg.Type) {
@@ -259,14 +260,16 @@ func (a *Auditor) writer() {
 		}
 		a.seq, a.prev = ev.Chain.Seq, ev.Chain.Hash
 		e := &entry{line: line, ev: ev}
-		for _, r := range a.runners {
-			if r == a.anchor {
-				e := *e // only the local log answers Begin
-				e.done = it.done
-				r.offer(&e)
-				continue
+		if a.anchor != nil {
+			// The other sinks are fed by the local log's runner once it
+			// wrote the event: no sink gets ahead of the log, so after a
+			// crash the log holds everything any sink may have seen.
+			e.done = it.done
+			a.anchor.offer(e)
+		} else {
+			for _, r := range a.runners {
+				r.offer(e)
 			}
-			r.offer(e)
 		}
 		if ev.Status == StatusPending {
 			continue // the completion (or the unknown outcome) is evaluated
@@ -281,11 +284,24 @@ func (a *Auditor) writer() {
 		}
 	}
 	for _, r := range a.runners {
-		close(r.q)
+		if a.anchor == nil || r == a.anchor {
+			close(r.q) // the anchor closes the others' queues when it is done
+		}
 	}
 	if a.alerts != nil {
 		close(a.alerts.q)
 	}
+}
+
+// followers are the runners fed by the local log's runner.
+func (a *Auditor) followers() []*runner {
+	out := make([]*runner, 0, len(a.runners))
+	for _, r := range a.runners {
+		if r != a.anchor {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // normalise makes every event look alike to a SIEM: UTC time, the OCSF

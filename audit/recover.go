@@ -55,13 +55,13 @@ func remoteSink(typ string) bool { return typ == "webhook" || typ == "syslog" }
 // cursor gets its spool rebuilt from the local log: every event after the
 // cursor, in order (what sat in its memory queue when the process died is
 // in the log). A sink seen for the first time starts at the current end of
-// the log. Skipped while the local log itself is behind (its own spool not
-// empty): the spool then stays as it was.
+// the log. Events still in the local log's own spool (not yet in its file)
+// reach the sink when that spool is replayed into the file.
 func (a *Auditor) catchUp(r *runner) {
 	r.cursor = &sinkCursor{path: filepath.Join(r.sp.dir, "delivered")}
 	c, ok := readSeqFile(r.cursor.path)
 	if !ok {
-		r.cursor.last = a.seq
+		r.cursor.last, r.cursor.saved = a.seq, -1 // written now, even at 0
 		if err := r.cursor.save(); err != nil {
 			a.logger.Warn("audit sink cursor could not be saved", zap.String("sink", r.name), zap.Error(err))
 		}
@@ -69,10 +69,6 @@ func (a *Auditor) catchUp(r *runner) {
 	}
 	r.cursor.last, r.cursor.saved = c, c
 	if c >= a.seq {
-		return
-	}
-	if !a.anchor.sp.empty() {
-		a.logger.Warn("audit: local log behind its own spool; sink resumes from its spool only", zap.String("sink", r.name))
 		return
 	}
 	r.mu.Lock()

@@ -109,14 +109,16 @@ type runner struct {
 	// anchor is set on the runner of the first file sink, the local audit
 	// log: it never spools because its queue is full (the writer waits for
 	// room instead), and it tracks open start records.
-	anchor  *openTracker
-	failing atomic.Bool // the last delivery failed (for the anchor: the log is not writable)
+	anchor    *openTracker
+	followers []*runner   // the anchor feeds the other sinks what it wrote
+	failing   atomic.Bool // the last delivery failed (for the anchor: the log is not writable)
 	// cursor persists the last delivered seq of a remote sink, from which
 	// a restart re-sends what the local log holds beyond it.
 	cursor *sinkCursor
 }
 
-// offer is called by the writer goroutine only.
+// offer is called by one goroutine only: the writer, or for the sinks
+// that follow the local log, the local log's runner.
 func (r *runner) offer(e *entry) {
 	for {
 		r.mu.Lock()
@@ -193,6 +195,13 @@ func (r *runner) updateFull() {
 // and everything was delivered or spooled, or when Close's context ended.
 func (r *runner) run() {
 	defer close(r.done)
+	if r.anchor != nil {
+		defer func() {
+			for _, f := range r.followers {
+				close(f.q)
+			}
+		}()
+	}
 	every := time.Second
 	if r.cfg.Type == "file" && r.cfg.Fsync == "interval" {
 		every = r.cfg.FsyncInterval
@@ -339,7 +348,7 @@ func (r *runner) deliver(ctx context.Context, batch []*entry) error {
 func (r *runner) delivered(batch []*entry, err error) {
 	r.failing.Store(false)
 	if r.anchor != nil {
-		r.anchor.wrote(batch)
+		r.anchor.wrote(batch) // also fills every entry's meta: read-only from here
 	}
 	if r.cursor != nil {
 		r.cursor.advance(batch)
@@ -349,6 +358,13 @@ func (r *runner) delivered(batch []*entry, err error) {
 			e.settle(fmt.Errorf("%w: %v", ErrLogUnavailable, err))
 		} else {
 			e.settle(nil)
+		}
+	}
+	if r.anchor != nil {
+		for _, f := range r.followers {
+			for _, e := range batch {
+				f.offer(e)
+			}
 		}
 	}
 }
