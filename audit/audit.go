@@ -312,6 +312,7 @@ func normalise(ev *Event) {
 	}
 	ev.Time = ev.Time.UTC()
 	ev.ClassUID = ClassAPIActivity
+	bound(ev)
 	if ev.Activity == "" || ev.Severity == "" {
 		act, sev := ev.Activity, ev.Severity
 		ev.Classify()

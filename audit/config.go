@@ -83,6 +83,11 @@ type SinkConfig struct {
 	// BatchSize is the most events per delivery (webhook POST, file write).
 	// Default 100 for webhooks, 256 otherwise.
 	BatchSize int `yaml:"batch_size"`
+	// MaxBody bounds one webhook POST. A batch that would exceed it is sent
+	// in several POSTs; an event that alone exceeds it is replaced by a
+	// stub that keeps its chain position (the full event is in the local
+	// log). Default 512KiB, under the usual 1 MB receiver limit.
+	MaxBody confkey.ByteSize `yaml:"max_body"`
 	// FlushInterval is how long a partial batch may wait. Default 1s for
 	// webhooks, 0 (write at once) otherwise.
 	FlushInterval time.Duration `yaml:"flush_interval"`
@@ -170,6 +175,9 @@ func (s *SinkConfig) setDefaults(i int) {
 		if web {
 			s.BatchSize = 100
 		}
+	}
+	if s.MaxBody == 0 && s.Type == "webhook" {
+		s.MaxBody = 512 << 10
 	}
 	if s.FlushInterval == 0 && s.Type == "webhook" {
 		s.FlushInterval = time.Second
@@ -296,6 +304,9 @@ func (s *SinkConfig) validate(key string, types []string) error {
 		}
 		if s.Type == "webhook" && s.Format != "generic" && s.Format != "splunk_hec" {
 			bad("format", "must be generic or splunk_hec, got %q", s.Format)
+		}
+		if s.Type == "webhook" && s.MaxBody < 4<<10 {
+			bad("max_body", "must be at least 4KiB, got %d", s.MaxBody)
 		}
 		if s.Format == "splunk_hec" && s.Token == "" {
 			bad("token", "splunk_hec needs the HEC token")

@@ -1,0 +1,67 @@
+package audit
+
+import (
+	"strings"
+	"testing"
+)
+
+// The ways a caller inflates its own audit event, each bounded.
+func TestCallerControlledStringsAreCutWithAMarker(t *testing.T) {
+	huge := strings.Repeat("A", 60<<10)
+	fields := make([]string, 5000)
+	for i := range fields {
+		fields[i] = "F" + strings.Repeat("x", 300)
+	}
+	ev := testEvent(1)
+	ev.HTTPRequest.UserAgent = huge
+	ev.HTTPRequest.Path = "/services/data/v60.0/" + huge
+	ev.Error = huge
+	ev.Decision.Reason = huge
+	ev.CRM.Object = huge
+	ev.CRM.Fields = fields
+	ev.Actor.User.Groups = fields
+	ev.Subrequests = make([]CRM, 1000)
+	line, err := seal(normaliseForTest(ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(line) > 160<<10 {
+		t.Errorf("bounded event is %d bytes", len(line))
+	}
+	if ua := ev.HTTPRequest.UserAgent; len(ua) > maxUserAgent+32 || !strings.HasSuffix(ua, "…[cut 60928 bytes]") {
+		t.Errorf("user agent not cut with its marker: ...%q", ua[max(0, len(ua)-40):])
+	}
+	if !strings.Contains(ev.HTTPRequest.Path, cutMarker) || !strings.Contains(ev.CRM.Object, cutMarker) ||
+		!strings.Contains(ev.Error, cutMarker) || !strings.Contains(ev.Decision.Reason, cutMarker) {
+		t.Error("path, object, error and reason must carry the cut marker")
+	}
+	if n := len(ev.CRM.Fields); n != maxList+1 || ev.CRM.Fields[maxList] != "…[cut 4744 more]" {
+		t.Errorf("fields: %d, last %q", n, ev.CRM.Fields[len(ev.CRM.Fields)-1])
+	}
+	if !strings.Contains(ev.CRM.Fields[0], cutMarker) {
+		t.Errorf("a long field name is cut too: %q", ev.CRM.Fields[0])
+	}
+	if fields[0] != "F"+strings.Repeat("x", 300) {
+		t.Error("the caller's slice was modified")
+	}
+	if n := len(ev.Subrequests); n != maxSubs+1 {
+		t.Errorf("subrequests: %d", n)
+	}
+}
+
+func TestCutKeepsUTF8Valid(t *testing.T) {
+	s := strings.Repeat("é", 600) // 2 bytes each
+	got := capString(s, 511)
+	if !strings.HasPrefix(got, strings.Repeat("é", 255)+cutMarker) {
+		t.Errorf("cut inside a rune: %q", got[500:520])
+	}
+	if capString("short", 10) != "short" {
+		t.Error("a short value must stay as it is")
+	}
+}
+
+func normaliseForTest(ev *Event) *Event {
+	normalise(ev)
+	ev.Chain = Chain{Seq: 1, Prev: GenesisPrev}
+	return ev
+}
