@@ -54,6 +54,8 @@ type Auditor struct {
 
 	logMu   sync.Mutex
 	logLast map[string]time.Time
+	dropAcc map[string]int // lost events not yet reported in a log line
+	dropMsg map[string]dropLine
 	stdout  io.Writer
 }
 
@@ -71,6 +73,11 @@ type item struct {
 func New(cfg Config, alerts AlertsConfig, rules RuleEvaluator, reg prometheus.Registerer, logger *zap.Logger) (*Auditor, error) {
 	return newAuditor(cfg, alerts, rules, reg, logger, os.Stdout)
 }
+
+// minAlertSinkQueue is the least room for alerts waiting for one alert
+// sink: alerts are rare, and a small alerts.queue_size (meant for the
+// evaluation queue) must not make a second alert in flight be dropped.
+const minAlertSinkQueue = 256
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
@@ -136,6 +143,7 @@ func newAuditor(cfg Config, alerts AlertsConfig, rules RuleEvaluator, reg promet
 		al := &alerter{
 			a: a, cfg: alerts, rules: rules,
 			q:      make(chan alertItem, alerts.QueueSize),
+			prio:   make(chan alertItem, alerts.QueueSize),
 			done:   make(chan struct{}),
 			dedup:  map[string]time.Time{},
 			denied: newSlidingCounter(denialWindow),
@@ -148,7 +156,7 @@ func newAuditor(cfg Config, alerts AlertsConfig, rules RuleEvaluator, reg promet
 				return nil, err
 			}
 			al.sinks = append(al.sinks, &alertRunner{a: a, name: sc.Name, cfg: sc, s: s,
-				q: make(chan *Alert, alerts.QueueSize), done: make(chan struct{})})
+				q: make(chan *Alert, max(alerts.QueueSize, minAlertSinkQueue)), done: make(chan struct{})})
 		}
 		a.alerts = al
 	}
@@ -275,12 +283,7 @@ func (a *Auditor) writer() {
 			continue // the completion (or the unknown outcome) is evaluated
 		}
 		if a.alerts != nil {
-			select {
-			case a.alerts.q <- alertItem{e: e, usage: it.usage}:
-			default:
-				a.m.alertDropped.Inc()
-				a.logLimited("alert-eval-full", "alert evaluation queue full: event not evaluated", zap.String("request_id", ev.RequestID))
-			}
+			a.alerts.enqueue(alertItem{e: e, usage: it.usage})
 		}
 	}
 	for _, r := range a.runners {
@@ -290,6 +293,7 @@ func (a *Auditor) writer() {
 	}
 	if a.alerts != nil {
 		close(a.alerts.q)
+		close(a.alerts.prio)
 	}
 }
 
@@ -438,6 +442,7 @@ func (a *Auditor) Close(ctx context.Context) error {
 		}
 	}
 	a.abort()
+	a.flushDropLogs()
 	err := a.closeRunners()
 	if ctx.Err() != nil {
 		return errors.Join(fmt.Errorf("audit: close: %w (undelivered events stay in the spool)", ctx.Err()), err)
@@ -458,6 +463,47 @@ func (a *Auditor) closeRunners() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// logDrops counts n lost events under key and logs, at most once per 10s
+// per key, how many were lost since its last line: the sum of the lines
+// equals the dropped-events metric.
+func (a *Auditor) logDrops(key, msg string, n int, fields ...zap.Field) {
+	now := time.Now()
+	a.logMu.Lock()
+	if a.dropAcc == nil {
+		a.dropAcc, a.dropMsg = map[string]int{}, map[string]dropLine{}
+	}
+	a.dropAcc[key] += n
+	a.dropMsg[key] = dropLine{msg, fields}
+	last, ok := a.logLast[key]
+	if ok && now.Sub(last) < 10*time.Second {
+		a.logMu.Unlock()
+		return
+	}
+	total := a.dropAcc[key]
+	a.dropAcc[key] = 0
+	a.logLast[key] = now
+	a.logMu.Unlock()
+	a.logger.Error(msg, append(fields, zap.Int("events", total))...)
+}
+
+type dropLine struct {
+	msg    string
+	fields []zap.Field
+}
+
+// flushDropLogs logs the losses not reported yet (on Close).
+func (a *Auditor) flushDropLogs() {
+	a.logMu.Lock()
+	defer a.logMu.Unlock()
+	for key, n := range a.dropAcc {
+		if n > 0 {
+			l := a.dropMsg[key]
+			a.logger.Error(l.msg, append(l.fields, zap.Int("events", n))...)
+			a.dropAcc[key] = 0
+		}
+	}
 }
 
 // logLimited logs at most once per 10s per key, so a failing sink cannot

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,6 +10,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // limitedSIEM is a webhook receiver with a body limit, as Splunk HEC and
@@ -130,5 +135,39 @@ func TestEventTooLargeForTheReceiverArrivesAsAStubInItsChainPosition(t *testing.
 		if ev, ok := rx.event(seq); !ok || strings.HasPrefix(ev.Error, "oversize") {
 			t.Errorf("event %d: %v %q", seq, ok, ev.Error)
 		}
+	}
+}
+
+// The "spool full" log lines add up to the dropped-events metric: an
+// operator reading the log sees how many were lost, not one per 10 s.
+func TestSpoolFullLogLinesAddUpToTheMetric(t *testing.T) {
+	fs := newFlakyServer(t, &eventCollector{}) // never comes up
+	dir := t.TempDir()
+	cfg := fileConfig(t, dir)
+	cfg.Sinks = append(cfg.Sinks, webhookSinkConfig("http://"+fs.addr+"/hook"))
+	cfg.SpoolMaxBytes = 64 << 10
+	cfg.OnFull = OnFullDrop
+	cfg.SetDefaults()
+	core, logs := observer.New(zap.ErrorLevel)
+	a, err := New(cfg, AlertsConfig{}, nil, prometheus.NewRegistry(), zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 600; i++ {
+		a.Record(testEvent(i), nil)
+	}
+	waitFor(t, "the file sink to write every event", func() bool {
+		return value(t, a.m.written.WithLabelValues("file-0")) == 600
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	a.Close(ctx)
+	cancel()
+	dropped := value(t, a.m.dropped.WithLabelValues("siem", "spool_full"))
+	logged := 0
+	for _, e := range logs.FilterMessageSnippet("audit spool full").All() {
+		logged += int(e.ContextMap()["events"].(int64))
+	}
+	if dropped < 100 || float64(logged) != dropped {
+		t.Errorf("log lines report %d dropped events, the metric %v", logged, dropped)
 	}
 }

@@ -163,8 +163,8 @@ func (r *runner) spoolLocked(front bool, es ...*entry) {
 	}
 	if dropped := len(es) - len(lines); dropped > 0 {
 		r.a.m.dropped.WithLabelValues(r.name, "spool_full").Add(float64(dropped))
-		r.a.logLimited("spool-full-"+r.name, "audit spool full: events dropped",
-			zap.String("sink", r.name), zap.Int("events", dropped), zap.String("on_full", r.a.cfg.OnFull))
+		r.a.logDrops("spool-full-"+r.name, "audit spool full: events dropped since the last such line",
+			dropped, zap.String("sink", r.name), zap.String("on_full", r.a.cfg.OnFull))
 		if len(lines) == 0 {
 			r.updateFull()
 			return
@@ -178,8 +178,8 @@ func (r *runner) spoolLocked(front bool, es ...*entry) {
 	}
 	if err != nil {
 		r.a.m.dropped.WithLabelValues(r.name, "spool_error").Add(float64(len(lines)))
-		r.a.logLimited("spool-err-"+r.name, "audit spool write failed: events dropped",
-			zap.String("sink", r.name), zap.Int("events", len(lines)), zap.Error(err))
+		r.a.logDrops("spool-err-"+r.name, "audit spool write failed: events dropped since the last such line",
+			len(lines), zap.String("sink", r.name), zap.Error(err))
 		return
 	}
 	r.spooling = true
@@ -328,8 +328,8 @@ func (r *runner) deliver(ctx context.Context, batch []*entry) error {
 		r.a.m.written.WithLabelValues(r.name).Add(float64(len(batch) - dropped))
 		r.a.m.failed.WithLabelValues(r.name).Add(float64(dropped))
 		r.a.m.dropped.WithLabelValues(r.name, "rejected").Add(float64(dropped))
-		r.a.logLimited("rejected-"+r.name, "audit sink refused events for good: dropped",
-			zap.String("sink", r.name), zap.Int("events", dropped), zap.Error(err))
+		r.a.logDrops("rejected-"+r.name, "audit sink refused events for good: dropped since the last such line",
+			dropped, zap.String("sink", r.name), zap.Error(err))
 		r.delivered(batch, err)
 		return nil
 	}
