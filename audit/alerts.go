@@ -48,21 +48,21 @@ type alertItem struct {
 // alerter evaluates the rules for every chained event in its own goroutine
 // and fans the alerts out to the alert sinks.
 type alerter struct {
-	a      *Auditor
-	cfg    AlertsConfig
-	rules  RuleEvaluator
-	q      chan alertItem
-	prio   chan alertItem // export, bulk and unknown-outcome events: never skipped
-	sinks  []*alertRunner
+	a     *Auditor
+	cfg   AlertsConfig
+	rules RuleEvaluator
+	q     chan alertItem
+	prio  chan alertItem // export, bulk and unknown-outcome events: never skipped
+	sinks []*alertRunner
 	// skipped counts events not evaluated since the last
 	// alert_evaluation_skipped alert; lastSkipAlert is when that was sent.
 	skipped       atomic.Int64
 	lastSkipAlert time.Time
-	done   chan struct{}
-	dedup  map[string]time.Time
-	denied *slidingCounter
-	nets   *networkMemory
-	now    func() time.Time
+	done          chan struct{}
+	dedup         map[string]time.Time
+	denied        *slidingCounter
+	nets          *networkMemory
+	now           func() time.Time
 }
 
 // denialWindow is the window of the in-process denial counter, reported as

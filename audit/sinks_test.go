@@ -536,8 +536,9 @@ func TestPermanentlyRefusedBatchIsDroppedAndCounted(t *testing.T) {
 	a, _ := start(t, Config{Sinks: []SinkConfig{webhookSinkConfig(srv.URL)}, SpoolDir: t.TempDir()}, AlertsConfig{}, nil)
 	a.Record(testEvent(1), nil)
 	closeAuditor(t, a)
-	if calls.Load() != 1 || value(t, a.m.dropped.WithLabelValues("siem", "rejected")) != 1 {
-		t.Errorf("calls=%d dropped=%v, want one attempt and one counted drop", calls.Load(),
+	// The event, then its stub; both refused: one counted drop, no retry.
+	if calls.Load() != 2 || value(t, a.m.dropped.WithLabelValues("siem", "rejected")) != 1 {
+		t.Errorf("calls=%d dropped=%v, want the event and its stub tried once each and one counted drop", calls.Load(),
 			value(t, a.m.dropped.WithLabelValues("siem", "rejected")))
 	}
 }
