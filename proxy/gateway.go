@@ -50,7 +50,8 @@ type Gateway struct {
 	spoolDir   string
 	spoolLimit int64
 
-	ruleCache ruleCache // compiled decision masks (rules.go)
+	ruleCache ruleCache   // compiled decision masks (rules.go)
+	reloads   reloadState // policy reload outcomes (readiness.go)
 
 	// holdNs, when set, is the hold of masked bodies in nanoseconds
 	// instead of holdFor (recorder.go): tests set it to take the timer

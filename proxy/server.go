@@ -101,6 +101,7 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		g.upstreams = append(g.upstreams, u)
 	}
 	s.Gateway = g
+	reg.MustRegister(g.HealthCollector())
 	ok = true
 	return s, nil
 }
@@ -281,6 +282,7 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // Reload re-reads what can change safely at run time: the policies.
 func (s *Server) Reload(ctx context.Context) error {
 	err := s.engine.Reload(ctx)
+	s.Gateway.NoteReload(err)
 	if s.alerts != nil {
 		err = errors.Join(err, s.alerts.Reload(ctx))
 	}
