@@ -261,6 +261,9 @@ func (c *Classifier) classify(ctx context.Context, req Request, sub bool) (Resul
 	if err != nil {
 		return Result{}, err
 	}
+	if !sub && res.Action.Operation == OpUnknown && malformedJSON(req) {
+		return Result{}, reject("request body is not valid JSON")
+	}
 	for i := range res.Subrequests {
 		if !sub && res.Subrequests[i].Parent == nil {
 			p := res.Action
