@@ -130,9 +130,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				x.err = errAborted
 			}
 		}
-		rw.endHold(p == nil && x.masker != nil && x.masker.Complete())
+		answered := rw.endHold(p == nil && x.masker != nil && x.masker.Complete())
 		g.complete(rw, r, x)
-		if p != nil {
+		if p != nil && !(answered && p == http.ErrAbortHandler) {
 			panic(p)
 		}
 	}()
