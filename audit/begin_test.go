@@ -166,3 +166,24 @@ func TestUnwritableLogFailsBeginRefusesExportsAndReadiness(t *testing.T) {
 	os.Remove(cfg.Sinks[0].Path)
 	waitFor(t, "the log writable again", func() bool { return a.Ready() == nil && a.AcceptingExports() })
 }
+
+func TestRequestCutShortByACrashRaisesAnAlertOnRestart(t *testing.T) {
+	hook := &alertCollector{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := fileConfig(t, dir)
+	a, _ := start(t, cfg, AlertsConfig{}, nil)
+	if err := a.Begin(exportEvent(1, "00u-insider", 0, workday10)); err != nil {
+		t.Fatal(err)
+	}
+	closeAuditor(t, a) // the state a kill leaves: a start, no completion
+	a, _ = start(t, cfg, AlertsConfig{Sinks: []SinkConfig{alertSink("webhook", srv.URL)}}, loadRules(t, ""))
+	closeAuditor(t, a)
+	for _, al := range hook.got() {
+		if al.Rule == "outcome_unknown" && al.Subject == "00u-insider" && al.RequestID == "01JREQ000001" {
+			return
+		}
+	}
+	t.Fatalf("no outcome_unknown alert: %+v", hook.got())
+}

@@ -133,3 +133,13 @@ test_several_rules_fire_together if {
 	got := alerts.alerts with input as {"event": export_event(20000, "2026-11-23T23:30:00Z"), "usage": {"records": {"1h": 20000}}}
 	rules(got) == {"bulk_export", "export_outside_working_hours", "record_volume_spike"}
 }
+
+test_request_cut_short_by_a_crash_is_outcome_unknown if {
+	ev := object.union(export_event(0, base_event.time), {"status": "unknown"})
+	"outcome_unknown" in rules(alerts.alerts) with input as {"event": ev, "usage": {}}
+}
+
+test_pending_start_record_raises_nothing if {
+	ev := object.union(base_event, {"status": "pending"})
+	count(alerts.alerts) == 0 with input as {"event": ev, "usage": {}}
+}
