@@ -213,7 +213,9 @@ func TestDemoShowsAllowedMaskedDenied(t *testing.T) {
 		t.Fatalf("demo exit: %v", err)
 	}
 	out, errOut, err := runCLI(t, nil, "audit", "verify", filepath.Join(r.dir, "audit.jsonl"))
-	if err != nil || !strings.Contains(out, "ok: 8 events") {
+	// 8 completion events and the start records of the 5 requests that
+	// were forwarded to the CRM (docs/audit.md "Crash safety").
+	if err != nil || !strings.Contains(out, "ok: 13 events") {
 		t.Fatalf("audit verify: %v\n%s\n%s", err, out, errOut)
 	}
 }
