@@ -3,6 +3,7 @@ package audit
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // The ways a caller inflates its own audit event, each bounded.
@@ -64,4 +65,31 @@ func normaliseForTest(ev *Event) *Event {
 	normalise(ev)
 	ev.Chain = Chain{Seq: 1, Prev: GenesisPrev}
 	return ev
+}
+
+// FuzzCapString: whatever the caller sends, the result stays within its
+// bound plus the marker, keeps valid UTF-8 valid, and is unchanged when
+// short enough.
+func FuzzCapString(f *testing.F) {
+	f.Add("jsforce/3.10", 16)
+	f.Add(strings.Repeat("é", 300), 511)
+	f.Add("\xff\xfe"+strings.Repeat("a", 100), 7)
+	f.Fuzz(func(t *testing.T, s string, max int) {
+		if max < 1 || max > 4096 {
+			return
+		}
+		got := capString(s, max)
+		if len(s) <= max {
+			if got != s {
+				t.Fatalf("short value changed: %q -> %q", s, got)
+			}
+			return
+		}
+		if len(got) > max+len(cutMarker)+32 || !strings.Contains(got, cutMarker) {
+			t.Fatalf("cut value %d bytes for bound %d: %q", len(got), max, got)
+		}
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Fatalf("cut made valid UTF-8 invalid: %q", got)
+		}
+	})
 }
