@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -30,7 +32,13 @@ func (g *Gateway) begin(rw http.ResponseWriter, r *http.Request, x *exchange) bo
 			"exports are paused until the audit trail can be written")
 		return false
 	}
-	g.log.Warn("audit start record not written; forwarding a non-export request",
-		zap.String("request_id", x.id), zap.Error(err))
+	if now := time.Now().UnixNano(); now-beginWarned.Load() > int64(10*time.Second) {
+		beginWarned.Store(now) // at most one line per 10s: every request fails alike
+		g.log.Warn("audit start record not written; forwarding requests other than exports",
+			zap.String("request_id", x.id), zap.Error(err))
+	}
 	return true
 }
+
+// beginWarned is when the last "start record not written" line was logged.
+var beginWarned atomic.Int64
