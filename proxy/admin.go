@@ -15,6 +15,14 @@ import (
 func (g *Gateway) AdminHandler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("verbose") {
+			// Always 200 (liveness); the details say what is degraded,
+			// without the checks that wait on the network.
+			rep := g.readiness(nil)
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"alive": true, "ready": rep.Ready, "degraded": rep.Degraded})
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -116,6 +116,13 @@ func TestSinkDownAndSpoolFullAreDegradedNotUnready(t *testing.T) {
 	if m := e.metricsText(); !strings.Contains(m, `crmgw_degraded{check="audit_sink_siem"} 1`) {
 		t.Error("crmgw_degraded must name the sink")
 	}
+	hr, err := http.Get(e.admin + "/healthz?verbose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hb := string(readAll(t, hr)); hr.StatusCode != http.StatusOK || !strings.Contains(hb, `"audit_sink_siem":"spool full`) {
+		t.Errorf("/healthz?verbose: %d %s, want 200 naming the degraded sink", hr.StatusCode, hb)
+	}
 }
 
 func (e *env) auditorAccepting() bool { return e.srv.auditor.AcceptingExports() }
