@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,29 +48,129 @@ type alertItem struct {
 // alerter evaluates the rules for every chained event in its own goroutine
 // and fans the alerts out to the alert sinks.
 type alerter struct {
-	a      *Auditor
-	cfg    AlertsConfig
-	rules  RuleEvaluator
-	q      chan alertItem
-	sinks  []*alertRunner
-	done   chan struct{}
-	dedup  map[string]time.Time
-	denied *slidingCounter
-	nets   *networkMemory
-	now    func() time.Time
+	a     *Auditor
+	cfg   AlertsConfig
+	rules RuleEvaluator
+	q     chan alertItem
+	prio  chan alertItem // export, bulk and unknown-outcome events: never skipped
+	sinks []*alertRunner
+	// skipped counts events not evaluated since the last
+	// alert_evaluation_skipped alert; lastSkipAlert is when that was sent.
+	skipped       atomic.Int64
+	lastSkipAlert time.Time
+	done          chan struct{}
+	dedup         map[string]time.Time
+	denied        *slidingCounter
+	nets          *networkMemory
+	now           func() time.Time
 }
 
 // denialWindow is the window of the in-process denial counter, reported as
 // usage.denials["10m"].
 const denialWindow = 10 * time.Minute
 
+// mustEvaluate says which events the alert rules never skip: what the SOC
+// exists for (exports, bulk changes) and requests cut short by a crash.
+func mustEvaluate(ev *Event) bool {
+	return ev.Activity == "export" || ev.Activity == "bulk" || ev.CRM.Category == "export" ||
+		ev.CRM.Category == "bulk" || ev.Status == StatusUnknown
+}
+
+// enqueue is called by the writer. An export/bulk event waits for room in
+// its own queue (evaluation is fast next to what it takes to make an
+// export); any other event is skipped when the queue is full, counted,
+// logged and reported by an alert_evaluation_skipped alert.
+func (al *alerter) enqueue(it alertItem) {
+	if mustEvaluate(it.e.ev) {
+		select {
+		case al.prio <- it:
+		default:
+			al.a.m.recordWaits.Inc()
+			al.prio <- it
+		}
+		return
+	}
+	select {
+	case al.q <- it:
+	default:
+		al.a.m.alertDropped.Inc()
+		al.skipped.Add(1)
+		al.a.logDrops("alert-eval-full", "alert evaluation queue full: events not evaluated since the last such line", 1,
+			zap.String("request_id", it.e.ev.RequestID))
+	}
+}
+
 func (al *alerter) run() {
 	defer close(al.done)
-	for it := range al.q {
+	tk := time.NewTicker(time.Second)
+	defer tk.Stop()
+	q, prio := al.q, al.prio
+	for q != nil || prio != nil {
+		var it alertItem
+		var ok bool
+		select { // the priority queue first
+		case it, ok = <-prio:
+			if !ok {
+				prio = nil
+				continue
+			}
+		default:
+			select {
+			case it, ok = <-prio:
+				if !ok {
+					prio = nil
+					continue
+				}
+			case it, ok = <-q:
+				if !ok {
+					q = nil
+					continue
+				}
+			case <-tk.C:
+				al.reportSkipped(false)
+				continue
+			}
+		}
 		al.evaluate(it)
+		al.reportSkipped(false)
 	}
+	al.reportSkipped(true) // what is left is reported before the sinks close
 	for _, s := range al.sinks {
 		close(s.q)
+	}
+}
+
+// skippedAlertEvery bounds how often alert_evaluation_skipped is sent.
+const skippedAlertEvery = time.Minute
+
+// reportSkipped sends an alert_evaluation_skipped alert to every alert
+// sink when events were skipped, at most once a minute (unless final),
+// with how many.
+func (al *alerter) reportSkipped(final bool) {
+	if al.skipped.Load() == 0 {
+		return
+	}
+	now := al.now()
+	if !final && !al.lastSkipAlert.IsZero() && now.Sub(al.lastSkipAlert) < skippedAlertEvery {
+		return
+	}
+	n := al.skipped.Swap(0)
+	al.lastSkipAlert = now
+	r := &Alert{Rule: "alert_evaluation_skipped", Severity: SeverityHigh, Time: now.UTC(), Subject: "crmgw",
+		Summary: fmt.Sprintf("%d audit events were not evaluated by the alert rules (evaluation queue full); export and bulk events are always evaluated", n),
+		Event:   json.RawMessage("null")}
+	al.a.m.alertsFired.WithLabelValues(r.Rule).Inc()
+	al.dispatch(r)
+}
+
+func (al *alerter) dispatch(r *Alert) {
+	for _, s := range al.sinks {
+		select {
+		case s.q <- r:
+		default:
+			al.a.m.alertsFailed.WithLabelValues(s.name).Inc()
+			al.a.logLimited("alert-queue-"+s.name, "alert sink queue full: alert dropped", zap.String("sink", s.name), zap.String("rule", r.Rule))
+		}
 	}
 }
 
@@ -132,14 +233,7 @@ func (al *alerter) evaluate(it alertItem) {
 		}
 		al.dedup[key] = now
 		r.Time, r.RequestID, r.Event, r.Subject = now.UTC(), ev.RequestID, it.e.line, subject
-		for _, s := range al.sinks {
-			select {
-			case s.q <- r:
-			default:
-				al.a.m.alertsFailed.WithLabelValues(s.name).Inc()
-				al.a.logLimited("alert-queue-"+s.name, "alert sink queue full: alert dropped", zap.String("sink", s.name), zap.String("rule", r.Rule))
-			}
-		}
+		al.dispatch(r)
 	}
 	if len(al.dedup) > 10000 {
 		for k, t := range al.dedup {
@@ -393,7 +487,7 @@ type webhookAlerts struct{ p *httpPoster }
 func (w *webhookAlerts) send(ctx context.Context, a *Alert) error {
 	b, err := json.Marshal(a)
 	if err != nil {
-		return &permanentError{err}
+		return &permanentError{err: err}
 	}
 	return w.p.post(ctx, b)
 }
@@ -425,7 +519,7 @@ func (s *slackAlerts) send(ctx context.Context, a *Alert) error {
 		slackEscape(a.Rule), slackEscape(a.Summary), a.Severity, slackEscape(a.Subject), a.RequestID, a.Time.Format(time.RFC3339))
 	b, err := json.Marshal(slackMessage{Text: text, Blocks: []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: detail}}}})
 	if err != nil {
-		return &permanentError{err}
+		return &permanentError{err: err}
 	}
 	return s.p.post(ctx, b)
 }
@@ -468,7 +562,7 @@ func (m *alertmanagerAlerts) send(ctx context.Context, a *Alert) error {
 	}
 	b, err := json.Marshal([]postableAlert{pa})
 	if err != nil {
-		return &permanentError{err}
+		return &permanentError{err: err}
 	}
 	return m.p.post(ctx, b)
 }
@@ -494,7 +588,7 @@ func (s *syslogAlerts) send(ctx context.Context, a *Alert) error {
 	} else {
 		var err error
 		if msg, err = json.Marshal(a); err != nil {
-			return &permanentError{err}
+			return &permanentError{err: err}
 		}
 	}
 	return s.c.write(ctx, [][]byte{s.c.frame(nil, a.Severity, a.Time, "alert", msg)})

@@ -44,6 +44,7 @@ type Auditor struct {
 	prev string
 
 	runners    []*runner
+	anchor     *runner // the first file sink: the local audit log (nil: none)
 	alerts     *alerter
 	writerDone chan struct{}
 
@@ -53,12 +54,15 @@ type Auditor struct {
 
 	logMu   sync.Mutex
 	logLast map[string]time.Time
+	dropAcc map[string]int // lost events not yet reported in a log line
+	dropMsg map[string]dropLine
 	stdout  io.Writer
 }
 
 type item struct {
 	ev    *Event
 	usage any
+	done  chan<- error // Begin waits on it
 }
 
 // New starts an auditor: it opens every sink and its spool, resumes the
@@ -69,6 +73,11 @@ type item struct {
 func New(cfg Config, alerts AlertsConfig, rules RuleEvaluator, reg prometheus.Registerer, logger *zap.Logger) (*Auditor, error) {
 	return newAuditor(cfg, alerts, rules, reg, logger, os.Stdout)
 }
+
+// minAlertSinkQueue is the least room for alerts waiting for one alert
+// sink: alerts are rare, and a small alerts.queue_size (meant for the
+// evaluation queue) must not make a second alert in flight be dropped.
+const minAlertSinkQueue = 256
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
@@ -116,12 +125,25 @@ func newAuditor(cfg Config, alerts AlertsConfig, rules RuleEvaluator, reg promet
 		if fs, ok := r.s.(*fileSink); ok && !anchored {
 			anchored = true
 			a.resume(fs, r.sp)
+			r.anchor = newOpenTracker(cfg.SpoolDir)
+			a.anchor = r
+		}
+	}
+	var unknown []*Event
+	if a.anchor != nil {
+		a.anchor.followers = a.followers()
+		unknown = a.recoverOpen()
+		for _, r := range a.runners {
+			if remoteSink(r.cfg.Type) {
+				a.catchUp(r)
+			}
 		}
 	}
 	if rules != nil && len(alerts.Sinks) > 0 {
 		al := &alerter{
 			a: a, cfg: alerts, rules: rules,
 			q:      make(chan alertItem, alerts.QueueSize),
+			prio:   make(chan alertItem, alerts.QueueSize),
 			done:   make(chan struct{}),
 			dedup:  map[string]time.Time{},
 			denied: newSlidingCounter(denialWindow),
@@ -134,7 +156,7 @@ func newAuditor(cfg Config, alerts AlertsConfig, rules RuleEvaluator, reg promet
 				return nil, err
 			}
 			al.sinks = append(al.sinks, &alertRunner{a: a, name: sc.Name, cfg: sc, s: s,
-				q: make(chan *Alert, alerts.QueueSize), done: make(chan struct{})})
+				q: make(chan *Alert, max(alerts.QueueSize, minAlertSinkQueue)), done: make(chan struct{})})
 		}
 		a.alerts = al
 	}
@@ -148,6 +170,9 @@ func newAuditor(cfg Config, alerts AlertsConfig, rules RuleEvaluator, reg promet
 		go a.alerts.run()
 	}
 	go a.writer()
+	for _, ev := range unknown {
+		a.Record(ev, nil)
+	}
 	return a, nil
 }
 
@@ -215,10 +240,10 @@ func (a *Auditor) Record(ev *Event, usage any) {
 	}
 	a.m.recorded.Inc()
 	select {
-	case a.q <- item{ev, usage}:
+	case a.q <- item{ev: ev, usage: usage}:
 	default:
 		a.m.recordWaits.Inc()
-		a.q <- item{ev, usage}
+		a.q <- item{ev: ev, usage: usage}
 	}
 }
 
@@ -236,28 +261,51 @@ func (a *Auditor) writer() {
 			// Only a value JSON cannot represent (NaN duration) gets here.
 			a.m.dropped.WithLabelValues("all", "unencodable").Inc()
 			a.logLimited("seal", "audit event cannot be encoded: dropped", zap.String("request_id", ev.RequestID), zap.Error(err))
+			if it.done != nil {
+				it.done <- fmt.Errorf("audit: start record cannot be encoded: %w", err)
+			}
 			continue
 		}
 		a.seq, a.prev = ev.Chain.Seq, ev.Chain.Hash
 		e := &entry{line: line, ev: ev}
-		for _, r := range a.runners {
-			r.offer(e)
+		if a.anchor != nil {
+			// The other sinks are fed by the local log's runner once it
+			// wrote the event: no sink gets ahead of the log, so after a
+			// crash the log holds everything any sink may have seen.
+			e.done = it.done
+			a.anchor.offer(e)
+		} else {
+			for _, r := range a.runners {
+				r.offer(e)
+			}
+		}
+		if ev.Status == StatusPending {
+			continue // the completion (or the unknown outcome) is evaluated
 		}
 		if a.alerts != nil {
-			select {
-			case a.alerts.q <- alertItem{e: e, usage: it.usage}:
-			default:
-				a.m.alertDropped.Inc()
-				a.logLimited("alert-eval-full", "alert evaluation queue full: event not evaluated", zap.String("request_id", ev.RequestID))
-			}
+			a.alerts.enqueue(alertItem{e: e, usage: it.usage})
 		}
 	}
 	for _, r := range a.runners {
-		close(r.q)
+		if a.anchor == nil || r == a.anchor {
+			close(r.q) // the anchor closes the others' queues when it is done
+		}
 	}
 	if a.alerts != nil {
 		close(a.alerts.q)
+		close(a.alerts.prio)
 	}
+}
+
+// followers are the runners fed by the local log's runner.
+func (a *Auditor) followers() []*runner {
+	out := make([]*runner, 0, len(a.runners))
+	for _, r := range a.runners {
+		if r != a.anchor {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // normalise makes every event look alike to a SIEM: UTC time, the OCSF
@@ -268,6 +316,7 @@ func normalise(ev *Event) {
 	}
 	ev.Time = ev.Time.UTC()
 	ev.ClassUID = ClassAPIActivity
+	bound(ev)
 	if ev.Activity == "" || ev.Severity == "" {
 		act, sev := ev.Activity, ev.Severity
 		ev.Classify()
@@ -290,9 +339,13 @@ func normalise(ev *Event) {
 }
 
 // AcceptingExports reports whether export and bulk requests may proceed:
-// false with on_full: block_exports while any sink's spool is full. The
-// proxy refuses such requests with 503 meanwhile.
+// false while the local audit log cannot be written (fail closed), and with
+// on_full: block_exports while any sink's spool is full. The proxy refuses
+// such requests with 503 meanwhile.
 func (a *Auditor) AcceptingExports() bool {
+	if a.anchor != nil && a.anchor.failing.Load() {
+		return false
+	}
 	if a.cfg.OnFull != OnFullBlockExports {
 		return true
 	}
@@ -314,7 +367,11 @@ func (a *Auditor) Healthy() bool {
 	return true
 }
 
-// Ready is for /readyz: an error after Close or while a spool is full.
+// Ready is for /readyz: an error only when this replica cannot audit
+// safely: after Close, or while the local audit log cannot be written. A
+// sink that is down or behind, or a full spool, is a degraded state
+// (Degraded), not a reason to take the replica out of the load balancer:
+// every replica shares the same SIEM.
 func (a *Auditor) Ready() error {
 	a.mu.RLock()
 	closed := a.closed
@@ -322,12 +379,40 @@ func (a *Auditor) Ready() error {
 	if closed {
 		return ErrClosed
 	}
-	for _, r := range a.runners {
-		if r.full.Load() {
-			return fmt.Errorf("audit: spool of sink %s is full", r.name)
-		}
+	if a.anchor != nil && a.anchor.failing.Load() {
+		return fmt.Errorf("audit: the local audit log (sink %s) cannot be written", a.anchor.name)
 	}
 	return nil
+}
+
+// Degraded describes what is wrong without making the replica unready,
+// by sink name: a spool full (exports paused under on_full: block_exports),
+// near full (over 80%), or a sink whose last delivery failed. Empty when
+// all is well.
+func (a *Auditor) Degraded() map[string]string {
+	var out map[string]string
+	add := func(k, v string) {
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	for _, r := range a.runners {
+		r.mu.Lock()
+		bytes := r.sp.bytes
+		r.mu.Unlock()
+		switch {
+		case r.full.Load() && a.cfg.OnFull == OnFullBlockExports:
+			add("audit_sink_"+r.name, "spool full: exports paused until it drains")
+		case r.full.Load():
+			add("audit_sink_"+r.name, "spool full: new events for this sink are dropped")
+		case bytes > int64(a.cfg.SpoolMaxBytes)/10*8:
+			add("audit_sink_"+r.name, "spool over 80% full")
+		case r.failing.Load():
+			add("audit_sink_"+r.name, "delivery failing: events spooled and retried")
+		}
+	}
+	return out
 }
 
 // Close stops accepting events, delivers everything queued (retrying sinks
@@ -357,6 +442,7 @@ func (a *Auditor) Close(ctx context.Context) error {
 		}
 	}
 	a.abort()
+	a.flushDropLogs()
 	err := a.closeRunners()
 	if ctx.Err() != nil {
 		return errors.Join(fmt.Errorf("audit: close: %w (undelivered events stay in the spool)", ctx.Err()), err)
@@ -377,6 +463,47 @@ func (a *Auditor) closeRunners() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// logDrops counts n lost events under key and logs, at most once per 10s
+// per key, how many were lost since its last line: the sum of the lines
+// equals the dropped-events metric.
+func (a *Auditor) logDrops(key, msg string, n int, fields ...zap.Field) {
+	now := time.Now()
+	a.logMu.Lock()
+	if a.dropAcc == nil {
+		a.dropAcc, a.dropMsg = map[string]int{}, map[string]dropLine{}
+	}
+	a.dropAcc[key] += n
+	a.dropMsg[key] = dropLine{msg, fields}
+	last, ok := a.logLast[key]
+	if ok && now.Sub(last) < 10*time.Second {
+		a.logMu.Unlock()
+		return
+	}
+	total := a.dropAcc[key]
+	a.dropAcc[key] = 0
+	a.logLast[key] = now
+	a.logMu.Unlock()
+	a.logger.Error(msg, append(fields, zap.Int("events", total))...)
+}
+
+type dropLine struct {
+	msg    string
+	fields []zap.Field
+}
+
+// flushDropLogs logs the losses not reported yet (on Close).
+func (a *Auditor) flushDropLogs() {
+	a.logMu.Lock()
+	defer a.logMu.Unlock()
+	for key, n := range a.dropAcc {
+		if n > 0 {
+			l := a.dropMsg[key]
+			a.logger.Error(l.msg, append(l.fields, zap.Int("events", n))...)
+			a.dropAcc[key] = 0
+		}
+	}
 }
 
 // logLimited logs at most once per 10s per key, so a failing sink cannot

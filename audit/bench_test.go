@@ -145,3 +145,48 @@ func BenchmarkSeal(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBegin is what the start record adds to a forwarded request:
+// Begin returns once the record is in the local log. With concurrent
+// requests (parallel) the records waiting at the same time share one write
+// and, with fsync: batch/always, one fsync (group commit).
+func BenchmarkBegin(b *testing.B) {
+	for _, fsync := range []string{"interval", "batch", "always"} {
+		for _, parallel := range []bool{false, true} {
+			name := fsync
+			if parallel {
+				name += "/parallel-16"
+			}
+			b.Run(name, func(b *testing.B) {
+				dir := b.TempDir()
+				cfg := Config{Sinks: []SinkConfig{{Type: "file", Path: filepath.Join(dir, "audit.jsonl")}},
+					SpoolDir: filepath.Join(dir, "spool"), Fsync: fsync}
+				cfg.SetDefaults()
+				a, err := New(cfg, AlertsConfig{}, nil, nil, zap.NewNop())
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer a.Close(context.Background())
+				b.ReportAllocs()
+				b.ResetTimer()
+				if !parallel {
+					for i := 0; b.Loop(); i++ {
+						if err := a.Begin(testEvent(i)); err != nil {
+							b.Fatal(err)
+						}
+					}
+					return
+				}
+				b.SetParallelism(8) // 16 goroutines on 2 cores, as c=16 load
+				b.RunParallel(func(pb *testing.PB) {
+					for i := 0; pb.Next(); i++ {
+						if err := a.Begin(testEvent(i)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
+	}
+}

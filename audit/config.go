@@ -37,6 +37,13 @@ type Config struct {
 	// keyed hash under masking.hmac_key ("hmac-sha256:<hex>"), for queries
 	// whose literals are personal data (WHERE Email = '...').
 	QueryText string `yaml:"query_text"`
+	// Fsync is the durability of the local audit log (the first file sink,
+	// where start records are written before a request is forwarded):
+	// always (fsync after every write), batch (fsync before a waiting start
+	// record is acknowledged: one fsync per group commit) or interval (write
+	// at once, fsync every fsync_interval: survives a killed process, not a
+	// lost node). Empty: the file sink's own fsync key (default interval).
+	Fsync string `yaml:"fsync"`
 }
 
 // Values of Config.QueryText.
@@ -87,6 +94,11 @@ type SinkConfig struct {
 	// BatchSize is the most events per delivery (webhook POST, file write).
 	// Default 100 for webhooks, 256 otherwise.
 	BatchSize int `yaml:"batch_size"`
+	// MaxBody bounds one webhook POST. A batch that would exceed it is sent
+	// in several POSTs; an event that alone exceeds it is replaced by a
+	// stub that keeps its chain position (the full event is in the local
+	// log). Default 512KiB, under the usual 1 MB receiver limit.
+	MaxBody confkey.ByteSize `yaml:"max_body"`
 	// FlushInterval is how long a partial batch may wait. Default 1s for
 	// webhooks, 0 (write at once) otherwise.
 	FlushInterval time.Duration `yaml:"flush_interval"`
@@ -178,6 +190,9 @@ func (s *SinkConfig) setDefaults(i int) {
 			s.BatchSize = 100
 		}
 	}
+	if s.MaxBody == 0 && s.Type == "webhook" {
+		s.MaxBody = 512 << 10
+	}
 	if s.FlushInterval == 0 && s.Type == "webhook" {
 		s.FlushInterval = time.Second
 	}
@@ -211,6 +226,11 @@ func (c *Config) Validate() error {
 	}
 	if c.QueryText != QueryTextKeep && c.QueryText != QueryTextHash {
 		errs = append(errs, confkey.Errorf("query_text", "must be text or hash, got %q", c.QueryText))
+	}
+	switch c.Fsync {
+	case "", "always", "batch", "interval", "never":
+	default:
+		errs = append(errs, confkey.Errorf("fsync", "must be always, batch or interval, got %q", c.Fsync))
 	}
 	if c.QueueSize < 1 {
 		errs = append(errs, confkey.Errorf("queue_size", "must be at least 1, got %d", c.QueueSize))
@@ -284,8 +304,8 @@ func (s *SinkConfig) validate(key string, types []string) error {
 		if s.Path == "" {
 			bad("path", "a file sink needs a path")
 		}
-		if s.Fsync != "always" && s.Fsync != "interval" && s.Fsync != "never" {
-			bad("fsync", "must be always, interval or never, got %q", s.Fsync)
+		if s.Fsync != "always" && s.Fsync != "batch" && s.Fsync != "interval" && s.Fsync != "never" {
+			bad("fsync", "must be always, batch, interval or never, got %q", s.Fsync)
 		}
 		if s.MaxSize < 0 {
 			bad("max_size", "must not be negative")
@@ -301,6 +321,9 @@ func (s *SinkConfig) validate(key string, types []string) error {
 		}
 		if s.Type == "webhook" && s.Format != "generic" && s.Format != "splunk_hec" {
 			bad("format", "must be generic or splunk_hec, got %q", s.Format)
+		}
+		if s.Type == "webhook" && s.MaxBody < 4<<10 {
+			bad("max_body", "must be at least 4KiB, got %d", s.MaxBody)
 		}
 		if s.Format == "splunk_hec" && s.Token == "" {
 			bad("token", "splunk_hec needs the HEC token")

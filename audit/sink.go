@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,33 @@ import (
 type entry struct {
 	line []byte
 	ev   *Event
+	// done, set for a start record (Begin), receives the outcome of its
+	// write to the local log: nil once written, else why not.
+	done chan<- error
+	m    lineMeta
+	mOK  bool
+}
+
+// meta returns the request id, status and seq of the entry.
+func (e *entry) meta() lineMeta {
+	if !e.mOK {
+		if e.ev != nil {
+			e.m = lineMeta{RequestID: e.ev.RequestID, Status: e.ev.Status}
+			e.m.Chain.Seq = e.ev.Chain.Seq
+		} else {
+			e.m, _ = parseMeta(e.line)
+		}
+		e.mOK = true
+	}
+	return e.m
+}
+
+// settle tells a waiting Begin how its start record fared.
+func (e *entry) settle(err error) {
+	if e.done != nil {
+		e.done <- err
+		e.done = nil
+	}
 }
 
 // event returns the decoded event (from the line when it came from a spool).
@@ -48,7 +76,10 @@ type ticker interface {
 // permanentError marks a delivery the destination refused for good (HTTP
 // 400/413/422): retrying cannot help, so the batch is dropped, counted and
 // logged instead of blocking the sink forever.
-type permanentError struct{ err error }
+type permanentError struct {
+	err    error
+	events int // how many events of the batch were refused; 0: all
+}
 
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
@@ -74,21 +105,45 @@ type runner struct {
 	spooling bool
 	full     atomic.Bool // spool at or above spool_max_bytes
 	done     chan struct{}
+
+	// anchor is set on the runner of the first file sink, the local audit
+	// log: it never spools because its queue is full (the writer waits for
+	// room instead), and it tracks open start records.
+	anchor    *openTracker
+	followers []*runner   // the anchor feeds the other sinks what it wrote
+	failing   atomic.Bool // the last delivery failed (for the anchor: the log is not writable)
+	// cursor persists the last delivered seq of a remote sink, from which
+	// a restart re-sends what the local log holds beyond it.
+	cursor *sinkCursor
 }
 
-// offer is called by the writer goroutine only.
+// offer is called by one goroutine only: the writer, or for the sinks
+// that follow the local log, the local log's runner.
 func (r *runner) offer(e *entry) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.spooling {
-		select {
-		case r.q <- e:
-			r.a.m.sinkQueue.WithLabelValues(r.name).Set(float64(len(r.q)))
-			return
-		default:
+	for {
+		r.mu.Lock()
+		if !r.spooling {
+			select {
+			case r.q <- e:
+				r.a.m.sinkQueue.WithLabelValues(r.name).Set(float64(len(r.q)))
+				r.mu.Unlock()
+				return
+			default:
+			}
+			if r.anchor != nil {
+				// The local log is only slow, not failed: wait for room
+				// rather than spool (a spooled start record would make its
+				// Begin fail). The lock is released so the runner can work.
+				r.mu.Unlock()
+				time.Sleep(50 * time.Microsecond)
+				continue
+			}
 		}
+		r.spoolLocked(false, e)
+		r.mu.Unlock()
+		e.settle(fmt.Errorf("%w: it is behind after a failed write", ErrLogUnavailable))
+		return
 	}
-	r.spoolLocked(false, e)
 }
 
 // spoolLocked writes entries to the spool (in front with front=true).
@@ -108,8 +163,8 @@ func (r *runner) spoolLocked(front bool, es ...*entry) {
 	}
 	if dropped := len(es) - len(lines); dropped > 0 {
 		r.a.m.dropped.WithLabelValues(r.name, "spool_full").Add(float64(dropped))
-		r.a.logLimited("spool-full-"+r.name, "audit spool full: events dropped",
-			zap.String("sink", r.name), zap.Int("events", dropped), zap.String("on_full", r.a.cfg.OnFull))
+		r.a.logDrops("spool-full-"+r.name, "audit spool full: events dropped since the last such line",
+			dropped, zap.String("sink", r.name), zap.String("on_full", r.a.cfg.OnFull))
 		if len(lines) == 0 {
 			r.updateFull()
 			return
@@ -123,8 +178,8 @@ func (r *runner) spoolLocked(front bool, es ...*entry) {
 	}
 	if err != nil {
 		r.a.m.dropped.WithLabelValues(r.name, "spool_error").Add(float64(len(lines)))
-		r.a.logLimited("spool-err-"+r.name, "audit spool write failed: events dropped",
-			zap.String("sink", r.name), zap.Int("events", len(lines)), zap.Error(err))
+		r.a.logDrops("spool-err-"+r.name, "audit spool write failed: events dropped since the last such line",
+			len(lines), zap.String("sink", r.name), zap.Error(err))
 		return
 	}
 	r.spooling = true
@@ -140,6 +195,13 @@ func (r *runner) updateFull() {
 // and everything was delivered or spooled, or when Close's context ended.
 func (r *runner) run() {
 	defer close(r.done)
+	if r.anchor != nil {
+		defer func() {
+			for _, f := range r.followers {
+				close(f.q)
+			}
+		}()
+	}
 	every := time.Second
 	if r.cfg.Type == "file" && r.cfg.Fsync == "interval" {
 		every = r.cfg.FsyncInterval
@@ -177,6 +239,7 @@ func (r *runner) run() {
 				r.mu.Unlock()
 			}
 		case <-tk.C:
+			r.saveState()
 			if t, ok := r.s.(ticker); ok {
 				if err := t.tick(); err != nil {
 					r.a.logLimited("tick-"+r.name, "audit sink periodic flush failed", zap.String("sink", r.name), zap.Error(err))
@@ -253,19 +316,57 @@ func (r *runner) deliver(ctx context.Context, batch []*entry) error {
 	n := float64(len(batch))
 	if err == nil {
 		r.a.m.written.WithLabelValues(r.name).Add(n)
+		r.delivered(batch, nil)
+		return nil
+	}
+	var perm *permanentError
+	if errors.As(err, &perm) {
+		dropped := len(batch)
+		if perm.events > 0 {
+			dropped = perm.events
+		}
+		r.a.m.written.WithLabelValues(r.name).Add(float64(len(batch) - dropped))
+		r.a.m.failed.WithLabelValues(r.name).Add(float64(dropped))
+		r.a.m.dropped.WithLabelValues(r.name, "rejected").Add(float64(dropped))
+		r.a.logDrops("rejected-"+r.name, "audit sink refused events for good: dropped since the last such line",
+			dropped, zap.String("sink", r.name), zap.Error(err))
+		r.delivered(batch, err)
 		return nil
 	}
 	r.a.m.failed.WithLabelValues(r.name).Add(n)
-	var perm *permanentError
-	if errors.As(err, &perm) {
-		r.a.m.dropped.WithLabelValues(r.name, "rejected").Add(n)
-		r.a.logLimited("rejected-"+r.name, "audit sink refused events for good: dropped",
-			zap.String("sink", r.name), zap.Int("events", len(batch)), zap.Error(err))
-		return nil
+	r.failing.Store(true)
+	for _, e := range batch {
+		e.settle(fmt.Errorf("%w: %v", ErrLogUnavailable, err))
 	}
 	r.a.logLimited("fail-"+r.name, "audit sink delivery failed: spooling and retrying",
 		zap.String("sink", r.name), zap.Int("events", len(batch)), zap.Error(err))
 	return err
+}
+
+// delivered records a batch the sink is done with: the anchor's open
+// starts, a remote sink's cursor, and the Begin calls waiting for it.
+func (r *runner) delivered(batch []*entry, err error) {
+	r.failing.Store(false)
+	if r.anchor != nil {
+		r.anchor.wrote(batch) // also fills every entry's meta: read-only from here
+	}
+	if r.cursor != nil {
+		r.cursor.advance(batch)
+	}
+	for _, e := range batch {
+		if err != nil {
+			e.settle(fmt.Errorf("%w: %v", ErrLogUnavailable, err))
+		} else {
+			e.settle(nil)
+		}
+	}
+	if r.anchor != nil {
+		for _, f := range r.followers {
+			for _, e := range batch {
+				f.offer(e)
+			}
+		}
+	}
 }
 
 // replay delivers the spool in order, retrying with exponential backoff,
@@ -295,6 +396,7 @@ func (r *runner) replay(ctx context.Context) bool {
 				r.sp.commit(c)
 				r.updateFull()
 				r.mu.Unlock()
+				r.saveState()
 				wait = r.cfg.RetryInitial
 				continue
 			}
@@ -337,9 +439,24 @@ func (r *runner) abort(queueOpen bool) {
 	r.spooling = true
 }
 
+// saveState persists the anchor's checkpoint and a sink's cursor.
+func (r *runner) saveState() {
+	if r.anchor != nil {
+		if err := r.anchor.save(); err != nil {
+			r.a.logLimited("checkpoint", "audit checkpoint could not be saved", zap.Error(err))
+		}
+	}
+	if r.cursor != nil {
+		if err := r.cursor.save(); err != nil {
+			r.a.logLimited("cursor-"+r.name, "audit sink cursor could not be saved", zap.String("sink", r.name), zap.Error(err))
+		}
+	}
+}
+
 func (r *runner) close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.saveState()
 	err := r.s.close()
 	if cerr := r.sp.close(); err == nil {
 		err = cerr

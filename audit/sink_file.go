@@ -130,10 +130,24 @@ func (s *fileSink) deliver(_ context.Context, batch []*entry) error {
 		return s.fail(err)
 	}
 	s.dirty = true
-	if s.cfg.Fsync == "always" || (s.cfg.Fsync == "interval" && s.now().Sub(s.lastSync) >= s.cfg.FsyncInterval) {
+	switch {
+	case s.cfg.Fsync == "always",
+		s.cfg.Fsync == "batch" && waitedFor(batch),
+		s.cfg.Fsync != "never" && s.now().Sub(s.lastSync) >= s.cfg.FsyncInterval:
 		return s.sync()
 	}
 	return nil
+}
+
+// waitedFor reports whether a Begin waits for the batch (fsync: batch
+// syncs before it answers: one fsync for every start record waiting).
+func waitedFor(batch []*entry) bool {
+	for _, e := range batch {
+		if e.done != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // fail drops the buffered writer after a write error: the batch is retried

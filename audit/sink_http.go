@@ -79,7 +79,7 @@ func newHTTPPoster(cfg SinkConfig, ctype string) (*httpPoster, error) {
 func (p *httpPoster) post(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
-		return &permanentError{fmt.Errorf("building request: %w", err)}
+		return &permanentError{err: fmt.Errorf("building request: %w", err)}
 	}
 	req.Header.Set("Content-Type", p.ctype)
 	req.Header.Set("User-Agent", "crmgw-audit")
@@ -97,7 +97,7 @@ func (p *httpPoster) post(ctx context.Context, body []byte) error {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
 	case resp.StatusCode == 400 || resp.StatusCode == 413 || resp.StatusCode == 422:
-		return &permanentError{fmt.Errorf("POST to %s: HTTP %d", redactURL(p.url), resp.StatusCode)}
+		return &permanentError{err: fmt.Errorf("POST to %s: HTTP %d", redactURL(p.url), resp.StatusCode)}
 	}
 	return fmt.Errorf("POST to %s: HTTP %d", redactURL(p.url), resp.StatusCode)
 }
@@ -128,6 +128,7 @@ func unwrapURLError(err error) error {
 // events) or splunk_hec (newline-separated HEC event objects).
 type webhookSink struct {
 	p       *httpPoster
+	maxBody int
 	hec     bool
 	hecHost []byte // the JSON string of the host name
 }
@@ -140,10 +141,98 @@ func newWebhookSink(cfg SinkConfig) (*webhookSink, error) {
 	}
 	host, _ := os.Hostname()
 	hecHost, _ := json.Marshal(host)
-	return &webhookSink{p: p, hec: cfg.Format == "splunk_hec", hecHost: hecHost}, nil
+	return &webhookSink{p: p, maxBody: int(cfg.MaxBody), hec: cfg.Format == "splunk_hec", hecHost: hecHost}, nil
 }
 
+// deliver sends the batch in POSTs of at most max_body bytes. A POST the
+// receiver refuses for good (400, 413, 422) is split in halves and each
+// half sent again, down to single events, so one bad or oversized event
+// never takes its neighbours with it; an event refused alone (or larger
+// than max_body) is sent as a stub that keeps its chain position. Only a
+// stub that is refused too is dropped, and counted one by one.
 func (s *webhookSink) deliver(ctx context.Context, batch []*entry) error {
+	dropped, err := s.send(ctx, batch)
+	if err != nil {
+		return err
+	}
+	if dropped > 0 {
+		return &permanentError{err: fmt.Errorf("POST to %s: %d events refused even as stubs", redactURL(s.p.url), dropped), events: dropped}
+	}
+	return nil
+}
+
+// send posts batch in parts that fit max_body, returning how many events
+// were refused for good; a transient failure is returned as an error (the
+// whole batch is retried: at least once).
+func (s *webhookSink) send(ctx context.Context, batch []*entry) (int, error) {
+	dropped := 0
+	for len(batch) > 0 {
+		n, size := 0, 2
+		for n < len(batch) {
+			l := s.encodedLen(batch[n]) + 1
+			if n > 0 && s.maxBody > 0 && size+l > s.maxBody {
+				break
+			}
+			size += l
+			n++
+		}
+		part := batch[:n]
+		batch = batch[n:]
+		if len(part) == 1 && s.maxBody > 0 && size > s.maxBody {
+			d, err := s.sendStub(ctx, part[0])
+			if err != nil {
+				return dropped, err
+			}
+			dropped += d
+			continue
+		}
+		err := s.p.post(ctx, s.body(part))
+		var perm *permanentError
+		switch {
+		case err == nil:
+		case !errors.As(err, &perm):
+			return dropped, err
+		case len(part) == 1:
+			d, err := s.sendStub(ctx, part[0])
+			if err != nil {
+				return dropped, err
+			}
+			dropped += d
+		default:
+			half := len(part) / 2
+			for _, p := range [][]*entry{part[:half], part[half:]} {
+				d, err := s.send(ctx, p)
+				if err != nil {
+					return dropped, err
+				}
+				dropped += d
+			}
+		}
+	}
+	return dropped, nil
+}
+
+// sendStub sends the stub of an event the receiver will not take whole.
+func (s *webhookSink) sendStub(ctx context.Context, e *entry) (int, error) {
+	stub, err := stubOf(e)
+	if err == nil {
+		err = s.p.post(ctx, s.body([]*entry{stub}))
+	}
+	var perm *permanentError
+	if err != nil && errors.As(err, &perm) {
+		return 1, nil
+	}
+	return 0, err
+}
+
+func (s *webhookSink) encodedLen(e *entry) int {
+	if s.hec {
+		return len(e.line) + len(s.hecHost) + 96
+	}
+	return len(e.line)
+}
+
+func (s *webhookSink) body(batch []*entry) []byte {
 	var buf bytes.Buffer
 	if s.hec {
 		for _, e := range batch {
@@ -165,7 +254,37 @@ func (s *webhookSink) deliver(ctx context.Context, batch []*entry) error {
 		}
 		buf.WriteByte(']')
 	}
-	return s.p.post(ctx, buf.Bytes())
+	return buf.Bytes()
+}
+
+// stubOf is what a receiver gets instead of an event it cannot take: who,
+// what, the outcome and the chain position, with "oversize" saying why
+// the rest is missing and where it is. Its chain.hash is the full event's
+// (it does not verify on the stub; the local log holds the event that
+// does).
+func stubOf(e *entry) (*entry, error) {
+	ev, err := e.event()
+	if err != nil {
+		return nil, err
+	}
+	stub := Event{
+		Time: ev.Time, ClassUID: ev.ClassUID, RequestID: ev.RequestID,
+		Activity: ev.Activity, Severity: ev.Severity, Status: ev.Status,
+		Actor:       Actor{User: User{UID: ev.Actor.User.UID, Email: ev.Actor.User.Email, Groups: []string{}}, ClientID: ev.Actor.ClientID, MFA: ev.Actor.MFA, Kind: ev.Actor.Kind},
+		SrcEndpoint: ev.SrcEndpoint, HTTPResponse: ev.HTTPResponse,
+		HTTPRequest: HTTPRequest{Method: ev.HTTPRequest.Method, Path: capString(ev.HTTPRequest.Path, 256), UserAgent: capString(ev.HTTPRequest.UserAgent, 64)},
+		CRM: CRM{Upstream: ev.CRM.Upstream, Type: ev.CRM.Type, Operation: ev.CRM.Operation, Category: ev.CRM.Category,
+			Object: capString(ev.CRM.Object, 128), Fields: []string{}, Records: ev.CRM.Records, Truncated: ev.CRM.Truncated},
+		Decision:   Decision{Allow: ev.Decision.Allow, Enforced: ev.Decision.Enforced, Reason: capString(ev.Decision.Reason, 256), Masked: []string{}, PolicyRevision: ev.Decision.PolicyRevision},
+		DurationMS: ev.DurationMS,
+		Error:      fmt.Sprintf("oversize: the event (%d bytes) was refused by this sink; the full event is in the local audit log at chain.seq %d", len(e.line), ev.Chain.Seq),
+		Chain:      ev.Chain,
+	}
+	line, err := json.Marshal(&stub)
+	if err != nil {
+		return nil, err
+	}
+	return &entry{line: line, ev: &stub}, nil
 }
 
 // hecTime is the event time as Splunk wants it: epoch seconds with

@@ -184,7 +184,7 @@ func (s *syslogSink) deliver(ctx context.Context, batch []*entry) error {
 	for _, e := range batch {
 		ev, err := e.event()
 		if err != nil {
-			return &permanentError{fmt.Errorf("spooled line is not an event: %w", err)}
+			return &permanentError{err: fmt.Errorf("spooled line is not an event: %w", err)}
 		}
 		msg := e.line
 		if s.cef {

@@ -255,8 +255,14 @@ func TestFullSpoolWithBlockExportsRefusesExportsUntilTheSinkReturns(t *testing.T
 			time.Sleep(time.Millisecond) // let the runner spool
 		}
 	}
-	if a.Ready() == nil || a.Healthy() {
-		t.Error("Ready/Healthy must report the full spool")
+	// A full spool is the SIEM's outage, shared by every replica: it pauses
+	// exports and is reported as degraded, it does not make the replica
+	// unready (reads keep being served and audited locally).
+	if a.Ready() != nil || a.Healthy() {
+		t.Errorf("a full spool: Ready %v (want nil), Healthy %v (want false)", a.Ready(), a.Healthy())
+	}
+	if d := a.Degraded()["audit_sink_siem"]; !strings.Contains(d, "spool full") {
+		t.Errorf("Degraded must name the full spool, got %q", d)
 	}
 	fs.up(t)
 	waitFor(t, "exports accepted again", a.AcceptingExports)
@@ -530,8 +536,9 @@ func TestPermanentlyRefusedBatchIsDroppedAndCounted(t *testing.T) {
 	a, _ := start(t, Config{Sinks: []SinkConfig{webhookSinkConfig(srv.URL)}, SpoolDir: t.TempDir()}, AlertsConfig{}, nil)
 	a.Record(testEvent(1), nil)
 	closeAuditor(t, a)
-	if calls.Load() != 1 || value(t, a.m.dropped.WithLabelValues("siem", "rejected")) != 1 {
-		t.Errorf("calls=%d dropped=%v, want one attempt and one counted drop", calls.Load(),
+	// The event, then its stub; both refused: one counted drop, no retry.
+	if calls.Load() != 2 || value(t, a.m.dropped.WithLabelValues("siem", "rejected")) != 1 {
+		t.Errorf("calls=%d dropped=%v, want the event and its stub tried once each and one counted drop", calls.Load(),
 			value(t, a.m.dropped.WithLabelValues("siem", "rejected")))
 	}
 }

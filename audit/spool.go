@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -189,7 +190,53 @@ type cursor struct{ seg, off int64 }
 // peek reads up to max lines from the cursor and returns them with the
 // position after them. Lines are read from one segment at a time.
 func (s *spool) peek(max int) ([][]byte, cursor, error) {
+	return s.peekAt(cursor{s.readSeg, s.readOff}, max)
+}
+
+// each calls fn for every undelivered line, in order, without moving the
+// cursor.
+func (s *spool) each(fn func([]byte)) error {
 	c := cursor{s.readSeg, s.readOff}
+	for {
+		lines, next, err := s.peekAt(c, 1024)
+		if err != nil {
+			return err
+		}
+		if len(lines) == 0 {
+			return nil
+		}
+		for _, l := range lines {
+			fn(l)
+		}
+		c = next
+	}
+}
+
+// reset deletes every spooled line (the sink is about to be fed again
+// from the local log).
+func (s *spool) reset() error {
+	if s.w != nil {
+		s.w.Close()
+		s.w = nil
+	}
+	var errs []error
+	for _, seg := range s.segs {
+		if err := os.Remove(s.segPath(seg)); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(s.dir, "cursor")); err != nil && !os.IsNotExist(err) {
+		errs = append(errs, err)
+	}
+	s.segs, s.sizes = nil, map[int64]int64{}
+	s.readSeg, s.readOff, s.bytes = 0, 0, 0
+	if len(errs) > 0 {
+		return fmt.Errorf("audit: spool reset: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func (s *spool) peekAt(c cursor, max int) ([][]byte, cursor, error) {
 	for len(s.segs) > 0 {
 		if c.off < s.sizes[c.seg] {
 			break

@@ -311,6 +311,9 @@ func (c *Classifier) classify(ctx context.Context, req Request, sub bool) (Resul
 	if err != nil {
 		return Result{}, err
 	}
+	if !sub && res.Action.Operation == OpUnknown && malformedJSON(req) {
+		return Result{}, reject("request body is not valid JSON")
+	}
 	c.finishPlan(&res.Action)
 	for i := range res.Subrequests {
 		c.finishPlan(&res.Subrequests[i])

@@ -68,6 +68,18 @@ alerts contains alert if {
 	}
 }
 
+# A request was forwarded to the CRM when the gateway stopped (crash, kill,
+# node loss): the restart closed its start record, and what reached the
+# caller (how many records) is unknown.
+alerts contains alert if {
+	input.event.status == "unknown"
+	alert := {
+		"rule": "outcome_unknown",
+		"severity": "high",
+		"summary": sprintf("%s's %s on %s was in flight when the gateway stopped: its outcome is unknown", [subject, input.event.crm.operation, object_name]),
+	}
+}
+
 alerts contains alert if {
 	input.usage.new_network == true
 	input.event.actor.client_id != ""

@@ -191,3 +191,13 @@ test_approval_decisions_alert if {
 	rules(alerts.alerts) == {"approval_denied"} with input as {"event": approval_event("denied"), "usage": {}}
 	count(alerts.alerts) == 0 with input as {"event": approval_event("used"), "usage": {}}
 }
+
+test_request_cut_short_by_a_crash_is_outcome_unknown if {
+	ev := object.union(export_event(0, base_event.time), {"status": "unknown"})
+	"outcome_unknown" in rules(alerts.alerts) with input as {"event": ev, "usage": {}}
+}
+
+test_pending_start_record_raises_nothing if {
+	ev := object.union(base_event, {"status": "pending"})
+	count(alerts.alerts) == 0 with input as {"event": ev, "usage": {}}
+}

@@ -17,6 +17,14 @@ import (
 func (g *Gateway) AdminHandler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("verbose") {
+			// Always 200 (liveness); the details say what is degraded,
+			// without the checks that wait on the network.
+			rep := g.readiness(nil)
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"alive": true, "ready": rep.Ready, "degraded": rep.Degraded})
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -38,17 +46,29 @@ func (g *Gateway) AdminHandler(gatherer prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-// Readiness is the /readyz answer.
+// Readiness is the /readyz answer. Ready is false (503) only when this
+// replica cannot serve safely: no policy loaded, or the local audit log
+// cannot be written. What every replica shares (the IdP, Redis, the SIEM)
+// being down, or a refused policy reload, is reported in Degraded and in
+// metrics, never as 503: taking every replica out of the load balancer
+// for a shared outage helps no one, and the configured fail modes decide
+// what each request gets meanwhile (docs/audit.md "Readiness").
 type Readiness struct {
 	Ready          bool              `json:"ready"`
 	PolicyRevision string            `json:"policy_revision"`
 	PolicyMode     string            `json:"policy_mode"`
 	Checks         map[string]string `json:"checks"`
+	Degraded       map[string]string `json:"degraded,omitempty"`
 }
 
-// Readiness checks every stage: policies loaded, identity providers
-// reachable, rate-limit store reachable, audit sinks writing.
+// Readiness checks every stage.
 func (g *Gateway) Readiness(ctx context.Context) Readiness {
+	return g.readiness(ctx)
+}
+
+// readiness with a nil ctx skips the checks that do I/O (a metrics
+// scrape must not wait on Redis or the IdP): they are then left out.
+func (g *Gateway) readiness(ctx context.Context) Readiness {
 	rep := Readiness{Ready: true, Checks: map[string]string{}}
 	check := func(name string, err error) {
 		if err != nil {
@@ -58,6 +78,17 @@ func (g *Gateway) Readiness(ctx context.Context) Readiness {
 		}
 		rep.Checks[name] = "ok"
 	}
+	degraded := func(name string, err error) {
+		if err == nil {
+			rep.Checks[name] = "ok"
+			return
+		}
+		rep.Checks[name] = "degraded"
+		if rep.Degraded == nil {
+			rep.Degraded = map[string]string{}
+		}
+		rep.Degraded[name] = err.Error()
+	}
 	rep.PolicyRevision = g.decider.Revision()
 	rep.PolicyMode = g.decider.Mode()
 	if rep.PolicyRevision == "" {
@@ -65,12 +96,22 @@ func (g *Gateway) Readiness(ctx context.Context) Readiness {
 	} else {
 		check("policy", nil)
 	}
-	check("identity", g.auth.Ready(ctx))
-	if g.limiter != nil {
-		check("ratelimit", g.limiter.Ready(ctx))
+	if r := g.reloadDegraded(); r != "" {
+		degraded("policy_reload", constErr(r))
+	}
+	if ctx != nil {
+		degraded("identity", g.auth.Ready(ctx))
+		if g.limiter != nil {
+			degraded("ratelimit", g.limiter.Ready(ctx))
+		}
 	}
 	if g.auditor != nil {
 		check("audit", g.auditor.Ready())
+		if d, ok := g.auditor.(interface{ Degraded() map[string]string }); ok {
+			for k, v := range d.Degraded() {
+				degraded(k, constErr(v))
+			}
+		}
 	}
 	if g.approvals != nil {
 		check("approvals", g.approvals.Ready(ctx))

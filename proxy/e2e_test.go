@@ -429,10 +429,20 @@ func TestEveryRequestYieldsOneAuditEvent(t *testing.T) {
 	if get(evs[2], "http_response", "code") != float64(401) {
 		t.Errorf("unauthenticated event: %v", evs[2])
 	}
-	for i, ev := range evs {
-		if get(ev, "chain", "seq") != float64(i+1) {
-			t.Errorf("event %d chain.seq = %v", i, get(ev, "chain", "seq"))
+	// In the chain, only the forwarded request has a start record, written
+	// before its completion.
+	all := readAuditLines(t, e.dir+"/audit.jsonl", true)
+	want := []string{"pending", "allowed", "denied", "denied"}
+	if len(all) != len(want) {
+		t.Fatalf("chain has %d lines, want %d", len(all), len(want))
+	}
+	for i, ev := range all {
+		if get(ev, "chain", "seq") != float64(i+1) || get(ev, "status") != want[i] {
+			t.Errorf("line %d: seq %v status %v, want seq %d status %s", i, get(ev, "chain", "seq"), get(ev, "status"), i+1, want[i])
 		}
+	}
+	if get(all[0], "request_id") != get(all[1], "request_id") {
+		t.Error("the start record and the completion must share the request id")
 	}
 }
 

@@ -19,6 +19,9 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 	var st masking.Stats
 	if x.masker != nil {
 		st = x.masker.Stats()
+		if rw.discarded { // nothing of the body left (hold_failure.go)
+			st.Records, st.Truncated, st.Masked = 0, false, nil
+		}
 		if st.Err != nil {
 			x.outcome = outcomeFailed
 			x.err = st.Err

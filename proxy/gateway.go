@@ -55,7 +55,8 @@ type Gateway struct {
 	// hashQueries: audit events record a query's keyed hash, not its text.
 	hashQueries bool
 
-	ruleCache ruleCache // compiled decision masks (rules.go)
+	ruleCache ruleCache   // compiled decision masks (rules.go)
+	reloads   reloadState // policy reload outcomes (readiness.go)
 
 	authLogOnce sync.Once // authLog: sampled logger of failed authentications (authfail.go)
 	authLog     *zap.Logger
@@ -153,9 +154,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				x.err = errAborted
 			}
 		}
-		rw.endHold(p == nil && x.masker != nil && x.masker.Complete())
+		answered := rw.endHold(p == nil && x.masker != nil && x.masker.Complete())
 		g.complete(rw, r, x)
-		if p != nil {
+		if p != nil && !(answered && p == http.ErrAbortHandler) {
 			panic(p)
 		}
 	}()
@@ -283,6 +284,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if !g.reserveRecords(rw, r, x) {
+		return
+	}
+	if !g.begin(rw, r, x) {
 		return
 	}
 	x.outcome = outcomeAllowed

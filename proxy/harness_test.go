@@ -64,6 +64,7 @@ type envOptions struct {
 	policies  string // policy directory (default: the repository's policies/)
 	oidcExtra string // lines after the test issuer's audience (6 spaces: its keys; "    - issuer:": more issuers); {{ISSUER}} is its URL
 	admin     string // extra lines under admin: (indented two spaces)
+	auditPath string // the file sink's path (default audit.jsonl in the test's directory)
 }
 
 func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -109,6 +110,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if limits == "" {
 		limits = "ratelimit:\n  store: memory\n"
 	}
+	auditPath := o.auditPath
+	if auditPath == "" {
+		auditPath = filepath.Join(e.dir, "audit.jsonl")
+	}
 	cfg := fmt.Sprintf(`server:
   listen: 127.0.0.1:0
 %sadmin:
@@ -142,7 +147,7 @@ masking:
     - {type: file, path: %s}
 %s`, o.serverTLS, o.admin, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience, strings.ReplaceAll(o.oidcExtra, "{{ISSUER}}", e.issuer.URL()),
 		sha(repKey), sha(internKey), sha(managerKey), o.identity, policyDir, mode, limits,
-		filepath.Join(e.dir, "audit.jsonl"), strings.ReplaceAll(o.extraYAML, "{{ISSUER}}", e.issuer.URL()))
+		auditPath, strings.ReplaceAll(o.extraYAML, "{{ISSUER}}", e.issuer.URL()))
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -209,7 +214,15 @@ func (e *env) auditEvents(want int) []map[string]any {
 	}
 }
 
+// readEvents returns the completion events of an audit file (start records
+// left out).
 func readEvents(t testing.TB, path string) []map[string]any {
+	return readAuditLines(t, path, false)
+}
+
+// readAuditLines returns every line of an audit file, start records
+// included with withStarts.
+func readAuditLines(t testing.TB, path string, withStarts bool) []map[string]any {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -222,6 +235,9 @@ func readEvents(t testing.TB, path string) []map[string]any {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("audit line is not JSON: %v", err)
+		}
+		if m["status"] == "pending" && !withStarts {
+			continue // a start record; its completion follows (docs/audit.md)
 		}
 		out = append(out, m)
 	}

@@ -43,6 +43,9 @@ type responseRecorder struct {
 	mu      sync.Mutex
 	hold    *[]byte
 	timer   *time.Timer
+	// discarded: the held body failed and was replaced by an error; the
+	// audit event counts no records (hold_failure.go).
+	discarded bool
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
@@ -145,24 +148,25 @@ func (w *responseRecorder) expire() {
 }
 
 // endHold sends a body still held when the proxy is done with it: whole,
-// with its length, when it ended cleanly; otherwise chunked and flushed,
-// so that a caller of a body cut off by an error gets the same part of it
-// as when it streams (net/http then aborts the connection).
-func (w *responseRecorder) endHold(clean bool) {
+// with its length, when it ended cleanly. A body that failed while still
+// wholly held (nothing of it sent) is replaced by a 502 in the CRM's shape
+// (failHeld); endHold then reports true: the caller has a complete answer.
+func (w *responseRecorder) endHold(clean bool) bool {
 	if !w.guarded {
-		return
+		return false
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.hold == nil {
-		return
+		return false
 	}
-	if clean {
-		w.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(*w.hold)))
+	if !clean {
+		w.failHeld()
+		return true
 	}
-	if w.release() == nil && !clean {
-		w.flush()
-	}
+	w.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(*w.hold)))
+	w.release()
+	return false
 }
 
 // onWire is the write size from which net/http has put a write's bytes on

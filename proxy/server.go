@@ -112,6 +112,7 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		g.upstreams = append(g.upstreams, u)
 	}
 	s.Gateway = g
+	reg.MustRegister(g.HealthCollector())
 	ok = true
 	return s, nil
 }
@@ -312,6 +313,7 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // the CRM profiles.
 func (s *Server) Reload(ctx context.Context) error {
 	err := errors.Join(s.engine.Reload(ctx), s.Gateway.reloadProfiles())
+	s.Gateway.NoteReload(err)
 	if s.alerts != nil {
 		err = errors.Join(err, s.alerts.Reload(ctx))
 	}

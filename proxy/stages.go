@@ -40,8 +40,10 @@ type Limiter interface {
 	Ready(ctx context.Context) error
 }
 
-// Auditor takes one event per request, off the request goroutine.
+// Auditor takes one event per request, off the request goroutine, and a
+// durable start record before a request is forwarded (Begin).
 type Auditor interface {
+	Begin(ev *audit.Event) error
 	Record(ev *audit.Event, usage any)
 	AcceptingExports() bool
 	Ready() error

@@ -187,3 +187,36 @@ func BenchmarkUsageWindowOnRedis(b *testing.B) {
 		memory(b, key)
 	})
 }
+
+// BenchmarkAllowStoreDown compares Allow with Redis down (a port nothing
+// listens on) under on_store_error: allow, where the circuit breaker
+// decides without calling Redis, with the memory store: the fail-open path
+// should cost about what a healthy memory store does.
+func BenchmarkAllowStoreDown(b *testing.B) {
+	down := Config{Store: StoreRedis, OnStoreError: FailAllow,
+		Redis: RedisConfig{URL: "redis://127.0.0.1:" + strconv.Itoa(freePort(b)) + "/0"}}
+	noBreaker := down
+	noBreaker.Breaker.Failures = -1
+	for name, cfg := range map[string]Config{"memory": {Store: StoreMemory}, "redis-down-fail-open": down,
+		"redis-down-fail-open-without-breaker": noBreaker} {
+		b.Run(name, func(b *testing.B) {
+			l, err := New(benchConfig(cfg), nil, zap.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			req := Request{Subject: "alice", IP: "10.0.0.1", Upstream: "salesforce", Operation: "query", Category: "read"}
+			ctx := context.Background()
+			for range 5 { // open the breaker
+				l.Allow(ctx, req)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if res, _ := l.Allow(ctx, req); !res.Allowed {
+					b.Fatalf("%+v", res)
+				}
+			}
+		})
+	}
+}

@@ -35,8 +35,12 @@ type Config struct {
 	// "deny" (default) or "allow".
 	OnStoreError string `yaml:"on_store_error"`
 	// Timeout bounds one store call (Allow or Record) as a whole, retries
-	// and pool waits included. Default 100ms.
+	// and pool waits included. Default 300ms (a busy 2-core host stalls a
+	// healthy Redis call for tens of milliseconds; see docs/ratelimit.md).
 	Timeout time.Duration `yaml:"timeout"`
+	// Breaker stops calling an unreachable store for a while, so that
+	// on_store_error decides at memory speed (breaker.go).
+	Breaker BreakerConfig `yaml:"breaker"`
 	// LogInterval is how often a continuing store outage is logged again
 	// (the first failure and the recovery are always logged). Default 30s.
 	LogInterval time.Duration `yaml:"log_interval"`
@@ -71,11 +75,20 @@ type RedisConfig struct {
 	// DB is the database number (single node and Sentinel only).
 	DB  int            `yaml:"db"`
 	TLS RedisTLSConfig `yaml:"tls"`
-	// DialTimeout defaults to 200ms, ReadTimeout and WriteTimeout to 50ms:
-	// a slow store must not hold requests.
+	// DialTimeout defaults to 200ms, ReadTimeout and WriteTimeout to 250ms:
+	// tight enough that a slow store does not hold requests for long, loose
+	// enough that CPU contention on the gateway's host does not turn a
+	// healthy store's answer into a store error (a false 429 under deny).
 	DialTimeout  time.Duration `yaml:"dial_timeout"`
 	ReadTimeout  time.Duration `yaml:"read_timeout"`
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxRetries is how often a failed command is retried (default 0: the
+	// circuit breaker handles an outage; a retry only adds latency to
+	// every request while the store is down).
+	MaxRetries int `yaml:"max_retries"`
+	// MinRetryBackoff is the wait before a retry (default 0: none, not
+	// even on connection refused).
+	MinRetryBackoff time.Duration `yaml:"min_retry_backoff"`
 	// PoolSize is the connection pool size per node (0: go-redis default,
 	// 10 per CPU).
 	PoolSize int `yaml:"pool_size"`
@@ -160,8 +173,9 @@ func (c *Config) SetDefaults() {
 		c.OnStoreError = FailDeny
 	}
 	if c.Timeout == 0 {
-		c.Timeout = 100 * time.Millisecond
+		c.Timeout = 300 * time.Millisecond
 	}
+	c.Breaker.setDefaults()
 	if c.LogInterval == 0 {
 		c.LogInterval = 30 * time.Second
 	}
@@ -170,10 +184,10 @@ func (c *Config) SetDefaults() {
 		r.DialTimeout = 200 * time.Millisecond
 	}
 	if r.ReadTimeout == 0 {
-		r.ReadTimeout = 50 * time.Millisecond
+		r.ReadTimeout = 250 * time.Millisecond
 	}
 	if r.WriteTimeout == 0 {
-		r.WriteTimeout = 50 * time.Millisecond
+		r.WriteTimeout = 250 * time.Millisecond
 	}
 	if r.KeyPrefix == "" {
 		r.KeyPrefix = "crmgw:rl:"
@@ -218,6 +232,13 @@ func (c *Config) Validate() error {
 	}
 	if c.ReserveMax < 0 {
 		add("reserve_max", "must not be negative, not %d", c.ReserveMax)
+	}
+	if c.Breaker.Failures < -1 || c.Breaker.OpenFor < 0 || c.Breaker.MaxOpenFor < c.Breaker.OpenFor {
+		add("breaker", "failures must be -1 (off) or positive, open_for positive and max_open_for at least open_for (got %d, %s, %s)",
+			c.Breaker.Failures, c.Breaker.OpenFor, c.Breaker.MaxOpenFor)
+	}
+	if c.Redis.MaxRetries < 0 || c.Redis.MinRetryBackoff < 0 {
+		add("redis", "max_retries and min_retry_backoff must not be negative")
 	}
 	if c.Store == StoreRedis {
 		errs = append(errs, c.Redis.validate()...)

@@ -45,7 +45,8 @@ quotas:
 	if c.Limits[0].Burst != 40 || c.Limits[0].Per != time.Second || c.Limits[1].Burst != 10 {
 		t.Errorf("limits = %+v", c.Limits)
 	}
-	if c.Timeout != 100*time.Millisecond || c.Redis.ReadTimeout != 50*time.Millisecond || c.Redis.DialTimeout != 200*time.Millisecond {
+	if c.Timeout != 300*time.Millisecond || c.Redis.ReadTimeout != 250*time.Millisecond || c.Redis.DialTimeout != 200*time.Millisecond ||
+		c.Breaker.Failures != 3 || c.Breaker.OpenFor != time.Second {
 		t.Errorf("timeouts not defaulted: %v %v %v", c.Timeout, c.Redis.ReadTimeout, c.Redis.DialTimeout)
 	}
 	if c.Quotas[0].Window != 24*time.Hour || c.Quotas[0].Records != 10000 {

@@ -141,6 +141,7 @@ type Limiter struct {
 	pre       preAuth // pre-authentication limits (preauth.go)
 	m         *metrics
 	health    health
+	br        *breaker // redis store only (breaker.go)
 	batches   sync.Pool
 
 	// reserveMax is Config.ReserveMax (reserve.go).
@@ -286,6 +287,9 @@ func newLimiter(cfg Config, reg prometheus.Registerer, logger *zap.Logger, now f
 		}
 		l.st = rs
 		routeRedisLogs(logger)
+		if cfg.Breaker.Failures > 0 {
+			l.br = newBreaker(cfg.Breaker, logger, m.breakerState, m.breakerTrans, now)
+		}
 	default:
 		l.st = newMemoryStore(now, time.Minute)
 	}
@@ -560,9 +564,19 @@ func (l *Limiter) runBatch(ctx context.Context, b *batch) error {
 	if l.storeName == StoreMemory {
 		return l.st.run(ctx, b)
 	}
+	if l.br != nil && !l.br.allow() {
+		return ErrBreakerOpen
+	}
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	return l.st.run(ctx, b)
+	err := l.st.run(ctx, b)
+	if l.br != nil {
+		// A caller that went away is not the store failing.
+		if err == nil || ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			l.br.done(err)
+		}
+	}
+	return err
 }
 
 // Ready reports whether the store is reachable (the memory store always
@@ -648,6 +662,8 @@ type metrics struct {
 	storeUp      prometheus.Gauge
 	storeAllowed prometheus.Counter
 	storeRefused prometheus.Counter
+	breakerState prometheus.Gauge
+	breakerTrans *prometheus.CounterVec
 }
 
 // storeLimitLabel is the limit label of decisions taken while the store was
@@ -675,6 +691,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "crmgw_ratelimit_store_up",
 		Help: "1 when the last rate limit store call succeeded, 0 during an outage.",
 	}))
+	if err != nil {
+		return nil, err
+	}
+	m.breakerState, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "crmgw_ratelimit_breaker_state",
+		Help: "The store circuit breaker: 0 closed (store called), 1 open (store not called, on_store_error decides), 2 half-open (one probe).",
+	}))
+	if err != nil {
+		return nil, err
+	}
+	m.breakerTrans, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crmgw_ratelimit_breaker_transitions_total",
+		Help: "Store circuit breaker state changes by the state entered.",
+	}, []string{"to"}))
 	if err != nil {
 		return nil, err
 	}

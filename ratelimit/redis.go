@@ -187,10 +187,17 @@ func newRedisStore(cfg RedisConfig, timeout time.Duration) (*redisStore, error) 
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		ContextTimeoutEnabled: true,
-		MaxRetries:            1,
+		MaxRetries:            -1, // go-redis: -1 is none, 0 its default of 3
+		MinRetryBackoff:       -1,
 		DialerRetries:         1, // a dead store must fail fast, not back off per request
 		PoolSize:              cfg.PoolSize,
 		PoolTimeout:           timeout,
+	}
+	if cfg.MaxRetries > 0 {
+		opts.MaxRetries = cfg.MaxRetries
+	}
+	if cfg.MinRetryBackoff > 0 {
+		opts.MinRetryBackoff = cfg.MinRetryBackoff
 	}
 	useTLS := cfg.TLS.Enabled
 	if cfg.URL != "" {
