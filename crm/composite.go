@@ -124,6 +124,13 @@ func (c *Classifier) sfContainer(ctx context.Context, in *input, subs []jsontext
 			body = sr.RichInput
 		}
 		r := c.sfSub(ctx, in, sr.Method, sr.URL, body, sr.Headers, relative)
+		if r.Response.Kind == "graphql" && len(r.Action.Aliases) > 0 {
+			// The masking stage follows a GraphQL answer's aliases only at
+			// the top of a response, not inside a composite part's body:
+			// such a part is unknown (denied), never forwarded unmasked.
+			actions = append(actions, unknownAction)
+			continue
+		}
 		if r.Response.Format == "unsupported" {
 			unsupported = true
 		}

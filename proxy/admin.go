@@ -113,8 +113,11 @@ func (g *Gateway) readiness(ctx context.Context) Readiness {
 			}
 		}
 	}
-	if g.approvals != nil {
-		check("approvals", g.approvals.Ready(ctx))
+	if g.approvals != nil && ctx != nil {
+		// The store of freezes and approvals is the rate limiter's: its
+		// outage is the same degraded state (checkSubject follows
+		// ratelimit.on_store_error), not a reason to leave the fleet.
+		degraded("approvals", g.approvals.Ready(ctx))
 	}
 	return rep
 }

@@ -9,7 +9,7 @@ import (
 )
 
 const bulkQueryPath = "/services/data/v60.0/jobs/query"
-const bulkQueryBody = `{"operation":"query","query":"SELECT Id, Email FROM Contact"}`
+const bulkQueryBody = `{"operation":"query","query":"SELECT Id, Email FROM Contact LIMIT 500"}` // 500: no second approval needed
 
 func (e *env) managerToken() string {
 	return bearer(e.issuer.Sign(map[string]any{

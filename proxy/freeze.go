@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"go.uber.org/zap"
+
 	"net/http"
 )
 
@@ -30,6 +32,14 @@ func (g *Gateway) checkSubject(rw http.ResponseWriter, r *http.Request, x *excha
 	s := x.subject
 	st, err := g.approvals.State(r.Context(), x.subjKey, s.ID, s.Email, s.ClientID)
 	if err != nil {
+		if g.subjectsFailOpen {
+			// ratelimit.on_store_error: allow — the operator chose to keep
+			// serving through a store outage; freezes and the watch list
+			// take effect again when it is back (docs/approvals.md).
+			g.log.Warn("subject state store unavailable; serving as on_store_error: allow says",
+				zap.String("request_id", x.id), zap.Error(err))
+			return true
+		}
 		x.err = err
 		rw.Header().Set("Retry-After", "5")
 		g.reject(rw, x, x.up.typ, http.StatusServiceUnavailable, outcomeRejected, codeUnavailable, "subject state store unavailable")

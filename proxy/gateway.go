@@ -54,6 +54,9 @@ type Gateway struct {
 
 	// hashQueries: audit events record a query's keyed hash, not its text.
 	hashQueries bool
+	// subjectsFailOpen: ratelimit.on_store_error is allow, so an outage of
+	// the store of freezes and watch flags does not stop traffic (freeze.go).
+	subjectsFailOpen bool
 
 	ruleCache ruleCache   // compiled decision masks (rules.go)
 	reloads   reloadState // policy reload outcomes (readiness.go)

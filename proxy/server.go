@@ -96,6 +96,7 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		spoolLimit: int64(cfg.Masking.SpoolLimit),
 	}
 	g.hashQueries = cfg.Audit.QueryText == audit.QueryTextHash
+	g.subjectsFailOpen = cfg.Ratelimit.OnStoreError == ratelimit.FailAllow
 	if g.admin, err = newAdminAuth(cfg.Admin); err != nil {
 		return nil, err
 	}
