@@ -49,6 +49,10 @@ type Event struct {
 	Error string `json:"error,omitempty"`
 	// Subrequests (extension) are the parts of a composite/batch request.
 	Subrequests []CRM `json:"subrequests,omitempty"`
+	// TraceID and SpanID (extension) join the event to the request's
+	// OpenTelemetry trace (docs/tracing.md); empty while tracing is off.
+	TraceID string `json:"trace_id,omitempty"`
+	SpanID  string `json:"span_id,omitempty"`
 	// Chain is filled by the writer goroutine; callers leave it zero.
 	Chain Chain `json:"chain"`
 }

@@ -37,6 +37,7 @@ type Config struct {
 	Ratelimit ratelimit.Config   `yaml:"ratelimit"`
 	Audit     audit.Config       `yaml:"audit"`
 	Alerts    audit.AlertsConfig `yaml:"alerts"`
+	Tracing   TracingConfig      `yaml:"tracing"`
 
 	path string
 }
@@ -169,6 +170,7 @@ func (c *Config) SetDefaults() {
 	c.Ratelimit.SetDefaults()
 	c.Audit.SetDefaults()
 	c.Alerts.SetDefaults()
+	c.Tracing.SetDefaults()
 }
 
 // Validate checks every section and returns all problems.
@@ -264,6 +266,7 @@ func (c *Config) Validate() error {
 		confkey.Prefix("ratelimit", c.Ratelimit.Validate()),
 		confkey.Prefix("audit", c.Audit.Validate()),
 		confkey.Prefix("alerts", c.Alerts.Validate()),
+		confkey.Prefix("tracing", c.Tracing.Validate()),
 	)
 	return errors.Join(errs...)
 }

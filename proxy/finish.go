@@ -67,6 +67,7 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 			g.metrics.masked.WithLabelValues(f).Inc()
 		}
 	}
+	g.endTrace(x, status, st.Records)
 	if g.auditor != nil {
 		g.auditor.Record(g.event(r, x, status, rw.bytes, &st), x.usage)
 	}
@@ -99,6 +100,7 @@ func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, s
 		HTTPResponse: audit.HTTPResponse{Code: status, Bytes: bytes},
 		DurationMS:   float64(time.Since(x.start).Microseconds()) / 1000,
 	}
+	ev.TraceID, ev.SpanID = x.traceIDs()
 	if s := x.subject; s != nil {
 		ev.Actor = audit.Actor{
 			User:     audit.User{UID: s.ID, Email: s.Email, Groups: s.Groups, Roles: s.Roles},

@@ -23,7 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"go.uber.org/zap"
 
 	"github.com/crmgw/crmgw/crm"
@@ -51,6 +50,7 @@ type Gateway struct {
 	spoolLimit int64
 
 	ruleCache ruleCache // compiled decision masks (rules.go)
+	tracing   *tracing  // nil: tracing off (tracing.go)
 
 	// holdNs, when set, is the hold of masked bodies in nanoseconds
 	// instead of holdFor (recorder.go): tests set it to take the timer
@@ -89,6 +89,7 @@ type exchange struct {
 
 	callerAuth string
 	body       []byte
+	trace      traceState // tracing.go
 
 	rlReq ratelimit.Request
 	usage ratelimit.Usage
@@ -112,8 +113,9 @@ func exchangeFrom(ctx context.Context) *exchange {
 
 // ServeHTTP runs one request through the stages.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{id: ulid.Make().String(), start: time.Now()}
+	x := &exchange{id: requestID(r), start: time.Now()}
 	w.Header().Set("X-Request-Id", x.id)
+	r = g.startTrace(r, x)
 	rw := &responseRecorder{ResponseWriter: w, x: x, holdFor: holdFor}
 	if ns := g.holdNs.Load(); ns > 0 {
 		rw.holdFor = time.Duration(ns)
@@ -185,7 +187,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			path = "/"
 		}
 	}
-	res, err := up.classifier.Classify(r.Context(), crm.Request{
+	cctx, endClassify := g.stageSpan(r.Context(), "classify")
+	res, err := up.classifier.Classify(cctx, crm.Request{
 		Method:   r.Method,
 		Path:     path,
 		RawQuery: r.URL.RawQuery,
@@ -193,6 +196,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Body:     x.body,
 		Subject:  x.subjKey,
 	})
+	endClassify()
 	if err != nil {
 		x.err = err
 		reason := "request cannot be classified safely"

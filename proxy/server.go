@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/zap"
 
 	"github.com/crmgw/crmgw/audit"
@@ -36,6 +37,7 @@ type Server struct {
 	alerts  *policy.Query
 	limiter *ratelimit.Limiter
 	auditor *audit.Auditor
+	tracer  *sdktrace.TracerProvider // nil: tracing off (tracing.go)
 
 	proxySrv *http.Server
 	adminSrv *http.Server
@@ -92,6 +94,9 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		detectors:  cfg.Masking.Detectors,
 		spoolDir:   cfg.Masking.SpoolDir,
 		spoolLimit: int64(cfg.Masking.SpoolLimit),
+	}
+	if err := s.startTracing(ctx, g); err != nil {
+		return nil, err
 	}
 	for _, uc := range cfg.Upstreams {
 		u, err := g.newUpstream(uc)
@@ -156,7 +161,7 @@ func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.proxy = g.newReverseProxy(u, transport)
+	u.proxy = g.newReverseProxy(u, &tracedTransport{g: g, base: transport})
 	return u, nil
 }
 
@@ -319,5 +324,6 @@ func (s *Server) closeStages(ctx context.Context) error {
 	if s.alerts != nil {
 		errs = append(errs, s.alerts.Close())
 	}
+	errs = append(errs, s.stopTracing(ctx))
 	return errors.Join(errs...)
 }
