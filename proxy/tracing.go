@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"strings"
 
 	"github.com/oklog/ulid/v2"
@@ -110,7 +111,14 @@ func newTracerProvider(ctx context.Context, c config.TracingConfig) (*sdktrace.T
 	default:
 		opts := []otlptracehttp.Option{otlptracehttp.WithHeaders(c.Headers)}
 		if url {
-			opts = append(opts, otlptracehttp.WithEndpointURL(c.Endpoint))
+			// A collector URL without a path means the collector's
+			// standard traces path, not "/".
+			ep := c.Endpoint
+			if u, err := neturl.Parse(ep); err == nil && (u.Path == "" || u.Path == "/") {
+				u.Path = "/v1/traces"
+				ep = u.String()
+			}
+			opts = append(opts, otlptracehttp.WithEndpointURL(ep))
 		} else {
 			opts = append(opts, otlptracehttp.WithEndpoint(c.Endpoint))
 		}

@@ -1,13 +1,17 @@
 package proxy
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmgw/crmgw/examples/samplecrm"
 )
@@ -198,5 +202,68 @@ func TestTracingOffLeavesNoTraceInTheAudit(t *testing.T) {
 	}
 	if _, ok := evs[0]["trace_id"]; ok {
 		t.Errorf("audit event has a trace_id with tracing off: %v", evs[0]["trace_id"])
+	}
+}
+
+// TestTracingExportsOTLP configures tracing: as an operator would, with a
+// real OTLP/HTTP receiver on loopback, and checks that the spans arrive,
+// protobuf-encoded, under the configured service name, with the collector
+// header the configuration names.
+func TestTracingExportsOTLP(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		names []string
+		svc   string
+		auth  string
+	)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var req coltracepb.ExportTraceServiceRequest
+		if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" || proto.Unmarshal(b, &req) != nil {
+			http.Error(w, "bad export", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		auth = r.Header.Get("X-Collector-Key")
+		for _, rs := range req.ResourceSpans {
+			for _, kv := range rs.GetResource().GetAttributes() {
+				if kv.Key == "service.name" {
+					svc = kv.GetValue().GetStringValue()
+				}
+			}
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					names = append(names, s.Name)
+				}
+			}
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	e := newEnv(t, envOptions{extraYAML: "tracing:\n  endpoint: " + collector.URL +
+		"\n  insecure: true\n  service_name: crmgw-test\n  headers: {X-Collector-Key: k-123}\n"})
+	if e.srv.Gateway.tracing == nil {
+		t.Fatal("tracing.endpoint set but tracing is off")
+	}
+	resp := e.do("GET", "/services/data/v60.0/query?q=SELECT+Id+FROM+Contact+LIMIT+1", bearer(repKey), nil)
+	readAll(t, resp)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// Shutdown flushes the batch.
+	if err := e.srv.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if svc != "crmgw-test" || auth != "k-123" {
+		t.Errorf("service.name %q, collector header %q", svc, auth)
+	}
+	got := strings.Join(names, ",")
+	for _, want := range []string{"crmgw.request", "identify", "decide", "upstream"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("exported spans %s lack %s", got, want)
+		}
 	}
 }
