@@ -64,7 +64,7 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 			g.metrics.records.WithLabelValues(upName, cat).Add(float64(st.Records))
 		}
 		for _, f := range st.Masked {
-			g.metrics.masked.WithLabelValues(f).Inc()
+			g.metrics.masked.WithLabelValues(g.metrics.ops.fieldLabel(f)).Inc()
 		}
 	}
 	g.endTrace(x, status, st.Records)

@@ -116,6 +116,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{id: requestID(r), start: time.Now()}
 	w.Header().Set("X-Request-Id", x.id)
 	r = g.startTrace(r, x)
+	defer g.trackInFlight()() // runs after complete, below
 	rw := &responseRecorder{ResponseWriter: w, x: x, holdFor: holdFor}
 	if ns := g.holdNs.Load(); ns > 0 {
 		rw.holdFor = time.Duration(ns)
