@@ -286,6 +286,12 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.Policy.Paths {
 		abs(&c.Policy.Paths[i])
 	}
+	if b := c.Policy.Bundle; b != nil {
+		abs(&b.Path)
+		if b.Verification != nil {
+			abs(&b.Verification.PublicKeyFile)
+		}
+	}
 	for i := range c.Upstreams {
 		a := &c.Upstreams[i].Auth
 		abs(&a.PrivateKeyFile)

@@ -39,6 +39,7 @@ type prepared struct {
 // it; Engine and Query share it.
 type evaluator struct {
 	paths     []string
+	bundle    *BundleConfig // policy.bundle (bundle.go); nil: none
 	query     string
 	cacheSize int // decisions remembered per revision; 0: none
 	logger    *zap.Logger
@@ -48,14 +49,14 @@ type evaluator struct {
 	watcher *watcher
 }
 
-func newEvaluator(ctx context.Context, paths []string, query string, watch bool, cacheSize int, logger *zap.Logger) (*evaluator, error) {
+func newEvaluator(ctx context.Context, paths []string, bundle *BundleConfig, query string, watch bool, cacheSize int, logger *zap.Logger) (*evaluator, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	if len(paths) == 0 {
+	if len(paths) == 0 && bundle == nil {
 		return nil, errors.New("policy: no policy paths")
 	}
-	ev := &evaluator{paths: append([]string(nil), paths...), query: query, cacheSize: cacheSize, logger: logger}
+	ev := &evaluator{paths: append([]string(nil), paths...), bundle: bundle, query: query, cacheSize: cacheSize, logger: logger}
 	p, err := ev.prepare(ctx)
 	if err != nil {
 		return nil, err
@@ -81,7 +82,7 @@ func newEvaluator(ctx context.Context, paths []string, query string, watch bool,
 }
 
 func (ev *evaluator) prepare(ctx context.Context) (*prepared, error) {
-	b, err := loadBundle(ev.paths, false)
+	b, err := loadSources(ev.paths, ev.bundle, false)
 	if err != nil {
 		return nil, err
 	}
