@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	opabundle "github.com/open-policy-agent/opa/v1/bundle"
@@ -31,8 +33,14 @@ import (
 
 // BundleConfig is policy.bundle.
 type BundleConfig struct {
-	// Path is a bundle directory (with a .manifest) or a .tar.gz bundle.
+	// Path is a bundle directory (with a .manifest) or a .tar.gz bundle;
+	// with URL, where the last verified download is stored.
 	Path string `yaml:"path"`
+	// URL, when set, is a bundle server polled for the bundle
+	// (bundle_poll.go).
+	URL string `yaml:"url"`
+	// PollInterval is how often URL is asked (default 1m).
+	PollInterval time.Duration `yaml:"poll_interval"`
 	// Verification, when set, requires a valid signature.
 	Verification *BundleVerification `yaml:"verification"`
 }
@@ -52,6 +60,9 @@ type BundleVerification struct {
 
 // SetDefaults fills the key id and algorithm.
 func (b *BundleConfig) SetDefaults() {
+	if b.URL != "" && b.PollInterval == 0 {
+		b.PollInterval = time.Minute
+	}
 	if v := b.Verification; v != nil {
 		if v.KeyID == "" {
 			v.KeyID = "default"
@@ -67,6 +78,15 @@ func (b *BundleConfig) Validate() error {
 	var errs []error
 	if b.Path == "" {
 		errs = append(errs, confkey.Errorf("path", "required: a bundle directory or .tar.gz"))
+	}
+	if b.URL != "" {
+		u, err := url.Parse(b.URL)
+		if err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && b.Verification != nil)) {
+			errs = append(errs, confkey.Errorf("url", "%v", errBundleURL))
+		}
+		if b.PollInterval < 0 {
+			errs = append(errs, confkey.Errorf("poll_interval", "%s is negative", b.PollInterval))
+		}
 	}
 	if v := b.Verification; v != nil {
 		if v.PublicKeyFile == "" {
