@@ -95,15 +95,16 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		spoolDir:   cfg.Masking.SpoolDir,
 		spoolLimit: int64(cfg.Masking.SpoolLimit),
 	}
-	if err := s.startTracing(ctx, g); err != nil {
-		return nil, err
-	}
 	for _, uc := range cfg.Upstreams {
 		u, err := g.newUpstream(uc)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %w", uc.Name, err)
 		}
 		g.upstreams = append(g.upstreams, u)
+	}
+	// After the upstreams: they read the concrete stages (tracing wraps them).
+	if err := s.startTracing(ctx, g); err != nil {
+		return nil, err
 	}
 	s.Gateway = g
 	ok = true

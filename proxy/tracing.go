@@ -144,7 +144,9 @@ func newTracerProvider(ctx context.Context, c config.TracingConfig) (*sdktrace.T
 
 // enableTracing turns tracing on with tp: the request and stage spans, and
 // the stage decorators around the authenticator, policy and limiter. Call
-// it before the gateway serves.
+// it before the gateway serves, and after anything that reads a stage's
+// concrete type (a type assertion on g.limiter sees the decorator once
+// tracing is on; the decorator passes InMemory through).
 func (g *Gateway) enableTracing(tp trace.TracerProvider) {
 	if tp == nil {
 		return
