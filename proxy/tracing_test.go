@@ -267,3 +267,28 @@ func TestTracingExportsOTLP(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRequestID: whatever a caller sends as X-Request-Id, the id the
+// gateway uses is 1 to 128 printable ASCII bytes without spaces, and is the
+// caller's exactly when that holds of it.
+func FuzzRequestID(f *testing.F) {
+	for _, s := range []string{"", "req-1", "a b", "\x00", strings.Repeat("x", 129), "é", `"}{`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header["X-Request-Id"] = []string{s}
+		id := requestID(r)
+		if !validRequestID(id) {
+			t.Fatalf("id %q is not safe to echo", id)
+		}
+		if (id == s) != validRequestID(s) {
+			t.Fatalf("sent %q (valid %v), got %q", s, validRequestID(s), id)
+		}
+		for i := 0; i < len(id); i++ {
+			if id[i] <= ' ' || id[i] > '~' {
+				t.Fatalf("byte %#x in id %q", id[i], id)
+			}
+		}
+	})
+}
