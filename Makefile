@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test test-short lint demo bench bench-load pgo fuzz clean
+.PHONY: all build test test-short test-chart lint demo bench bench-load pgo fuzz clean
 
 all: lint test
 
@@ -23,6 +23,12 @@ test:
 
 test-short:
 	$(GO) test -count=1 $(PKGS)
+
+## test-chart: lint and render the Helm chart (deploy/helm/crmgw) with Helm's
+## Go packages and check the manifests; a module of its own, so Helm's
+## Kubernetes dependencies stay out of the gateway's build and of ./...
+test-chart:
+	cd deploy/helm/charttest && $(GO) test -count=1 ./...
 
 ## lint: gofmt, go vet, and the Rego policies' own tests
 lint:

@@ -81,6 +81,9 @@ type SinkConfig struct {
 	// Token authenticates to a webhook: "Authorization: Splunk <token>" for
 	// splunk_hec, "Authorization: Bearer <token>" otherwise. Never logged.
 	Token string `yaml:"token"`
+	// TokenFile names a file holding the token instead (a mounted secret);
+	// the config loader reads it into Token (docs/deploy.md "Secrets").
+	TokenFile string `yaml:"token_file"`
 	// MaxSize rotates the file sink when the current file would exceed it.
 	// 0: no size rotation.
 	MaxSize confkey.ByteSize `yaml:"max_size"`

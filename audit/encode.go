@@ -383,6 +383,8 @@ func (e *encoder) eventChain(ev *Event, chain *Chain) {
 		e.field("approval")
 		e.approval(ev.Approval)
 	}
+	e.optStr("trace_id", ev.TraceID)
+	e.optStr("span_id", ev.SpanID)
 	e.field("chain")
 	e.open()
 	e.field("seq")

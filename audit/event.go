@@ -52,6 +52,10 @@ type Event struct {
 	// Approval (extension) is the approval step the event records, or the
 	// grant a request went through under (docs/approvals.md).
 	Approval *Approval `json:"approval,omitempty"`
+	// TraceID and SpanID (extension) join the event to the request's
+	// OpenTelemetry trace (docs/tracing.md); empty while tracing is off.
+	TraceID string `json:"trace_id,omitempty"`
+	SpanID  string `json:"span_id,omitempty"`
 	// Chain is filled by the writer goroutine; callers leave it zero.
 	Chain Chain `json:"chain"`
 }

@@ -39,6 +39,7 @@ type Config struct {
 	Audit     audit.Config       `yaml:"audit"`
 	Alerts    audit.AlertsConfig `yaml:"alerts"`
 	Approvals approval.Config    `yaml:"approvals"`
+	Tracing   TracingConfig      `yaml:"tracing"`
 
 	path     string
 	warnings []*Problem
@@ -193,6 +194,7 @@ func (c *Config) SetDefaults() {
 	c.Audit.SetDefaults()
 	c.Alerts.SetDefaults()
 	c.Approvals.SetDefaults()
+	c.Tracing.SetDefaults()
 }
 
 // Validate checks every section and returns all problems.
@@ -304,6 +306,7 @@ func (c *Config) Validate() error {
 		confkey.Prefix("audit", c.Audit.Validate()),
 		confkey.Prefix("alerts", c.Alerts.Validate()),
 		confkey.Prefix("approvals", c.Approvals.Validate()),
+		confkey.Prefix("tracing", c.Tracing.Validate()),
 	)
 	if c.Admin.Token != "" && c.Admin.TokenFile != "" {
 		bad("admin.token", "set admin.token or admin.token_file, not both")
@@ -328,6 +331,12 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	for i := range c.Policy.Paths {
 		abs(&c.Policy.Paths[i])
+	}
+	if b := c.Policy.Bundle; b != nil {
+		abs(&b.Path)
+		if b.Verification != nil {
+			abs(&b.Verification.PublicKeyFile)
+		}
 	}
 	for i := range c.Upstreams {
 		a := &c.Upstreams[i].Auth

@@ -77,8 +77,9 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool), file
 	}
 	cfg.path = name
 	cfg.resolvePaths(filepath.Dir(name))
+	secretErrs := cfg.readSecretFiles(filepath.Dir(name))
 	cfg.SetDefaults()
-	err := cfg.Validate()
+	err := errors.Join(append([]error{cfg.Validate()}, secretErrs...)...)
 	if files {
 		err = errors.Join(append([]error{err}, cfg.checkFiles()...)...)
 	}

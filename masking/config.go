@@ -12,6 +12,9 @@ type Config struct {
 	// HMACKey keys the hash strategy (so hashes are stable for joins but not
 	// guessable); without it hash rules redact.
 	HMACKey string `yaml:"hmac_key"`
+	// HMACKeyFile names a file holding the key instead (a mounted secret);
+	// the config loader reads it into HMACKey (docs/deploy.md "Secrets").
+	HMACKeyFile string `yaml:"hmac_key_file"`
 	// Detectors enabled for every rewritten body ("email", "mobile_cn",
 	// "e164", "cn_id", "bank_card").
 	Detectors []string `yaml:"detectors"`

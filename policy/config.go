@@ -41,6 +41,8 @@ type Config struct {
 	// 0 turns the cache off). Policies that call nondeterministic builtins
 	// or read the request id or time are never cached.
 	CacheSize *int `yaml:"cache_size"`
+	// Bundle loads an OPA bundle besides (or instead of) Paths (bundle.go).
+	Bundle *BundleConfig `yaml:"bundle"`
 }
 
 // SetDefaults fills the keys left empty: decision, mode, timeout, watch and
@@ -64,12 +66,18 @@ func (c *Config) SetDefaults() {
 		n := DefaultCacheSize
 		c.CacheSize = &n
 	}
+	if c.Bundle != nil {
+		c.Bundle.SetDefaults()
+	}
 }
 
 // Validate reports every problem of the section at once, each naming its key.
 func (c *Config) Validate() error {
 	var errs []error
-	if len(c.Paths) == 0 {
+	if c.Bundle != nil {
+		errs = append(errs, confkey.Prefix("bundle", c.Bundle.Validate()))
+	}
+	if len(c.Paths) == 0 && c.Bundle == nil {
 		errs = append(errs, confkey.Errorf("paths", "at least one policy directory or file is required"))
 	}
 	for i, p := range c.Paths {

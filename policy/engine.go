@@ -46,7 +46,7 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("policy: invalid configuration: %w", err)
 	}
-	ev, err := newEvaluator(ctx, cfg.Paths, cfg.Decision, *cfg.Watch, *cfg.CacheSize, logger)
+	ev, err := newEvaluator(ctx, cfg.Paths, cfg.Bundle, cfg.Decision, *cfg.Watch, *cfg.CacheSize, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,8 @@ type prepared struct {
 // it; Engine and Query share it.
 type evaluator struct {
 	paths     []string
+	bundle    *BundleConfig // policy.bundle (bundle.go); nil: none
+	poller    *bundlePoller // policy.bundle.url (bundle_poll.go); nil: none
 	query     string
 	cacheSize int // decisions remembered per revision; 0: none
 	logger    *zap.Logger
@@ -48,19 +50,26 @@ type evaluator struct {
 	watcher *watcher
 }
 
-func newEvaluator(ctx context.Context, paths []string, query string, watch bool, cacheSize int, logger *zap.Logger) (*evaluator, error) {
+func newEvaluator(ctx context.Context, paths []string, bundle *BundleConfig, query string, watch bool, cacheSize int, logger *zap.Logger) (*evaluator, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	if len(paths) == 0 {
+	if len(paths) == 0 && bundle == nil {
 		return nil, errors.New("policy: no policy paths")
 	}
-	ev := &evaluator{paths: append([]string(nil), paths...), query: query, cacheSize: cacheSize, logger: logger}
+	ev := &evaluator{paths: append([]string(nil), paths...), bundle: bundle, query: query, cacheSize: cacheSize, logger: logger}
+	if bundle != nil && bundle.URL != "" {
+		ev.poller = newBundlePoller(bundle, logger)
+		ev.poller.first(ctx)
+	}
 	p, err := ev.prepare(ctx)
 	if err != nil {
 		return nil, err
 	}
 	ev.cur.Store(p)
+	if ev.poller != nil {
+		go ev.poller.run(func(ctx context.Context) error { _, err := ev.reload(ctx); return err })
+	}
 	logger.Info("policies loaded", zap.String("revision", p.revision), zap.Int("files", len(p.files)), zap.String("query", query))
 	if watch {
 		// The watcher's reloads outlive any request: they get their own context.
@@ -81,7 +90,7 @@ func newEvaluator(ctx context.Context, paths []string, query string, watch bool,
 }
 
 func (ev *evaluator) prepare(ctx context.Context) (*prepared, error) {
-	b, err := loadBundle(ev.paths, false)
+	b, err := loadSources(ev.paths, ev.bundle, false)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +154,9 @@ func (ev *evaluator) reload(ctx context.Context) (bool, error) {
 }
 
 func (ev *evaluator) close() error {
+	if ev.poller != nil {
+		ev.poller.close()
+	}
 	if ev.watcher != nil {
 		return ev.watcher.close()
 	}

@@ -238,9 +238,21 @@ func revisionOf(files []sourceFile) string {
 // loadBundle reads and parses the files under paths. Every problem is
 // collected before returning, so one run of `crmgw validate` shows them all.
 func loadBundle(paths []string, withTests bool) (*bundle, error) {
+	return loadSources(paths, nil, withTests)
+}
+
+// loadSources is loadBundle with an OPA bundle (bundle.go) besides paths.
+func loadSources(paths []string, ob *BundleConfig, withTests bool) (*bundle, error) {
 	files, err := readFiles(paths, withTests)
 	if err != nil {
 		return nil, err
+	}
+	if ob != nil {
+		bf, err := readOPABundle(ob, withTests)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, bf...)
 	}
 	b := &bundle{
 		revision: revisionOf(files),

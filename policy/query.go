@@ -22,7 +22,7 @@ func NewQuery(ctx context.Context, paths []string, query string, logger *zap.Log
 	if _, err := ast.ParseBody(query); err != nil {
 		return nil, fmt.Errorf("policy: query %q: %w", query, err)
 	}
-	ev, err := newEvaluator(ctx, paths, query, true, 0, logger)
+	ev, err := newEvaluator(ctx, paths, nil, query, true, 0, logger)
 	if err != nil {
 		return nil, err
 	}

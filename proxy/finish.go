@@ -57,9 +57,10 @@ func (g *Gateway) complete(rw *responseRecorder, r *http.Request, x *exchange) {
 			g.metrics.records.WithLabelValues(upName, cat).Add(float64(st.Records))
 		}
 		for _, f := range st.Masked {
-			g.metrics.masked.WithLabelValues(f).Inc()
+			g.metrics.masked.WithLabelValues(g.metrics.ops.fieldLabel(f)).Inc()
 		}
 	}
+	g.endTrace(x, status, st.Records)
 	if g.auditor != nil {
 		ev := g.event(r, x, status, rw.bytes, &st)
 		g.annotateEvent(x, ev)
@@ -96,6 +97,7 @@ func (g *Gateway) event(r *http.Request, x *exchange, status int, bytes int64, s
 		HTTPResponse: audit.HTTPResponse{Code: status, Bytes: bytes},
 		DurationMS:   float64(time.Since(x.start).Microseconds()) / 1000,
 	}
+	ev.TraceID, ev.SpanID = x.traceIDs()
 	if s := x.subject; s != nil {
 		ev.Actor = audit.Actor{
 			User:     audit.User{UID: s.ID, Email: s.Email, Groups: s.Groups, Roles: s.Roles},

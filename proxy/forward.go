@@ -185,6 +185,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		SpoolLimit: g.spoolLimit,
 	})
 	x.masker = m
+	g.traceMask(resp.Request.Context(), x)
 	resp.Body = m
 	resp.ContentLength = -1
 	h.Del("Content-Length")

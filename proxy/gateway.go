@@ -23,7 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"go.uber.org/zap"
 
 	"github.com/crmgw/crmgw/approval"
@@ -60,6 +59,7 @@ type Gateway struct {
 
 	ruleCache ruleCache   // compiled decision masks (rules.go)
 	reloads   reloadState // policy reload outcomes (readiness.go)
+	tracing   *tracing    // nil: tracing off (tracing.go)
 
 	authLogOnce sync.Once // authLog: sampled logger of failed authentications (authfail.go)
 	authLog     *zap.Logger
@@ -108,6 +108,7 @@ type exchange struct {
 
 	callerAuth string
 	body       []byte
+	trace      traceState // tracing.go
 
 	rlReq ratelimit.Request
 	usage ratelimit.Usage
@@ -140,8 +141,10 @@ func exchangeFrom(ctx context.Context) *exchange {
 
 // ServeHTTP runs one request through the stages.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{id: ulid.Make().String(), start: time.Now()}
+	x := &exchange{id: requestID(r), start: time.Now()}
 	w.Header().Set("X-Request-Id", x.id)
+	r = g.startTrace(r, x)
+	defer g.trackInFlight()() // runs after complete, below
 	rw := &responseRecorder{ResponseWriter: w, x: x, holdFor: holdFor}
 	if ns := g.holdNs.Load(); ns > 0 {
 		rw.holdFor = time.Duration(ns)
@@ -210,7 +213,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			path = "/"
 		}
 	}
-	res, err := up.classifier.Classify(r.Context(), crm.Request{
+	cctx, endClassify := g.stageSpan(r.Context(), "classify")
+	res, err := up.classifier.Classify(cctx, crm.Request{
 		Method:   r.Method,
 		Path:     path,
 		RawQuery: r.URL.RawQuery,
@@ -218,6 +222,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Body:     x.body,
 		Subject:  x.subjKey,
 	})
+	endClassify()
 	if err != nil {
 		x.err = err
 		reason := "request cannot be classified safely"

@@ -11,6 +11,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	records  *prometheus.CounterVec
 	masked   *prometheus.CounterVec
+	ops      *opsMetrics // metrics_ops.go
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,5 +37,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.requests, m.latency, m.records, m.masked)
 	}
+	m.ops = newOpsMetrics(reg)
 	return m
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/zap"
 
 	"github.com/crmgw/crmgw/approval"
@@ -38,6 +39,7 @@ type Server struct {
 	limiter *ratelimit.Limiter
 	auditor *audit.Auditor
 	approvs *approval.Manager
+	tracer  *sdktrace.TracerProvider // nil: tracing off (tracing.go)
 
 	proxySrv *http.Server
 	adminSrv *http.Server
@@ -112,6 +114,10 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		}
 		g.upstreams = append(g.upstreams, u)
 	}
+	// After the upstreams: they read the concrete stages (tracing wraps them).
+	if err := s.startTracing(ctx, g); err != nil {
+		return nil, err
+	}
 	s.Gateway = g
 	reg.MustRegister(g.HealthCollector())
 	ok = true
@@ -176,7 +182,7 @@ func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.proxy = g.newReverseProxy(u, transport)
+	u.proxy = g.newReverseProxy(u, &tracedTransport{g: g, base: transport})
 	return u, nil
 }
 
@@ -356,5 +362,6 @@ func (s *Server) closeStages(ctx context.Context) error {
 	if s.approvs != nil {
 		errs = append(errs, s.approvs.Close())
 	}
+	errs = append(errs, s.stopTracing(ctx))
 	return errors.Join(errs...)
 }

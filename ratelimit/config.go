@@ -72,6 +72,10 @@ type RedisConfig struct {
 	Cluster  bool   `yaml:"cluster"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// PasswordFile names a file holding the password instead (a mounted
+	// secret); the config loader reads it into Password (docs/deploy.md
+	// "Secrets").
+	PasswordFile string `yaml:"password_file"`
 	// DB is the database number (single node and Sentinel only).
 	DB  int            `yaml:"db"`
 	TLS RedisTLSConfig `yaml:"tls"`

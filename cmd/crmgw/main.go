@@ -17,6 +17,7 @@ import (
 
 	"github.com/crmgw/crmgw/audit"
 	"github.com/crmgw/crmgw/config"
+	"github.com/crmgw/crmgw/internal/buildinfo"
 	"github.com/crmgw/crmgw/internal/run"
 	"github.com/crmgw/crmgw/policy"
 )
@@ -29,6 +30,7 @@ var (
 )
 
 func main() {
+	buildinfo.Set(version, commit)
 	if err := newRootCmd().ExecuteContext(context.Background()); err != nil {
 		var ex exitError
 		if errors.As(err, &ex) {
