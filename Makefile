@@ -44,7 +44,7 @@ demo:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-## bench-load: gateway vs direct over loopback (see README "Performance"):
+## bench-load: gateway vs direct over loopback (see docs/performance.md):
 ## the gateways under test built with the product's profile
 ## (cmd/crmgw/default.pgo, as `go build ./cmd/crmgw` is), the load generator
 ## and the sample CRM without it. ARGS: more loadbench flags.

@@ -628,7 +628,11 @@ func (p *planParser) returning(sp *soqlPlan) error {
 		case l.tok.kind == tIdent && !isReserved(l.tok.text) && !l.isKeyword("USING") && validPath(l.tok.text):
 			sp.refs = append(sp.refs, planRef{path: l.tok.text, role: RoleSelect})
 			l.next()
-			p.alias()
+			// SOSL has no field aliases: a second word here ("BY x" for
+			// "ORDER BY x", a missing comma) is not understood.
+			if l.tok.kind == tIdent && !isReserved(l.tok.text) && !l.isKeyword("USING") {
+				return errSOQL
+			}
 		default:
 			return p.clauses(sp, 1, false)
 		}

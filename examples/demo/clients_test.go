@@ -14,8 +14,8 @@ import (
 // TestJSForceUnchanged drives the demo over https with jsforce (npm, pinned
 // in examples/clients/package-lock.json): REST query, autoFetch through
 // nextRecordsUrl, a masked read and a refused delete surfacing as jsforce
-// errors, and a Bulk API 2.0 query (create, poll, results) cut at the
-// export cap. CI installs the modules (.ci/run); elsewhere the test skips
+// errors, a Bulk API 2.0 query (create, poll, results) cut at the export
+// cap, and a person's export waiting for approval. CI installs the modules (.ci/run); elsewhere the test skips
 // when they are missing, and fails under CI=true.
 func TestJSForceUnchanged(t *testing.T) {
 	needNodeModule(t, "jsforce")
@@ -34,6 +34,7 @@ func TestJSForceUnchanged(t *testing.T) {
 		Intern    struct{ Phone string }           `json:"intern"`
 		Delete    string                           `json:"internDelete"`
 		Bulk2     struct{ Rows int }               `json:"bulk2"`
+		Person    string                           `json:"personExport"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("jsforce output %q: %v", out, err)
@@ -52,6 +53,9 @@ func TestJSForceUnchanged(t *testing.T) {
 	}
 	if got.Bulk2.Rows != 2000 {
 		t.Errorf("bulk2.query rows %d, want the export cap of 2000", got.Bulk2.Rows)
+	}
+	if got.Person != "APPROVAL_REQUIRED" {
+		t.Errorf("a person's export of every contact surfaced as %q, want jsforce's APPROVAL_REQUIRED error", got.Person)
 	}
 }
 
