@@ -280,6 +280,14 @@ func (p *gqlPlan) where(obj string, v any, depth int) {
 						p.semiJoin(arg, depth+1)
 					case isFunctionName(op):
 						p.b.addRole(key, RoleAggregate)
+					default:
+						// A comparison takes a value or a list of values;
+						// an object here names something the plan cannot
+						// read: not understood.
+						if am, isObj := arg.(map[string]any); isObj && !valueWrapper(am) {
+							p.bad = true
+							return
+						}
 					}
 				}
 				continue
@@ -417,4 +425,21 @@ func isConnection(fs []*ast.Field) bool {
 		}
 	}
 	return false
+}
+
+// valueWrapper reports an operator argument that wraps a value rather than
+// naming anything: Salesforce's {literal: TODAY} and {value: "2024-01-01"},
+// ranges ({from, to}, {gte, lte}).
+func valueWrapper(m map[string]any) bool {
+	for k, v := range m {
+		switch strings.ToLower(k) {
+		case "value", "literal", "from", "to", "min", "max", "gt", "gte", "lt", "lte", "n":
+		default:
+			return false
+		}
+		if _, nested := v.(map[string]any); nested {
+			return false
+		}
+	}
+	return true
 }
