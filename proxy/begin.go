@@ -21,7 +21,15 @@ func (g *Gateway) begin(rw http.ResponseWriter, r *http.Request, x *exchange) bo
 	if g.auditor == nil {
 		return true
 	}
-	err := g.auditor.Begin(g.event(r, x, 0, 0, &masking.Stats{}))
+	ev := g.event(r, x, 0, 0, &masking.Stats{})
+	// The start record says who asked for what (object, fields, query); the
+	// plan's role and alias maps, derived from the query, are left to the
+	// completion event: they cost as much to encode as the rest together.
+	ev.CRM.FieldRoles, ev.CRM.Aliases = nil, nil
+	for i := range ev.Subrequests {
+		ev.Subrequests[i].FieldRoles, ev.Subrequests[i].Aliases = nil, nil
+	}
+	err := g.auditor.Begin(ev)
 	if err == nil {
 		return true
 	}
