@@ -335,8 +335,8 @@ func unplannedGraphQL(q string, a Action) []string {
 			prevKw = lw == "fragment" || lw == "on" || lw == "query" && !strings.HasPrefix(rest, "{")
 			prevDollar = false
 			i = j
-		case c == '$':
-			prevDollar = true
+		case c == '$', c == '@':
+			prevDollar = true // a variable's name, or a directive's (@include): never a field
 			i++
 		default:
 			switch c {
