@@ -30,14 +30,21 @@ func (g *Gateway) decide(rw http.ResponseWriter, r *http.Request, x *exchange) b
 		sa := actionInput(&x.result.Subrequests[i])
 		subs = append(append(subs, sa), planSubActions(&sa)...)
 	}
-	if len(subs) > 0 {
-		merged.Mask = copyMask(d.Mask) // merging writes into it
-	}
+	// The merged mask stays the top decision's (shared, cached) map while
+	// the parts add nothing to it, so the compiled rules of that map are
+	// found in ruleCache; it is copied once, before the first part that
+	// would change it (a cached decision's map must never be written).
+	copied := false
 	for i := range subs {
 		in.Action = subs[i]
 		sd, err := g.decider.Decide(r.Context(), in)
 		if err != nil {
 			g.log.Warn("policy evaluation failed; denying", zap.String("request_id", x.id), zap.Error(err))
+		}
+		if maskCovers(merged.Mask, sd.Mask) {
+			sd.Mask = nil
+		} else if !copied {
+			merged.Mask, copied = copyMask(merged.Mask), true
 		}
 		merged = mergeDecision(merged, sd)
 	}
@@ -355,4 +362,16 @@ func listed(allow []string, key string) bool {
 		}
 	}
 	return false
+}
+
+// maskCovers reports whether every field b masks is masked in a at least as
+// strongly, so merging b would change nothing.
+func maskCovers(a, b map[string]string) bool {
+	for k, v := range b {
+		old, ok := a[k]
+		if !ok || strategyRank[v] > strategyRank[old] {
+			return false
+		}
+	}
+	return true
 }
