@@ -111,10 +111,11 @@ func readOPABundle(c *BundleConfig, withTests bool) ([]sourceFile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("policy: bundle verification key: %w", err)
 		}
-		kc, err := keys.NewKeyConfig(string(raw), v.Algorithm, v.Scope)
-		if err != nil {
-			return nil, fmt.Errorf("policy: bundle verification key %s: %w", v.PublicKeyFile, err)
-		}
+		// The key's text itself, not keys.NewKeyConfig: that one first
+		// tries the text as a file name, and a PEM whose base64 holds a
+		// run of over 255 characters between two '/' fails that stat with
+		// "file name too long" instead of "not found".
+		kc := &keys.Config{Key: string(raw), Algorithm: v.Algorithm, Scope: v.Scope}
 		vc = opabundle.NewVerificationConfig(map[string]*keys.Config{v.KeyID: kc}, v.KeyID, v.Scope, nil)
 	}
 	st, err := os.Stat(c.Path)
