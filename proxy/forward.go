@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/crmgw/crmgw/identity"
+	"github.com/crmgw/crmgw/internal/queryparams"
 	"github.com/crmgw/crmgw/masking"
 )
 
@@ -105,24 +106,7 @@ func stripParams(raw string, names []string) string {
 	if !hit {
 		return raw
 	}
-	parts := strings.Split(raw, "&")
-	kept := parts[:0]
-	for _, kv := range parts {
-		k, _, _ := strings.Cut(kv, "=")
-		if dk, err := url.QueryUnescape(k); err == nil {
-			k = dk
-		}
-		drop := false
-		for _, n := range names {
-			if strings.EqualFold(k, n) {
-				drop = true
-			}
-		}
-		if !drop {
-			kept = append(kept, kv)
-		}
-	}
-	return strings.Join(kept, "&")
+	return queryparams.Remove(raw, names)
 }
 
 // modifyResponse puts the masking stage on the response body. Everything

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmgw/crmgw/crm"
 	"github.com/crmgw/crmgw/internal/jsonptr"
+	"github.com/crmgw/crmgw/internal/queryparams"
 )
 
 // Classifier classifies a generic upstream's requests with the current
@@ -591,7 +592,7 @@ func (p *Profile) strip(req crm.Request, res *crm.Result, r *request) error {
 	bodyPtrs = append(bodyPtrs, p.Credential.Strip.Body...)
 	params = append(params, p.Credential.Strip.Query...)
 	if len(params) > 0 && res.RawQuery != "" {
-		res.RawQuery = stripQuery(res.RawQuery, params)
+		res.RawQuery = queryparams.Remove(res.RawQuery, params)
 	}
 	if len(bodyPtrs) == 0 || len(strings.TrimSpace(string(req.Body))) == 0 {
 		return nil
@@ -610,27 +611,4 @@ func (p *Profile) strip(req crm.Request, res *crm.Result, r *request) error {
 	}
 	res.Body = out
 	return nil
-}
-
-// stripQuery removes parameters by name (case-insensitively, after
-// decoding the name).
-func stripQuery(raw string, names []string) string {
-	parts := strings.Split(raw, "&")
-	kept := parts[:0]
-	for _, kv := range parts {
-		k, _, _ := strings.Cut(kv, "=")
-		if dk, err := url.QueryUnescape(k); err == nil {
-			k = dk
-		}
-		drop := false
-		for _, n := range names {
-			if strings.EqualFold(k, n) {
-				drop = true
-			}
-		}
-		if !drop {
-			kept = append(kept, kv)
-		}
-	}
-	return strings.Join(kept, "&")
 }
