@@ -545,14 +545,8 @@ func (l *Limiter) Record(ctx context.Context, req Request, records int64) error 
 			b.addKeyed(op{kind: opCount, p1: c.window, p2: c.bucket, p3: records})
 		}
 	}
-	err := l.runBatch(ctx, b)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("ratelimit: recording %d records: %w", records, ctx.Err())
-	}
-	if err != nil {
-		err = fmt.Errorf("ratelimit: %s store: recording %d records: %w", l.storeName, records, err)
-		l.storeFailed("record", err)
-		return err
+	if err := l.runBatch(ctx, b); err != nil {
+		return l.storeError(ctx, "record", fmt.Sprintf("recording %d records", records), err)
 	}
 	l.storeOK()
 	return nil
@@ -576,6 +570,19 @@ func (l *Limiter) runBatch(ctx context.Context, b *batch) error {
 			l.br.done(err)
 		}
 	}
+	return err
+}
+
+// storeError turns the failure of a store call that records (counts,
+// settles) into the limiter's error: the caller's own cancellation as
+// such, a store failure wrapped with what was being done, logged and
+// counted toward the breaker.
+func (l *Limiter) storeError(ctx context.Context, opName, what string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("ratelimit: %s: %w", what, ctx.Err())
+	}
+	err = fmt.Errorf("ratelimit: %s store: %s: %w", l.storeName, what, err)
+	l.storeFailed(opName, err)
 	return err
 }
 

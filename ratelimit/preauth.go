@@ -274,14 +274,8 @@ func (l *Limiter) AuthFailed(ctx context.Context, ip netip.Addr) error {
 	b.reset()
 	b.buf = l.appendPreAuthKey(b.buf, p.preAuthKey(ip), "pf", p.failName)
 	b.addKeyed(op{kind: opCount, p1: p.failWin, p2: p.failBkt, p3: 1})
-	err := l.runBatch(ctx, b)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("ratelimit: counting a failed authentication: %w", ctx.Err())
-	}
-	if err != nil {
-		err = fmt.Errorf("ratelimit: %s store: counting a failed authentication: %w", l.storeName, err)
-		l.storeFailed("auth_failed", err)
-		return err
+	if err := l.runBatch(ctx, b); err != nil {
+		return l.storeError(ctx, "auth_failed", "counting a failed authentication", err)
 	}
 	l.storeOK()
 	return nil

@@ -209,14 +209,8 @@ func (l *Limiter) settleParts(ctx context.Context, r *Reservation, delivered int
 	if len(b.ops) == 0 {
 		return nil
 	}
-	err := l.runBatch(ctx, b)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("ratelimit: settling %d records: %w", delivered, ctx.Err())
-	}
-	if err != nil {
-		err = fmt.Errorf("ratelimit: %s store: settling %d records: %w", l.storeName, delivered, err)
-		l.storeFailed("settle", err)
-		return err
+	if err := l.runBatch(ctx, b); err != nil {
+		return l.storeError(ctx, "settle", fmt.Sprintf("settling %d records", delivered), err)
 	}
 	l.storeOK()
 	return nil
@@ -234,14 +228,8 @@ func (l *Limiter) CountCursor(ctx context.Context, subject string, cur Cursor, r
 	b.reset()
 	b.buf = l.appendCursorKey(b.buf, subject, cur.ID)
 	b.addKeyed(op{kind: opCapAdd, p1: max(cur.TTL.Microseconds(), 1000), p3: records})
-	err := l.runBatch(ctx, b)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("ratelimit: counting cursor records: %w", ctx.Err())
-	}
-	if err != nil {
-		err = fmt.Errorf("ratelimit: %s store: counting cursor records: %w", l.storeName, err)
-		l.storeFailed("cursor", err)
-		return err
+	if err := l.runBatch(ctx, b); err != nil {
+		return l.storeError(ctx, "cursor", "counting cursor records", err)
 	}
 	l.storeOK()
 	return nil
