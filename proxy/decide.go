@@ -95,41 +95,70 @@ func planSubActions(a *policy.ActionInput) []policy.ActionInput {
 		return nil
 	}
 	var out []policy.ActionInput
-	seen := make([]string, 0, len(a.Objects))
-	for _, obj := range a.Objects {
+	var parent *policy.ActionInput // the container as itself, shared by its parts
+	for i, obj := range a.Objects {
 		if obj == "" {
 			obj = unknownObject
 		}
-		if (strings.EqualFold(obj, a.Object) && obj != unknownObject) || slices.ContainsFunc(seen, func(s string) bool { return strings.EqualFold(s, obj) }) {
+		if (strings.EqualFold(obj, a.Object) && obj != unknownObject) || seenObject(a.Objects[:i], obj) {
 			continue
 		}
-		seen = append(seen, obj)
-		parent := *a
-		parent.Parent = nil // the container as itself: a third level adds nothing
-		sub := policy.ActionInput{
+		if parent == nil {
+			p := *a
+			p.Parent = nil // a third level adds nothing
+			parent = &p
+			out = make([]policy.ActionInput, 0, len(a.Objects))
+		}
+		out = append(out, policy.ActionInput{
 			Operation: a.Operation,
 			Category:  a.Category,
 			Object:    obj,
 			Query:     a.Query,
 			Mode:      a.Mode,
 			Objects:   []string{obj},
-			Parent:    &parent,
-		}
-		for key, roles := range a.FieldRoles {
-			o, field, ok := strings.Cut(key, ".")
-			if !ok || !strings.EqualFold(o, obj) {
-				continue
-			}
-			sub.Fields = append(sub.Fields, field)
-			if sub.FieldRoles == nil {
-				sub.FieldRoles = map[string][]string{}
-			}
-			sub.FieldRoles[key] = roles
-		}
-		slices.Sort(sub.Fields) // a stable order, for the decision cache
-		out = append(out, sub)
+			Parent:    parent,
+		})
+		objectFields(&out[len(out)-1], a.FieldRoles)
 	}
 	return out
+}
+
+// seenObject reports whether obj (an empty name standing for
+// unknownObject) is among objs, names compared without case.
+func seenObject(objs []string, obj string) bool {
+	for _, o := range objs {
+		if o == "" {
+			o = unknownObject
+		}
+		if strings.EqualFold(o, obj) {
+			return true
+		}
+	}
+	return false
+}
+
+// objectFields gives sub, an object of a plan, the plan's fields of that
+// object and their roles (the role lists are the plan's, shared). The
+// field names are sorted: a stable order, for the decision cache.
+func objectFields(sub *policy.ActionInput, roles map[string][]string) {
+	n := 0
+	for key := range roles {
+		if o, _, ok := strings.Cut(key, "."); ok && strings.EqualFold(o, sub.Object) {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	sub.Fields = make([]string, 0, n)
+	sub.FieldRoles = make(map[string][]string, n)
+	for key, rs := range roles {
+		if o, field, ok := strings.Cut(key, "."); ok && strings.EqualFold(o, sub.Object) {
+			sub.Fields = append(sub.Fields, field)
+			sub.FieldRoles[key] = rs
+		}
+	}
+	slices.Sort(sub.Fields)
 }
 
 // copyMask copies a decision's mask so merging never writes into a map the
