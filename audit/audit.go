@@ -204,7 +204,8 @@ func (a *Auditor) openRunner(sc SinkConfig) (*runner, error) {
 		limit *= 2
 	}
 	r := &runner{a: a, name: sc.Name, cfg: sc, s: s, sp: sp, limit: limit,
-		q: make(chan *entry, a.cfg.QueueSize), done: make(chan struct{})}
+		q: make(chan *entry, a.cfg.QueueSize), done: make(chan struct{}),
+		queued: a.m.sinkQueue.WithLabelValues(sc.Name), written: a.m.written.WithLabelValues(sc.Name)}
 	r.spooling = !sp.empty()
 	r.updateFull()
 	return r, nil

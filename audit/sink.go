@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -93,12 +94,16 @@ func (e *permanentError) Unwrap() error { return e.err }
 // runner has replayed the spool. A failed batch (and the queue behind it)
 // is older than anything spooled meanwhile, so it is put in front.
 type runner struct {
-	a     *Auditor
-	name  string
-	cfg   SinkConfig
-	s     sink
-	q     chan *entry
-	limit int64 // spool bytes beyond which events are dropped
+	a    *Auditor
+	name string
+	// queued and written are this sink's children of the metric vectors,
+	// looked up once: they change with every event.
+	queued  prometheus.Gauge
+	written prometheus.Counter
+	cfg     SinkConfig
+	s       sink
+	q       chan *entry
+	limit   int64 // spool bytes beyond which events are dropped
 
 	mu       sync.Mutex // guards sp and spooling
 	sp       *spool
@@ -125,7 +130,7 @@ func (r *runner) offer(e *entry) {
 		if !r.spooling {
 			select {
 			case r.q <- e:
-				r.a.m.sinkQueue.WithLabelValues(r.name).Set(float64(len(r.q)))
+				r.queued.Set(float64(len(r.q)))
 				r.mu.Unlock()
 				return
 			default:
@@ -288,7 +293,7 @@ func (r *runner) collect(e *entry) ([]*entry, bool) {
 			timer = nil
 		}
 	}
-	r.a.m.sinkQueue.WithLabelValues(r.name).Set(float64(len(r.q)))
+	r.queued.Set(float64(len(r.q)))
 	return batch, true
 }
 
@@ -315,7 +320,7 @@ func (r *runner) deliver(ctx context.Context, batch []*entry) error {
 	cancel()
 	n := float64(len(batch))
 	if err == nil {
-		r.a.m.written.WithLabelValues(r.name).Add(n)
+		r.written.Add(n)
 		r.delivered(batch, nil)
 		return nil
 	}
@@ -325,7 +330,7 @@ func (r *runner) deliver(ctx context.Context, batch []*entry) error {
 		if perm.events > 0 {
 			dropped = perm.events
 		}
-		r.a.m.written.WithLabelValues(r.name).Add(float64(len(batch) - dropped))
+		r.written.Add(float64(len(batch) - dropped))
 		r.a.m.failed.WithLabelValues(r.name).Add(float64(dropped))
 		r.a.m.dropped.WithLabelValues(r.name, "rejected").Add(float64(dropped))
 		r.a.logDrops("rejected-"+r.name, "audit sink refused events for good: dropped since the last such line",
