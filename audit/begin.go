@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,6 +33,14 @@ var ErrLogUnavailable = errors.New("audit: the local audit log cannot be written
 // disk that takes longer is treated as unwritable.
 const beginTimeout = 5 * time.Second
 
+// beginTimers are the timers of Begin's wait, reused: every forwarded
+// request waits once.
+var beginTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 // Begin appends a start record for a request that is about to be forwarded
 // to the CRM and returns once it is in the local audit log (the first file
 // sink): written, and fsynced too with audit.fsync: batch or always. Every
@@ -43,9 +52,31 @@ const beginTimeout = 5 * time.Second
 // Without a file sink there is no local log and Begin records nothing. An
 // error means the start is not durable (ErrLogUnavailable, ErrClosed): the
 // caller should not forward an export. The auditor owns ev afterwards.
+//
+// Begin is Start followed by Started.Wait.
 func (a *Auditor) Begin(ev *Event) error {
+	s, err := a.Start(ev)
+	if err != nil {
+		return err
+	}
+	return s.Wait()
+}
+
+// Started is a start record on its way to the local audit log.
+type Started struct {
+	a    *Auditor
+	done chan error // nil: nothing to wait for (no local log)
+}
+
+// Start hands a start record to the writer and returns at once; Wait
+// returns once it is in the local audit log, as Begin does. A request that
+// may go to the CRM before its start record is durable (one that is not an
+// export: docs/audit.md "Crash safety") calls Wait before the first byte of
+// its answer goes to the caller, so the record's write overlaps the CRM's
+// round trip. The auditor owns ev afterwards.
+func (a *Auditor) Start(ev *Event) (Started, error) {
 	if a.anchor == nil {
-		return nil
+		return Started{}, nil
 	}
 	ev.Status = StatusPending
 	ev.Classify()
@@ -53,7 +84,7 @@ func (a *Auditor) Begin(ev *Event) error {
 	a.mu.RLock()
 	if a.closed {
 		a.mu.RUnlock()
-		return ErrClosed
+		return Started{}, ErrClosed
 	}
 	a.m.recorded.Inc()
 	select {
@@ -63,14 +94,35 @@ func (a *Auditor) Begin(ev *Event) error {
 		a.q <- item{ev: ev, done: done}
 	}
 	a.mu.RUnlock()
-	t := time.NewTimer(beginTimeout)
-	defer t.Stop()
+	return Started{a: a, done: done}, nil
+}
+
+// Pending reports whether Wait still has to be called.
+func (s Started) Pending() bool { return s.done != nil }
+
+// Wait returns once the start record is in the local audit log, or why it
+// is not (ErrLogUnavailable, ErrClosed). Call it once.
+func (s Started) Wait() error {
+	if s.done == nil {
+		return nil
+	}
 	select {
-	case err := <-done:
+	case err := <-s.done:
+		return err // written already: no timer
+	default:
+	}
+	t := beginTimers.Get().(*time.Timer)
+	t.Reset(beginTimeout)
+	defer func() {
+		t.Stop() // since Go 1.23 a stopped timer's channel is empty: reusable
+		beginTimers.Put(t)
+	}()
+	select {
+	case err := <-s.done:
 		return err
 	case <-t.C:
 		return fmt.Errorf("%w: no write within %s", ErrLogUnavailable, beginTimeout)
-	case <-a.abortCtx.Done():
+	case <-s.a.abortCtx.Done():
 		return ErrClosed
 	}
 }

@@ -113,6 +113,7 @@ func stripParams(raw string, names []string) string {
 // that can fail is decided here, before the first byte goes to the caller.
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	x := exchangeFrom(resp.Request.Context())
+	g.awaitStart(x) // begin.go: no status line before its start record
 	x.upstreamStatus = resp.StatusCode
 	if resp.StatusCode < 200 {
 		// A 101 (the only 1xx that gets here): the CRM wants to switch
@@ -250,6 +251,7 @@ func contentTypeMatches(ct, format string) bool {
 // echoing upstream internals.
 func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeFrom(r.Context())
+	g.awaitStart(x) // begin.go: no status line before its start record
 	x.outcome = outcomeFailed
 	x.err = err
 	var ure *upstreamResponseError

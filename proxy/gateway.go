@@ -114,6 +114,7 @@ type exchange struct {
 	usage ratelimit.Usage
 
 	reservation *ratelimit.Reservation // quota.go: &reserved when records were reserved
+	started     audit.Started          // begin.go: a start record not waited for yet
 	reserved    ratelimit.Reservation
 
 	masker         *masking.Reader // &mr once the body is being rewritten

@@ -44,6 +44,7 @@ type Limiter interface {
 // durable start record before a request is forwarded (Begin).
 type Auditor interface {
 	Begin(ev *audit.Event) error
+	Start(ev *audit.Event) (audit.Started, error)
 	Record(ev *audit.Event, usage any)
 	AcceptingExports() bool
 	Ready() error
