@@ -65,3 +65,30 @@ func TestExportRefusedWhenTheLocalLogCannotBeWritten(t *testing.T) {
 		t.Errorf("/readyz with an unwritable log: %d %s", r.StatusCode, rb)
 	}
 }
+
+// A read is forwarded without waiting for its start record, but the record
+// is in the local log before the caller gets the status line: read at the
+// moment the header arrives, before the body is read, the log holds it.
+func TestReadHasItsStartRecordInTheLogBeforeItsStatusLine(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	resp := e.do("GET", contactQuery, bearer(repKey), nil)
+	id := resp.Header.Get("X-Request-Id")
+	var start map[string]any
+	for _, ev := range readAuditLines(t, filepath.Join(e.dir, "audit.jsonl"), true) {
+		if get(ev, "request_id") == id && get(ev, "status") == "pending" {
+			start = ev
+		}
+	}
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("read: status %d: %s", resp.StatusCode, body)
+	}
+	if start == nil || get(start, "activity") != "read" {
+		t.Fatalf("no start record for request %s in the log when its status line arrived (start %v)", id, start)
+	}
+	e.auditEvents(1)
+	all := readAuditLines(t, filepath.Join(e.dir, "audit.jsonl"), true)
+	if len(all) != 2 || get(all[1], "status") != "allowed" || get(all[1], "request_id") != id {
+		t.Fatalf("want the read's start record then its completion, got %v", all)
+	}
+}
