@@ -46,7 +46,10 @@ func engineFor(t *testing.T, mode string, paths ...string) *policy.Engine {
 		paths = []string{policiesDir(t)}
 	}
 	watch := false
-	cfg := policy.Config{Paths: paths, Mode: mode, Watch: &watch}
+	// A decision the race detector and a busy 2-core machine slow down
+	// must not turn into a timeout's deny: these tests are about what the
+	// policies decide (the end-to-end harness does the same).
+	cfg := policy.Config{Paths: paths, Mode: mode, Watch: &watch, Timeout: 5 * time.Second}
 	cfg.SetDefaults()
 	e, err := policy.New(context.Background(), cfg, zap.NewNop())
 	if err != nil {
