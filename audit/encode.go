@@ -47,6 +47,7 @@ type encoder struct {
 	mems  []memberPos // the members of the open objects, in written order
 	idx   []int       // close's scratch: member order
 	tmp   []byte      // close's scratch: sorted members
+	keys  []string    // mapKeys' scratch
 }
 
 // encoders are reused: the writer goroutine encodes every request's event
@@ -60,6 +61,7 @@ func encode(b []byte, ev *Event, chain *Chain, canon bool) []byte {
 	e.eventChain(ev, chain)
 	b = e.b
 	e.b = nil
+	clear(e.keys) // no event's strings kept alive by the pool
 	if cap(e.tmp) <= 64<<10 {
 		encoders.Put(e)
 	}
@@ -474,10 +476,11 @@ func (e *encoder) crm(c *CRM) {
 // the text as read back (an invalid byte is U+FFFD there). The keys are
 // written by str, not registered as members: close never moves them.
 func mapKeys[V any](e *encoder, m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+	keys := e.keys[:0] // one map's keys at a time: nothing nests
 	for k := range m {
 		keys = append(keys, k)
 	}
+	e.keys = keys
 	if e.canon {
 		slices.SortFunc(keys, compareUTF16)
 	} else {

@@ -136,10 +136,10 @@ func (k *keyWriter) boolean(v bool) {
 }
 
 // sortedKeys lists a map's keys in order (the value's objects are sets of
-// members; the key must not depend on the map's iteration order). A few
-// keys are sorted on the stack.
-func sortedKeys[V any](m map[string]V, stack *[8]string) []string {
-	ks := stack[:0]
+// members; the key must not depend on the map's iteration order). Up to
+// len(buf) keys are sorted in buf, an array on the caller's stack.
+func sortedKeys[V any](m map[string]V, buf []string) []string {
+	ks := buf[:0]
 	for name := range m {
 		ks = append(ks, name)
 	}
@@ -150,7 +150,7 @@ func sortedKeys[V any](m map[string]V, stack *[8]string) []string {
 func (k *keyWriter) counts(m map[string]int64) {
 	var stack [8]string
 	k.b = binary.AppendUvarint(k.b, uint64(len(m)))
-	for _, name := range sortedKeys(m, &stack) {
+	for _, name := range sortedKeys(m, stack[:]) {
 		k.str(name)
 		k.b = binary.AppendVarint(k.b, m[name])
 	}
@@ -170,7 +170,7 @@ func (r *RequestInput) key(k *keyWriter, f fieldSet) {
 		var stack [8]string
 		q := r.query()
 		k.b = binary.AppendUvarint(k.b, uint64(len(q)))
-		for _, name := range sortedKeys(q, &stack) {
+		for _, name := range sortedKeys(q, stack[:]) {
 			k.str(name)
 			k.strs(q[name])
 		}
@@ -184,7 +184,7 @@ func (r *RequestInput) key(k *keyWriter, f fieldSet) {
 	if k.has(f, kHeaders) {
 		var stack [8]string
 		k.b = binary.AppendUvarint(k.b, uint64(len(r.Headers)))
-		for _, name := range sortedKeys(r.Headers, &stack) {
+		for _, name := range sortedKeys(r.Headers, stack[:]) {
 			k.str(name)
 			k.str(r.Headers[name])
 		}
@@ -289,17 +289,17 @@ func (act *ActionInput) key(k *keyWriter, f fieldSet) {
 		k.strs(act.Objects)
 	}
 	if k.has(f, kFieldRoles) {
-		var stack [8]string
+		var stack [32]string // a query's fields: often more than 8
 		k.b = binary.AppendUvarint(k.b, uint64(len(act.FieldRoles)))
-		for _, name := range sortedKeys(act.FieldRoles, &stack) {
+		for _, name := range sortedKeys(act.FieldRoles, stack[:]) {
 			k.str(name)
 			k.strs(act.FieldRoles[name])
 		}
 	}
 	if k.has(f, kAliases) {
-		var stack [8]string
+		var stack [32]string
 		k.b = binary.AppendUvarint(k.b, uint64(len(act.Aliases)))
-		for _, name := range sortedKeys(act.Aliases, &stack) {
+		for _, name := range sortedKeys(act.Aliases, stack[:]) {
 			k.str(name)
 			k.str(act.Aliases[name])
 		}
