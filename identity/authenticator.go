@@ -30,11 +30,22 @@ const (
 	IssuerMTLS   = "crmgw:mtls"
 )
 
-// Authenticator identifies callers. It is safe for concurrent use.
+// Authenticator identifies callers. It is safe for concurrent use. What
+// the configuration says (issuers, API keys, allow-lists, mTLS clients)
+// lives in one immutable authState behind an atomic pointer, so Prepare
+// can replace it while requests are being authenticated (reload.go).
 type Authenticator struct {
+	logger *zap.Logger
+	now    func() time.Time
+	st     atomic.Pointer[authState]
+
+	verifications atomic.Int64
+}
+
+// authState is one configuration of the Authenticator, never changed once
+// installed.
+type authState struct {
 	cfg      Config
-	logger   *zap.Logger
-	now      func() time.Time
 	allowed  []netip.Prefix
 	trusted  []netip.Prefix
 	issuers  map[string]*issuer
@@ -43,8 +54,6 @@ type Authenticator struct {
 	mtlsByID map[string]*Subject // by SPIFFE ID
 	mtlsByDN map[string]*Subject // by canonical subject DN (ParseDN)
 	cache    *tokenCache
-
-	verifications atomic.Int64
 }
 
 type apiKey struct {
@@ -61,24 +70,41 @@ func NewAuthenticator(ctx context.Context, cfg Config, logger *zap.Logger) (*Aut
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
+	a := &Authenticator{logger: logger, now: time.Now}
+	st, fresh, err := a.newState(cfg, nil)
+	if err != nil {
 		return nil, err
 	}
-	a := &Authenticator{
+	a.discover(ctx, fresh)
+	a.st.Store(st)
+	return a, nil
+}
+
+// newState builds the state cfg describes. Issuers of prev whose settings
+// are unchanged are kept (with their discovered keys), and so is prev's
+// token cache when nothing that a cached entry depends on changed; fresh
+// are the issuers built anew, still to be discovered.
+func (a *Authenticator) newState(cfg Config, prev *authState) (st *authState, fresh []*issuer, err error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	st = &authState{
 		cfg:      cfg,
-		logger:   logger,
-		now:      time.Now,
 		allowed:  parsePrefixes(cfg.AllowedCIDRs),
 		trusted:  parsePrefixes(cfg.TrustedProxies),
 		issuers:  map[string]*issuer{},
 		apiKeys:  map[[32]byte]*apiKey{},
 		mtlsByID: map[string]*Subject{},
 		mtlsByDN: map[string]*Subject{},
-		cache:    newTokenCache(cfg.TokenCacheSize),
 	}
 	client := &http.Client{Timeout: cfg.HTTPTimeout}
 	for i, o := range cfg.OIDC {
+		if old := prev.reusableIssuer(o, i == 0, cfg.HTTPTimeout); old != nil {
+			st.issuers[o.Issuer] = old
+			st.ordered = append(st.ordered, old)
+			continue
+		}
 		algs := make([]jose.SignatureAlgorithm, len(o.Algorithms))
 		for i, s := range o.Algorithms {
 			algs[i] = jose.SignatureAlgorithm(s)
@@ -86,7 +112,7 @@ func NewAuthenticator(ctx context.Context, cfg Config, logger *zap.Logger) (*Aut
 		is := &issuer{
 			cfg:     o,
 			client:  client,
-			logger:  logger,
+			logger:  a.logger,
 			now:     func() time.Time { return a.now() },
 			allowed: parsePrefixes(o.AllowedCIDRs),
 			algs:    algs,
@@ -96,14 +122,15 @@ func NewAuthenticator(ctx context.Context, cfg Config, logger *zap.Logger) (*Aut
 		if o.Introspection != nil {
 			is.introspect = newIntrospector(*o.Introspection, cfg.HTTPTimeout)
 		}
-		a.issuers[o.Issuer] = is
-		a.ordered = append(a.ordered, is)
+		st.issuers[o.Issuer] = is
+		st.ordered = append(st.ordered, is)
+		fresh = append(fresh, is)
 	}
 	for _, k := range cfg.APIKeys {
 		var h [32]byte
 		b, _ := hex.DecodeString(strings.ToLower(k.KeySHA256))
 		copy(h[:], b)
-		a.apiKeys[h] = &apiKey{
+		st.apiKeys[h] = &apiKey{
 			hash:    h,
 			allowed: parsePrefixes(k.AllowedCIDRs),
 			subject: &Subject{
@@ -119,25 +146,35 @@ func NewAuthenticator(ctx context.Context, cfg Config, logger *zap.Logger) (*Aut
 			Roles: nonNil(m.Roles), ClientID: m.ID, Claims: map[string]any{}, Method: MethodMTLS, IssuerPrimary: true,
 		}
 		if m.SPIFFEID != "" {
-			a.mtlsByID[m.SPIFFEID] = s
+			st.mtlsByID[m.SPIFFEID] = s
 		} else {
 			dn, _ := ParseDN(m.SubjectDN) // checked by Validate
-			a.mtlsByDN[dn] = s
+			st.mtlsByDN[dn] = s
 		}
 	}
-	for _, is := range a.ordered {
+	if prev.cacheStillValid(cfg) {
+		st.cache = prev.cache
+	} else {
+		st.cache = newTokenCache(cfg.TokenCacheSize)
+	}
+	return st, fresh, nil
+}
+
+// discover runs discovery for issuers not set up yet; one that does not
+// answer is retried when a token from it arrives.
+func (a *Authenticator) discover(ctx context.Context, issuers []*issuer) {
+	for _, is := range issuers {
 		if _, err := is.ensure(ctx); err != nil {
-			logger.Warn("oidc issuer not reachable at start; will retry", zap.String("issuer", is.cfg.Issuer), zap.Error(err))
+			a.logger.Warn("oidc issuer not reachable; will retry", zap.String("issuer", is.cfg.Issuer), zap.Error(err))
 		}
 	}
-	return a, nil
 }
 
 // Ready reports whether every configured issuer has been discovered and its
 // keys fetched, retrying the ones that have not (at most every 5s each).
 func (a *Authenticator) Ready(ctx context.Context) error {
 	var errs []error
-	for _, is := range a.ordered {
+	for _, is := range a.st.Load().ordered {
 		if _, err := is.ensure(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -150,8 +187,9 @@ func (a *Authenticator) Ready(ctx context.Context) error {
 // outside an allow-list, 503 when the token's issuer cannot be reached).
 // The returned Subject is shared and must not be modified.
 func (a *Authenticator) Authenticate(r *http.Request) (*Subject, error) {
-	ip := a.ClientIP(r)
-	if len(a.allowed) > 0 && !inPrefixes(a.allowed, ip) {
+	st := a.st.Load() // one configuration for the whole request
+	ip := st.clientIP(r)
+	if len(st.allowed) > 0 && !inPrefixes(st.allowed, ip) {
 		return nil, forbidden("caller address is not allowed")
 	}
 	cert := verifiedCert(r)
@@ -170,8 +208,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Subject, error) {
 	}
 	switch len(vals) {
 	case 0:
-		if a.cfg.MTLS.Identity && cert != nil {
-			return a.authCert(cert)
+		if st.cfg.MTLS.Identity && cert != nil {
+			return st.authCert(cert)
 		}
 		return nil, &AuthError{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Reason: GenericReason, Detail: "no credential sent", err: ErrNoCredential}
 	case 1:
@@ -187,7 +225,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Subject, error) {
 	}
 	var sub *Subject
 	if looksLikeJWT(token) {
-		s, is, err := a.authJWT(r.Context(), token)
+		s, is, err := a.authJWT(r.Context(), st, token)
 		if err != nil {
 			return nil, err
 		}
@@ -197,7 +235,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Subject, error) {
 		}
 		sub = s
 	} else {
-		s, err := a.authAPIKey(token, ip)
+		s, err := st.authAPIKey(token, ip)
 		if err != nil {
 			return nil, err
 		}
@@ -230,17 +268,17 @@ func parseAuthorization(v string) (string, bool) {
 // stringBytes views s as bytes without copying, for hashing only.
 func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-func (a *Authenticator) authJWT(ctx context.Context, token string) (*Subject, *issuer, error) {
+func (a *Authenticator) authJWT(ctx context.Context, st *authState, token string) (*Subject, *issuer, error) {
 	h := sha256.Sum256(stringBytes(token))
 	now := a.now()
-	if e, ok := a.cache.get(h, now); ok {
+	if e, ok := st.cache.get(h, now); ok {
 		return e.subject, e.issuer, nil
 	}
 	iss, ok := unverifiedIssuer(token)
 	if !ok {
 		return nil, nil, unauthorized("malformed token")
 	}
-	is := a.issuers[iss]
+	is := st.issuers[iss]
 	if is == nil {
 		return nil, nil, unauthorized("token issuer is not trusted")
 	}
@@ -259,7 +297,7 @@ func (a *Authenticator) authJWT(ctx context.Context, token string) (*Subject, *i
 	if err := tok.Claims(&claims); err != nil {
 		return nil, nil, unauthorized("malformed token")
 	}
-	exp, detail := checkTokenTimes(claims, now, a.cfg.ClockSkew, is.cfg.MaxTokenLifetime, *is.cfg.RequireIAT)
+	exp, detail := checkTokenTimes(claims, now, st.cfg.ClockSkew, is.cfg.MaxTokenLifetime, *is.cfg.RequireIAT)
 	if detail != "" {
 		return nil, nil, unauthorized(detail)
 	}
@@ -267,7 +305,7 @@ func (a *Authenticator) authJWT(ctx context.Context, token string) (*Subject, *i
 	if s.ID == "" {
 		return nil, nil, unauthorized("token has no subject")
 	}
-	ttl := a.cfg.TokenCacheTTL
+	ttl := st.cfg.TokenCacheTTL
 	if is.introspect != nil {
 		if err := is.introspect.check(ctx, token, s.ID); err != nil {
 			return nil, nil, err
@@ -277,14 +315,14 @@ func (a *Authenticator) authJWT(ctx context.Context, token string) (*Subject, *i
 	// Remembered for the cache TTL at most, whatever exp says, so a key
 	// removed from the JWKS or a session revoked at the IdP stops working
 	// within jwks_refresh (or the introspection) plus this TTL.
-	expires := min(exp.Add(a.cfg.ClockSkew).UnixNano(), now.Add(ttl).UnixNano())
-	a.cache.put(h, cacheEntry{subject: s, issuer: is, expires: time.Unix(0, expires)}, now)
+	expires := min(exp.Add(st.cfg.ClockSkew).UnixNano(), now.Add(ttl).UnixNano())
+	st.cache.put(h, cacheEntry{subject: s, issuer: is, expires: time.Unix(0, expires)}, now)
 	return s, is, nil
 }
 
-func (a *Authenticator) authAPIKey(token string, ip netip.Addr) (*Subject, error) {
+func (st *authState) authAPIKey(token string, ip netip.Addr) (*Subject, error) {
 	h := sha256.Sum256(stringBytes(token))
-	k := a.apiKeys[h]
+	k := st.apiKeys[h]
 	if k == nil || subtle.ConstantTimeCompare(k.hash[:], h[:]) != 1 {
 		return nil, unauthorized("unknown API key")
 	}
@@ -299,19 +337,19 @@ func (a *Authenticator) authAPIKey(token string, ip netip.Addr) (*Subject, error
 // if it carries one (and then only by it: an unregistered SPIFFE ID never
 // falls back to the subject DN), otherwise by its exact canonical subject DN
 // (docs/identity.md, "mTLS").
-func (a *Authenticator) authCert(c *certInfo) (*Subject, error) {
+func (st *authState) authCert(c *certInfo) (*Subject, error) {
 	var s *Subject
 	switch {
 	case c.badSPIFFE:
 		return nil, unauthorized("client certificate carries more than one SPIFFE ID")
 	case c.spiffeID != "":
-		if s = a.mtlsByID[c.spiffeID]; s == nil {
+		if s = st.mtlsByID[c.spiffeID]; s == nil {
 			return nil, unauthorized("client certificate's SPIFFE ID " + c.spiffeID + " is not registered")
 		}
 	case c.subjectDN == "":
 		return nil, unauthorized("client certificate subject cannot be read")
 	default:
-		if s = a.mtlsByDN[c.subjectDN]; s == nil {
+		if s = st.mtlsByDN[c.subjectDN]; s == nil {
 			return nil, unauthorized("client certificate subject " + c.subjectDN + " is not registered")
 		}
 	}
@@ -322,7 +360,9 @@ func (a *Authenticator) authCert(c *certInfo) (*Subject, error) {
 // of identity.trusted_proxies, the right-most X-Forwarded-For entry that is
 // not a trusted proxy. An unparsable entry stops the walk at the last
 // trusted hop.
-func (a *Authenticator) ClientIP(r *http.Request) netip.Addr {
+func (a *Authenticator) ClientIP(r *http.Request) netip.Addr { return a.st.Load().clientIP(r) }
+
+func (st *authState) clientIP(r *http.Request) netip.Addr {
 	var peer netip.Addr
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		peer = ap.Addr()
@@ -330,7 +370,7 @@ func (a *Authenticator) ClientIP(r *http.Request) netip.Addr {
 		peer = ad
 	}
 	peer = peer.Unmap()
-	if !peer.IsValid() || len(a.trusted) == 0 || !inPrefixes(a.trusted, peer) {
+	if !peer.IsValid() || len(st.trusted) == 0 || !inPrefixes(st.trusted, peer) {
 		return peer
 	}
 	addr := peer
@@ -349,7 +389,7 @@ func (a *Authenticator) ClientIP(r *http.Request) netip.Addr {
 				return addr
 			}
 			addr = hop
-			if !inPrefixes(a.trusted, hop) {
+			if !inPrefixes(st.trusted, hop) {
 				return hop
 			}
 		}
@@ -497,5 +537,6 @@ var _ error = (*AuthError)(nil)
 
 // String names the authenticator's sources for logs (no secrets).
 func (a *Authenticator) String() string {
-	return fmt.Sprintf("identity.Authenticator{issuers: %d, api_keys: %d}", len(a.ordered), len(a.apiKeys))
+	st := a.st.Load()
+	return fmt.Sprintf("identity.Authenticator{issuers: %d, api_keys: %d}", len(st.ordered), len(st.apiKeys))
 }

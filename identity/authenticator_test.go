@@ -383,7 +383,7 @@ func TestTokenCacheIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := a.cache.len(); n > 5 {
+	if n := a.st.Load().cache.len(); n > 5 {
 		t.Fatalf("cache holds %d entries, bound is 5", n)
 	}
 }

@@ -54,7 +54,7 @@ func BenchmarkAuthenticateUncachedRS256(b *testing.B) {
 	iss := oidctest.NewIssuer()
 	defer iss.Close()
 	a, _ := newTestAuth(b, iss, nil)
-	a.cache.max = 0
+	a.st.Load().cache.max = 0
 	claims := iss.Claims("00u1", testAudience)
 	claims["email"] = "li.wei@example.com"
 	benchAuth(b, request("Bearer "+iss.Sign(claims)), a)

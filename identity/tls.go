@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 )
 
 // ClientCAPool reads a PEM file of CA certificates that sign client
@@ -48,4 +49,46 @@ func TLSConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return cfg, nil
+}
+
+// ServerTLS is the listener's TLS configuration, replaceable while the
+// listener runs: the listener's tls.Config hands every new handshake the
+// configuration in force (GetConfigForClient), so a reloaded certificate
+// or client CA applies to new connections and established ones keep
+// theirs (docs/deploy.md, "Reload").
+type ServerTLS struct {
+	cur      atomic.Pointer[tls.Config]
+	listener *tls.Config
+}
+
+// NewServerTLS loads the certificate, key and client CAs as TLSConfig does.
+func NewServerTLS(certFile, keyFile, clientCAFile string) (*ServerTLS, error) {
+	tc, err := TLSConfig(certFile, keyFile, clientCAFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &ServerTLS{}
+	s.cur.Store(tc)
+	s.listener = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: tc.NextProtos,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return s.cur.Load(), nil
+		},
+	}
+	return s, nil
+}
+
+// Config is the tls.Config to give the listener.
+func (s *ServerTLS) Config() *tls.Config { return s.listener }
+
+// Prepare loads the files again (they may be the same paths with new
+// contents); install makes the new handshakes use them. A file that does
+// not load fails Prepare and the configuration in force stays.
+func (s *ServerTLS) Prepare(certFile, keyFile, clientCAFile string) (install func(), err error) {
+	tc, err := TLSConfig(certFile, keyFile, clientCAFile)
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.cur.Store(tc) }, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -83,17 +84,34 @@ func (g *Gateway) authLogger() *zap.Logger {
 // the gateway-wide list (or there is none), so what refused it was checked
 // after the credential was recognised.
 func (g *Gateway) credentialAllowList(x *exchange) bool {
-	if len(g.allowedCIDRs) == 0 {
+	list := g.allowedCIDRs.get()
+	if len(list) == 0 {
 		return true
 	}
 	ip := x.ip.Unmap()
-	for _, p := range g.allowedCIDRs {
+	for _, p := range list {
 		if p.Contains(ip) {
 			return true
 		}
 	}
 	return false
 }
+
+// allowList is identity.allowed_cidrs as parseAllowList read it; a
+// reload replaces it whole.
+type allowList struct {
+	p atomic.Pointer[[]netip.Prefix]
+}
+
+func (a *allowList) get() []netip.Prefix {
+	if p := a.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setAllowList installs identity.allowed_cidrs as parsed by parseAllowList.
+func (g *Gateway) setAllowList(list []netip.Prefix) { g.allowedCIDRs.p.Store(&list) }
 
 // parseAllowList reads identity.allowed_cidrs (validated by identity):
 // CIDRs or single addresses, IPv4-mapped IPv6 as IPv4.

@@ -66,7 +66,7 @@ type Gateway struct {
 
 	admin          adminAuth // the admin listener's token check (admin_auth.go)
 	protectMetrics bool
-	allowedCIDRs   []netip.Prefix    // identity.allowed_cidrs, to tell which allow-list refused (authfail.go)
+	allowedCIDRs   allowList         // identity.allowed_cidrs, to tell which allow-list refused (authfail.go)
 	approvals      *approval.Manager // nil: no approvals, freezes or watch list (approval.go)
 	approvalBase   atomic.Value      // string: approvals.url_base
 	page           *approvalPage     // nil without approvals.oidc (approvals_page.go)

@@ -52,11 +52,18 @@ func credentialSpec(p *profile.Profile, baseURL string) identity.ProfileCredenti
 	return spec
 }
 
-// reloadProfiles re-reads every upstream's profile; one that does not
-// load or validate is refused and the last good one stays in use. The
-// credential section is read at start only.
-func (g *Gateway) reloadProfiles() error {
+// prepareProfiles re-reads every upstream's profile; install swaps them
+// all in. One that does not load or validate fails it, and the profiles in
+// use stay. The new profiles come back by upstream name, for the
+// credentials a reload builds from their credential section (reload.go).
+func (g *Gateway) prepareProfiles() (install func(), loaded map[string]*profile.Profile, err error) {
 	var errs []error
+	type swap struct {
+		c *profile.Classifier
+		p *profile.Profile
+	}
+	var swaps []swap
+	loaded = map[string]*profile.Profile{}
 	for _, u := range g.upstreams {
 		if u.profile == nil {
 			continue
@@ -66,9 +73,17 @@ func (g *Gateway) reloadProfiles() error {
 			errs = append(errs, fmt.Errorf("upstream %s: profile kept: %w", u.name, err))
 			continue
 		}
-		u.profile.classifier.Swap(p)
+		swaps = append(swaps, swap{u.profile.classifier, p})
+		loaded[u.name] = p
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	return func() {
+		for _, s := range swaps {
+			s.c.Swap(s.p)
+		}
+	}, loaded, nil
 }
 
 // writeProfileError answers in the profile CRM's own error shape.

@@ -35,11 +35,17 @@ type Server struct {
 	Registry *prometheus.Registry
 
 	engine  *policy.Engine
+	auth    *identity.Authenticator
 	alerts  *policy.Query
 	limiter *ratelimit.Limiter
 	auditor *audit.Auditor
 	approvs *approval.Manager
 	tracer  *sdktrace.TracerProvider // nil: tracing off (tracing.go)
+
+	// What a reload replaces (reload.go).
+	srvTLS  *identity.ServerTLS // nil without server.tls
+	slots   []*credSlot         // one per upstream, in configuration order
+	reloads configReloads
 
 	proxySrv *http.Server
 	adminSrv *http.Server
@@ -63,6 +69,7 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
+	s.auth = auth
 	s.engine, err = policy.New(ctx, cfg.Policy, log.Named("policy"))
 	if err != nil {
 		return nil, err
@@ -103,16 +110,17 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		return nil, err
 	}
 	g.protectMetrics = cfg.Admin.ProtectMetrics
-	g.allowedCIDRs = parseAllowList(cfg.Identity.AllowedCIDRs)
+	g.setAllowList(parseAllowList(cfg.Identity.AllowedCIDRs))
 	if s.approvs, err = newApprovals(cfg, g); err != nil {
 		return nil, fmt.Errorf("approvals: %w", err)
 	}
 	for _, uc := range cfg.Upstreams {
-		u, err := g.newUpstream(uc)
+		u, slot, err := g.newUpstream(uc)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %w", uc.Name, err)
 		}
 		g.upstreams = append(g.upstreams, u)
+		s.slots = append(s.slots, slot)
 	}
 	// After the upstreams: they read the concrete stages (tracing wraps them).
 	if err := s.startTracing(ctx, g); err != nil {
@@ -120,14 +128,15 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 	}
 	s.Gateway = g
 	reg.MustRegister(g.HealthCollector())
+	s.reloads.register(reg)
 	ok = true
 	return s, nil
 }
 
-func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
+func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, *credSlot, error) {
 	target, err := url.Parse(uc.URL)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t := uc.Timeouts
 	base := &http.Transport{
@@ -160,30 +169,33 @@ func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, error) {
 		creds, err = identity.NewCredentials(uc.Auth, uc.Type, tokenClient, g.log.Named("upstream-auth").With(zap.String("upstream", uc.Name)))
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// A reload may replace the credentials (reload.go).
+	slot := &credSlot{cfg: uc, client: tokenClient, creds: identity.NewSwappableCredentials(creds), prof: prof}
+	slot.fp = authFingerprint(uc, prof.current())
 	u := &upstream{
 		name:    uc.Name,
 		typ:     uc.Type,
 		target:  target,
 		prefix:  uc.Match.PathPrefix,
 		host:    uc.Match.Host,
-		creds:   creds,
+		creds:   slot.creds,
 		useInst: uc.Auth.UseInstanceURL,
 		noGzip:  uc.Compression == "none",
 		profile: prof,
 	}
-	transport := &credTransport{creds: creds, base: base}
+	transport := &credTransport{creds: slot.creds, base: base}
 	opts := g.classifierOptions(uc, u, transport)
 	if prof != nil {
 		opts.Profile = prof.classifier
 	}
 	u.classifier, err = crm.NewClassifier(uc.Type, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	u.proxy = g.newReverseProxy(u, &tracedTransport{g: g, base: transport})
-	return u, nil
+	return u, slot, nil
 }
 
 // lookupJob asks the CRM which object a bulk job reads, for jobs the gateway
@@ -268,14 +280,16 @@ func (s *Server) Start() error {
 		ErrorLog:          errLog,
 	}
 	if t := sc.TLS; t != nil {
-		tc, err := identity.TLSConfig(t.CertFile, t.KeyFile, t.ClientCAFile)
+		// Reloadable: new handshakes get the certificate in force (reload.go).
+		st, err := identity.NewServerTLS(t.CertFile, t.KeyFile, t.ClientCAFile)
 		if err != nil {
 			s.proxyLn.Close()
 			s.adminLn.Close()
 			return fmt.Errorf("server.tls: %w", err)
 		}
-		s.proxySrv.TLSConfig = tc
-		s.proxyLn = tls.NewListener(s.proxyLn, tc)
+		s.srvTLS = st
+		s.proxySrv.TLSConfig = st.Config()
+		s.proxyLn = tls.NewListener(s.proxyLn, st.Config())
 	}
 	if s.cfg.Approvals.URLBase == "" {
 		s.Gateway.approvalBase.Store("http://" + s.AdminAddr())
@@ -315,17 +329,6 @@ func (s *Server) ProxyAddr() string { return s.proxyLn.Addr().String() }
 
 // AdminAddr is the admin listener's address.
 func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
-
-// Reload re-reads what can change safely at run time: the policies and
-// the CRM profiles.
-func (s *Server) Reload(ctx context.Context) error {
-	err := errors.Join(s.engine.Reload(ctx), s.Gateway.reloadProfiles())
-	s.Gateway.NoteReload(err)
-	if s.alerts != nil {
-		err = errors.Join(err, s.alerts.Reload(ctx))
-	}
-	return err
-}
 
 // Shutdown stops accepting, lets in-flight requests finish (bounded by
 // server.shutdown_timeout), then flushes the audit trail.

@@ -136,14 +136,19 @@ type Limiter struct {
 	prefix    string
 	timeout   time.Duration
 	failAllow bool
-	limits    []limit
-	quotas    []quota
-	pre       preAuth // pre-authentication limits (preauth.go)
+	rules     atomic.Pointer[rules] // replaced whole by a reload (reload.go)
 	m         *metrics
 	health    health
 	br        *breaker // redis store only (breaker.go)
 	batches   sync.Pool
+}
 
+// rules are the limits and quotas in force, never changed once installed:
+// a call reads them once and uses that one set throughout.
+type rules struct {
+	limits []limit
+	quotas []quota
+	pre    preAuth // pre-authentication limits (preauth.go)
 	// reserveMax is Config.ReserveMax (reserve.go).
 	reserveMax int64
 }
@@ -246,39 +251,9 @@ func newLimiter(cfg Config, reg prometheus.Registerer, logger *zap.Logger, now f
 		failAllow: cfg.OnStoreError == FailAllow,
 		m:         m,
 	}
-	l.reserveMax = cfg.ReserveMax
 	l.health.interval = cfg.LogInterval
 	l.batches.New = func() any { return &batch{} }
-	l.setupPreAuth(cfg.PreAuth)
-	for _, c := range cfg.Limits {
-		emission := (c.Per / time.Duration(c.Rate)).Microseconds()
-		l.limits = append(l.limits, limit{
-			name:       c.Name,
-			key:        parseKeySpec(c.Key),
-			sel:        selector{c.Operations, c.Categories, c.Upstreams},
-			emission:   emission,
-			tolerance:  emission * int64(c.Burst),
-			burst:      int64(c.Burst),
-			policyItem: `"` + c.Name + `";q=` + strconv.Itoa(c.Burst) + ";w=" + strconv.FormatInt(ceilSeconds(c.Per.Microseconds()), 10),
-			allowed:    m.decisions.WithLabelValues(c.Name, "allowed"),
-			refused:    m.decisions.WithLabelValues(c.Name, "refused"),
-		})
-	}
-	for _, c := range cfg.Quotas {
-		w := c.Window.Microseconds()
-		bucket := max(w/quotaBuckets, 1000)
-		l.quotas = append(l.quotas, quota{
-			name:    c.Name,
-			keyName: c.Name + ":" + strconv.FormatInt(w/1000, 10),
-			key:     parseKeySpec(c.Key),
-			sel:     selector{c.Operations, c.Categories, c.Upstreams},
-			records: c.Records,
-			window:  w,
-			bucket:  bucket,
-			allowed: m.decisions.WithLabelValues(c.Name, "allowed"),
-			refused: m.decisions.WithLabelValues(c.Name, "refused"),
-		})
-	}
+	l.rules.Store(l.compileRules(cfg))
 	switch cfg.Store {
 	case StoreRedis:
 		rs, err := newRedisStore(cfg.Redis, cfg.Timeout)
@@ -295,6 +270,44 @@ func newLimiter(cfg Config, reg prometheus.Registerer, logger *zap.Logger, now f
 	}
 	m.storeUp.Set(1)
 	return l, nil
+}
+
+// compileRules turns cfg's limits, quotas, reserve_max and pre-authentication
+// limits (validated, defaults applied) into rules.
+func (l *Limiter) compileRules(cfg Config) *rules {
+	m := l.m
+	r := &rules{reserveMax: cfg.ReserveMax}
+	r.pre = l.compilePreAuth(cfg.PreAuth)
+	for _, c := range cfg.Limits {
+		emission := (c.Per / time.Duration(c.Rate)).Microseconds()
+		r.limits = append(r.limits, limit{
+			name:       c.Name,
+			key:        parseKeySpec(c.Key),
+			sel:        selector{c.Operations, c.Categories, c.Upstreams},
+			emission:   emission,
+			tolerance:  emission * int64(c.Burst),
+			burst:      int64(c.Burst),
+			policyItem: `"` + c.Name + `";q=` + strconv.Itoa(c.Burst) + ";w=" + strconv.FormatInt(ceilSeconds(c.Per.Microseconds()), 10),
+			allowed:    m.decisions.WithLabelValues(c.Name, "allowed"),
+			refused:    m.decisions.WithLabelValues(c.Name, "refused"),
+		})
+	}
+	for _, c := range cfg.Quotas {
+		w := c.Window.Microseconds()
+		bucket := max(w/quotaBuckets, 1000)
+		r.quotas = append(r.quotas, quota{
+			name:    c.Name,
+			keyName: c.Name + ":" + strconv.FormatInt(w/1000, 10),
+			key:     parseKeySpec(c.Key),
+			sel:     selector{c.Operations, c.Categories, c.Upstreams},
+			records: c.Records,
+			window:  w,
+			bucket:  bucket,
+			allowed: m.decisions.WithLabelValues(c.Name, "allowed"),
+			refused: m.decisions.WithLabelValues(c.Name, "refused"),
+		})
+	}
+	return r
 }
 
 // appendKey appends a store key. Keys that include the subject carry the
@@ -348,21 +361,22 @@ func (l *Limiter) appendUsageKey(dst []byte, r *Request, metric string, w int) [
 // same error and Result.Allowed follows on_store_error; Result is always
 // usable.
 func (l *Limiter) Allow(ctx context.Context, req Request) (Result, error) {
+	rs := l.rules.Load()
 	b := l.batches.Get().(*batch)
 	defer l.batches.Put(b)
 	b.reset()
 
 	var limIdx, quoIdx [16]int32 // positions in b.ops; -1: does not apply
 	lim := limIdx[:0]
-	if len(l.limits) > len(limIdx) {
-		lim = make([]int32, 0, len(l.limits))
+	if len(rs.limits) > len(limIdx) {
+		lim = make([]int32, 0, len(rs.limits))
 	}
 	quo := quoIdx[:0]
-	if len(l.quotas) > len(quoIdx) {
-		quo = make([]int32, 0, len(l.quotas))
+	if len(rs.quotas) > len(quoIdx) {
+		quo = make([]int32, 0, len(rs.quotas))
 	}
-	for i := range l.limits {
-		c := &l.limits[i]
+	for i := range rs.limits {
+		c := &rs.limits[i]
 		if !c.sel.match(&req) {
 			lim = append(lim, -1)
 			continue
@@ -370,8 +384,8 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Result, error) {
 		b.buf = l.appendKey(b.buf, "l", c.name, c.key, &req)
 		lim = append(lim, int32(b.addKeyed(op{kind: opGCRA, p1: c.emission, p2: c.tolerance})))
 	}
-	for i := range l.quotas {
-		c := &l.quotas[i]
+	for i := range rs.quotas {
+		c := &rs.quotas[i]
 		if !c.sel.match(&req) {
 			quo = append(quo, -1)
 			continue
@@ -423,17 +437,17 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Result, error) {
 			continue
 		}
 		if r := b.results[oi]; r[0] == 0 {
-			l.limits[i].refused.Inc()
-			refuse(l.limits[i].name, r[2])
+			rs.limits[i].refused.Inc()
+			refuse(rs.limits[i].name, r[2])
 		} else {
-			l.limits[i].allowed.Inc()
+			rs.limits[i].allowed.Inc()
 		}
 	}
 	for i, oi := range quo {
 		if oi < 0 {
 			continue
 		}
-		c := &l.quotas[i]
+		c := &rs.quotas[i]
 		r := b.results[oi]
 		rem := max(c.records-r[0], 0)
 		if res.RemainingRecords < 0 || rem < res.RemainingRecords {
@@ -451,7 +465,7 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Result, error) {
 		res.Usage.Requests[uw.name] = b.results[first+w][0]
 		res.Usage.Records[uw.name] = b.results[first+len(usageWindows)+w][0]
 	}
-	res.Headers = l.headers(lim, b, res.Allowed)
+	res.Headers = rs.headers(lim, b, res.Allowed)
 	if !res.Allowed {
 		res.RetryAfter = time.Duration(retry) * time.Microsecond
 		ra := strconv.FormatInt(max(ceilSeconds(retry), 1), 10)
@@ -465,7 +479,7 @@ func (l *Limiter) Allow(ctx context.Context, req Request) (Result, error) {
 // q is the burst, w the period in seconds; r the requests left, t the
 // seconds until the limit is whole again (until the next request is
 // admitted, when refused).
-func (l *Limiter) headers(lim []int32, b *batch, allowed bool) Headers {
+func (rs *rules) headers(lim []int32, b *batch, allowed bool) Headers {
 	// Both values are built in one buffer (RateLimit-Policy, then RateLimit)
 	// and cut from one string: the headers cost few allocations.
 	var buf [256]byte
@@ -478,7 +492,7 @@ func (l *Limiter) headers(lim []int32, b *batch, allowed bool) Headers {
 		if n > 0 {
 			out = append(out, ", "...)
 		}
-		out = append(out, l.limits[i].policyItem...)
+		out = append(out, rs.limits[i].policyItem...)
 		n++
 	}
 	if n == 0 {
@@ -490,7 +504,7 @@ func (l *Limiter) headers(lim []int32, b *batch, allowed bool) Headers {
 		if oi < 0 {
 			continue
 		}
-		c := &l.limits[i]
+		c := &rs.limits[i]
 		r := b.results[oi]
 		remaining, t := r[1], r[3]
 		switch {
@@ -538,8 +552,9 @@ func (l *Limiter) Record(ctx context.Context, req Request, records int64) error 
 		b.buf = l.appendUsageKey(b.buf, &req, "rec", w)
 		b.addKeyed(op{kind: opCount, p1: uw.window.Microseconds(), p2: uw.bucket.Microseconds(), p3: records})
 	}
-	for i := range l.quotas {
-		c := &l.quotas[i]
+	rs := l.rules.Load()
+	for i := range rs.quotas {
+		c := &rs.quotas[i]
 		if c.sel.match(&req) {
 			b.buf = l.appendKey(b.buf, "q", c.keyName, c.key, &req)
 			b.addKeyed(op{kind: opCount, p1: c.window, p2: c.bucket, p3: records})

@@ -128,8 +128,8 @@ type preAuth struct {
 	failName         string // store key part: the window, so a changed window starts afresh
 }
 
-func (l *Limiter) setupPreAuth(c PreAuthConfig) {
-	p := &l.pre
+func (l *Limiter) compilePreAuth(c PreAuthConfig) preAuth {
+	var p preAuth
 	p.v6Bits = c.IPv6Prefix
 	mk := func(name string, lc PreAuthLimit) *limit {
 		if lc.Disabled {
@@ -159,6 +159,7 @@ func (l *Limiter) setupPreAuth(c PreAuthConfig) {
 		}
 	}
 	p.on = p.perIP != nil || p.global != nil || p.failOn
+	return p
 }
 
 // preAuthKey is what an address is counted by: the address itself (IPv4,
@@ -198,7 +199,7 @@ func (l *Limiter) appendPreAuthKey(dst []byte, ipKey, kind, name string) []byte 
 // round trip. A refused request takes nothing. Store failures follow
 // on_store_error, as Allow's do; Result is always usable (Usage is empty).
 func (l *Limiter) PreAuth(ctx context.Context, ip netip.Addr) (Result, error) {
-	p := &l.pre
+	p := &l.rules.Load().pre
 	if !p.on {
 		return Result{Allowed: true, RemainingRecords: -1}, nil
 	}
@@ -265,7 +266,7 @@ func (l *Limiter) PreAuth(ctx context.Context, ip netip.Addr) (Result, error) {
 // failures budget: once the budget is spent, PreAuth refuses the address
 // until the window slides.
 func (l *Limiter) AuthFailed(ctx context.Context, ip netip.Addr) error {
-	p := &l.pre
+	p := &l.rules.Load().pre
 	if !p.failOn {
 		return nil
 	}

@@ -74,9 +74,10 @@ type reservedPart struct {
 // On a store failure the error is returned and the Reservation follows
 // on_store_error: Granted 0 (deny) or -1 (allow, not capped).
 func (l *Limiter) Reserve(ctx context.Context, req Request, want int64, cur *Cursor) (Reservation, error) {
+	rs := l.rules.Load()
 	res := Reservation{Granted: -1, req: req}
-	if l.reserveMax > 0 && (want <= 0 || want > l.reserveMax) {
-		want = l.reserveMax
+	if rs.reserveMax > 0 && (want <= 0 || want > rs.reserveMax) {
+		want = rs.reserveMax
 	}
 	if want <= 0 {
 		want = noCap
@@ -85,11 +86,11 @@ func (l *Limiter) Reserve(ctx context.Context, req Request, want int64, cur *Cur
 	defer l.batches.Put(b)
 	b.reset()
 	type src struct {
-		quota int // index in l.quotas; -1: the cursor
+		quota int // index in rs.quotas; -1: the cursor
 	}
 	var srcs []src
-	for i := range l.quotas {
-		c := &l.quotas[i]
+	for i := range rs.quotas {
+		c := &rs.quotas[i]
 		if !c.sel.match(&req) {
 			continue
 		}
@@ -132,8 +133,8 @@ func (l *Limiter) Reserve(ctx context.Context, req Request, want int64, cur *Cur
 		if r[0] >= o.p3 { // this one refused
 			name, after := "max_records", int64(0)
 			if s.quota >= 0 {
-				name, after = l.quotas[s.quota].name, r[1]
-				l.quotas[s.quota].refused.Inc()
+				name, after = rs.quotas[s.quota].name, r[1]
+				rs.quotas[s.quota].refused.Inc()
 			}
 			if after > retry {
 				retry, res.Limit = after, name

@@ -76,7 +76,9 @@ func newServeCmd() *cobra.Command {
 
 Logs are JSON lines on stderr (log.format: console for people).
 SIGTERM/SIGINT: stop accepting, finish in-flight requests (server.shutdown_timeout),
-flush the audit trail, exit 0. SIGHUP: reload policies.`,
+flush the audit trail, exit 0. SIGHUP: reload the configuration file
+(keys, allow-lists, limits, quotas, upstream credentials, TLS certificates,
+policies); a file that does not validate is refused and the running one stays.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if path == "" {

@@ -21,12 +21,18 @@ import (
 )
 
 // Serve runs a gateway until ctx ends or SIGTERM/SIGINT arrives; SIGHUP
-// reloads what can be reloaded. ready, if set, is called once the listeners
-// are open.
+// reloads the configuration file (proxy.Server.Reload). ready, if set, is
+// called once the listeners are open.
 func Serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(*proxy.Server)) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// SIGHUP is caught from the start: one sent while the gateway starts
+	// (a reload right after a start) is handled once it serves instead of
+	// killing the process.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	srv, err := proxy.NewServer(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -35,12 +41,10 @@ func Serve(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func(
 		_ = srv.Shutdown(ctx)
 		return err
 	}
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	if ready != nil {
 		ready(srv)
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 wait:
 	for {
 		select {
@@ -49,11 +53,9 @@ wait:
 			break wait
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				if err := srv.Reload(ctx); err != nil {
-					log.Error("reload failed; the previous policies stay in force", zap.Error(err))
-				} else {
-					log.Info("reloaded")
-				}
+				// Reload logs its outcome: what was applied, what needs a
+				// restart, or why the file was refused (docs/deploy.md, "Reload").
+				_ = srv.Reload(ctx)
 				continue
 			}
 			log.Info("shutting down", zap.String("signal", sig.String()))
