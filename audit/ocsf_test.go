@@ -71,8 +71,8 @@ func ocsfCases() map[string]*Event {
 
 	approval := &Event{Time: time.Date(2026, 11, 23, 9, 15, 0, 0, time.UTC), RequestID: "01JAPPROVAL",
 		Activity: "approval_approved", Severity: SeverityMedium, Status: StatusAllowed,
-		Actor: Actor{User: User{UID: "mgr@example.com", Email: "mgr@example.com", Groups: []string{}}},
-		CRM:   CRM{Upstream: "salesforce", Operation: "bulk_query", Category: "export", Object: "Contact", Fields: []string{"Id"}},
+		Actor:    Actor{User: User{UID: "mgr@example.com", Email: "mgr@example.com", Groups: []string{}}},
+		CRM:      CRM{Upstream: "salesforce", Operation: "bulk_query", Category: "export", Object: "Contact", Fields: []string{"Id"}},
 		Decision: Decision{Allow: true, Enforced: true, Reason: "big export", Masked: []string{}},
 		Approval: &Approval{ID: "ap1", Step: "approved", Status: "approved", Approver: "mgr@example.com"}}
 
@@ -193,9 +193,9 @@ func TestOCSFValidatorRejectsBrokenEvents(t *testing.T) {
 		t.Fatalf("the event to break is not valid: %v", err)
 	}
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(m map[string]any)
-		want  string
+		want   string
 	}{
 		{"required attribute removed", func(m map[string]any) { delete(m, "api") }, "api: required by api_activity"},
 		{"required attribute of an object removed", func(m map[string]any) { delete(m["metadata"].(map[string]any), "product") }, "metadata.product: required by metadata"},
