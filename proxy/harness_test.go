@@ -236,6 +236,7 @@ func readAuditLines(t testing.TB, path string, withStarts bool) []map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("audit line is not JSON: %v", err)
 		}
+		checkOCSF(t, sc.Bytes()) // ocsf_e2e_test.go
 		if m["status"] == "pending" && !withStarts {
 			continue // a start record; its completion follows (docs/audit.md)
 		}
