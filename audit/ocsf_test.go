@@ -252,3 +252,15 @@ func TestOCSFValidatorRejectsBrokenEvents(t *testing.T) {
 		t.Errorf("a class whose definition is not copied: %v", err)
 	}
 }
+
+// BenchmarkMarshalOCSF is the cost a sink with format: ocsf adds per
+// event (in the sink's goroutine, never on the request path).
+func BenchmarkMarshalOCSF(b *testing.B) {
+	ev := ocsfCases()["traced export of two objects"]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := MarshalOCSF(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
