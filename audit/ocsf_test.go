@@ -76,6 +76,11 @@ func ocsfCases() map[string]*Event {
 		Decision: Decision{Allow: true, Enforced: true, Reason: "big export", Masked: []string{}},
 		Approval: &Approval{ID: "ap1", Step: "approved", Status: "approved", Approver: "mgr@example.com"}}
 
+	failed := testEvent(12)
+	failed.Status, failed.HTTPResponse = StatusFailed, HTTPResponse{Code: 502, Bytes: 120}
+	failed.Error = "upstream: connection refused"
+	failed.Classify()
+
 	badEmail := testEvent(11)
 	badEmail.Actor.User.Email = "not an email"
 
@@ -92,6 +97,7 @@ func ocsfCases() map[string]*Event {
 		"composite create and delete":              chained(composite, 10),
 		"approval step with no caller address":     chained(approval, 11),
 		"IdP email OCSF's email_t does not accept": chained(badEmail, 12),
+		"upstream failure":                         chained(failed, 13),
 	}
 }
 
@@ -164,6 +170,7 @@ func TestOCSFMapping(t *testing.T) {
 		"allowed request the CRM answered 404": {OCSFActivityRead, 2, 1},
 		"bulk ingest":                          {OCSFActivityOther, 1, 1},
 		"approval step with no caller address": {OCSFActivityOther, 1, 1},
+		"upstream failure":                     {OCSFActivityRead, 2, 27},
 	} {
 		o := OCSF(cases[name])
 		if o.ActivityID != want.activity || o.StatusID != want.status || o.DispositionID != want.disposition {
