@@ -183,7 +183,7 @@ func (a *Auditor) openRunner(sc SinkConfig) (*runner, error) {
 	case "file":
 		s, err = openFileSink(sc)
 	case "stdout":
-		s = newStdoutSink(a.stdout)
+		s = newStdoutSink(a.stdout, sc.Format)
 	case "webhook":
 		s, err = newWebhookSink(sc)
 	case "syslog":

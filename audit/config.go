@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +53,16 @@ const (
 	QueryTextHash = "hash"
 )
 
+// Values of SinkConfig.Format that choose the event's shape: json is the
+// native event (the default of file, stdout and syslog sinks), ocsf OCSF
+// 1.8.0 API Activity; splunk_hec_ocsf is a webhook's Splunk HEC envelope
+// around OCSF events.
+const (
+	FormatJSON          = "json"
+	FormatOCSF          = "ocsf"
+	FormatSplunkHECOCSF = "splunk_hec_ocsf"
+)
+
 // Values of Config.OnFull.
 const (
 	OnFullBlockExports = "block_exports"
@@ -75,8 +86,11 @@ type SinkConfig struct {
 	// Address is the syslog destination: udp://host:514, tcp://host:601,
 	// tls://host:6514.
 	Address string `yaml:"address"`
-	// Format: webhook generic (JSON array, default) | splunk_hec;
-	// syslog json (default) | cef.
+	// Format: webhook generic (JSON array, default) | splunk_hec |
+	// ocsf (a JSON array of OCSF events) | splunk_hec_ocsf (HEC, OCSF
+	// events); syslog json (default) | cef | ocsf; file and stdout json
+	// (default: the native event) | ocsf. ocsf sends each event as OCSF
+	// 1.8.0 API Activity (docs/audit.md "OCSF"); alert sinks take no ocsf.
 	Format string `yaml:"format"`
 	// Token authenticates to a webhook: "Authorization: Splunk <token>" for
 	// splunk_hec, "Authorization: Bearer <token>" otherwise. Never logged.
@@ -245,9 +259,22 @@ func (c *Config) Validate() error {
 		errs = append(errs, confkey.Errorf("spool_dir", "must be set"))
 	}
 	names := map[string]bool{}
+	localLog := true
 	for i, s := range c.Sinks {
 		key := fmt.Sprintf("sinks[%d]", i)
-		errs = append(errs, s.validate(key, []string{"file", "stdout", "webhook", "syslog"}))
+		errs = append(errs, s.validate(key, []string{"file", "stdout", "webhook", "syslog"}, true))
+		switch {
+		case s.Type == "file" && localLog && s.Format == FormatOCSF:
+			errs = append(errs, confkey.Errorf(key+".format", "the first file sink is the local audit log, which keeps the native event "+
+				"that crmgw audit verify checks: add a second file sink with format: ocsf"))
+		case s.Type == "file" || s.Type == "stdout":
+			if s.Format != "" && s.Format != FormatJSON && s.Format != FormatOCSF {
+				errs = append(errs, confkey.Errorf(key+".format", "must be json or ocsf, got %q", s.Format))
+			}
+		}
+		if s.Type == "file" {
+			localLog = false
+		}
 		if names[s.Name] {
 			errs = append(errs, confkey.Errorf(key+".name", "duplicate sink name %q", s.Name))
 		}
@@ -285,12 +312,23 @@ func (c *AlertsConfig) Validate() error {
 		errs = append(errs, confkey.Errorf("queue_size", "must be at least 1, got %d", c.QueueSize))
 	}
 	for i, s := range c.Sinks {
-		errs = append(errs, s.validate(fmt.Sprintf("sinks[%d]", i), []string{"webhook", "slack", "alertmanager", "syslog"}))
+		errs = append(errs, s.validate(fmt.Sprintf("sinks[%d]", i), []string{"webhook", "slack", "alertmanager", "syslog"}, false))
 	}
 	return errors.Join(errs...)
 }
 
-func (s *SinkConfig) validate(key string, types []string) error {
+// webhookFormats are the webhook formats an audit sink (audit) or an
+// alert sink takes.
+func webhookFormats(audit bool) []string {
+	if audit {
+		return []string{"generic", "splunk_hec", FormatOCSF, FormatSplunkHECOCSF}
+	}
+	return []string{"generic", "splunk_hec"}
+}
+
+// validate checks one sink; audit is true for an audit sink (which takes
+// format: ocsf), false for an alert sink.
+func (s *SinkConfig) validate(key string, types []string, audit bool) error {
 	var errs []error
 	bad := func(k, format string, args ...any) {
 		errs = append(errs, confkey.Errorf(key+"."+k, format, args...))
@@ -322,21 +360,25 @@ func (s *SinkConfig) validate(key string, types []string) error {
 			// The URL may carry a secret (Slack webhook path): never echo it.
 			bad("url", "must be an http:// or https:// URL")
 		}
-		if s.Type == "webhook" && s.Format != "generic" && s.Format != "splunk_hec" {
-			bad("format", "must be generic or splunk_hec, got %q", s.Format)
+		if s.Type == "webhook" && !slices.Contains(webhookFormats(audit), s.Format) {
+			bad("format", "must be one of %s, got %q", strings.Join(webhookFormats(audit), ", "), s.Format)
 		}
 		if s.Type == "webhook" && s.MaxBody < 4<<10 {
 			bad("max_body", "must be at least 4KiB, got %d", s.MaxBody)
 		}
-		if s.Format == "splunk_hec" && s.Token == "" {
-			bad("token", "splunk_hec needs the HEC token")
+		if (s.Format == "splunk_hec" || s.Format == FormatSplunkHECOCSF) && s.Token == "" {
+			bad("token", "%s needs the HEC token", s.Format)
 		}
 	case "syslog":
 		if _, _, err := parseSyslogAddress(s.Address); err != nil {
 			bad("address", "%v", err)
 		}
-		if s.Format != "json" && s.Format != "cef" {
-			bad("format", "must be json or cef, got %q", s.Format)
+		if s.Format != FormatJSON && s.Format != "cef" && !(audit && s.Format == FormatOCSF) {
+			if audit {
+				bad("format", "must be json, cef or ocsf, got %q", s.Format)
+			} else {
+				bad("format", "must be json or cef, got %q", s.Format)
+			}
 		}
 		if _, ok := syslogFacilities[s.Facility]; !ok {
 			bad("facility", "unknown syslog facility %q", s.Facility)

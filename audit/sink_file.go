@@ -113,14 +113,15 @@ func (s *fileSink) deliver(_ context.Context, batch []*entry) error {
 			return err
 		}
 	}
-	for _, e := range batch {
-		n := int64(len(e.line) + 1)
+	lines, bad := eventLines(batch, s.cfg.Format == FormatOCSF)
+	for _, line := range lines {
+		n := int64(len(line) + 1)
 		if s.cfg.MaxSize > 0 && s.size > 0 && s.size+n > int64(s.cfg.MaxSize) {
 			if err := s.rotate(); err != nil {
 				return err
 			}
 		}
-		s.w.Write(e.line)
+		s.w.Write(line)
 		if err := s.w.WriteByte('\n'); err != nil {
 			return s.fail(err)
 		}
@@ -134,9 +135,11 @@ func (s *fileSink) deliver(_ context.Context, batch []*entry) error {
 	case s.cfg.Fsync == "always",
 		s.cfg.Fsync == "batch" && waitedFor(batch),
 		s.cfg.Fsync != "never" && s.now().Sub(s.lastSync) >= s.cfg.FsyncInterval:
-		return s.sync()
+		if err := s.sync(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return unconvertible(bad)
 }
 
 // waitedFor reports whether a Begin waits for the batch (fsync: batch
@@ -233,22 +236,30 @@ func (s *fileSink) close() error {
 	return err
 }
 
-// stdoutSink writes JSON lines to standard output (or w in tests).
+// stdoutSink writes JSON lines to standard output (or w in tests): the
+// native events, or with ocsf their OCSF form.
 type stdoutSink struct {
-	w *bufio.Writer
+	w    *bufio.Writer
+	ocsf bool
 }
 
 func (s *stdoutSink) deliver(_ context.Context, batch []*entry) error {
-	for _, e := range batch {
-		s.w.Write(e.line)
+	lines, bad := eventLines(batch, s.ocsf)
+	for _, line := range lines {
+		s.w.Write(line)
 		s.w.WriteByte('\n')
 	}
-	return s.w.Flush()
+	if err := s.w.Flush(); err != nil {
+		return err
+	}
+	return unconvertible(bad)
 }
 
 func (s *stdoutSink) close() error { return s.w.Flush() }
 
-func newStdoutSink(w io.Writer) *stdoutSink { return &stdoutSink{w: bufio.NewWriter(w)} }
+func newStdoutSink(w io.Writer, format string) *stdoutSink {
+	return &stdoutSink{w: bufio.NewWriter(w), ocsf: format == FormatOCSF}
+}
 
 var (
 	_ sink   = (*fileSink)(nil)

@@ -65,7 +65,7 @@ func newHTTPPoster(cfg SinkConfig, ctype string) (*httpPoster, error) {
 	tr.TLSClientConfig = tc
 	p := &httpPoster{url: cfg.URL, ctype: ctype, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}}
 	if cfg.Token != "" {
-		if cfg.Format == "splunk_hec" {
+		if cfg.Format == "splunk_hec" || cfg.Format == FormatSplunkHECOCSF {
 			p.auth = "Splunk " + cfg.Token
 		} else {
 			p.auth = "Bearer " + cfg.Token
@@ -125,12 +125,16 @@ func unwrapURLError(err error) error {
 }
 
 // webhookSink POSTs batches of events: format generic (a JSON array of
-// events) or splunk_hec (newline-separated HEC event objects).
+// events) or splunk_hec (newline-separated HEC event objects), of native
+// events or, with ocsf and splunk_hec_ocsf, of their OCSF form.
 type webhookSink struct {
 	p       *httpPoster
 	maxBody int
 	hec     bool
 	hecHost []byte // the JSON string of the host name
+	ocsf    bool
+	// hecMeta is the HEC envelope's source and sourcetype.
+	hecMeta string
 }
 
 func newWebhookSink(cfg SinkConfig) (*webhookSink, error) {
@@ -141,7 +145,14 @@ func newWebhookSink(cfg SinkConfig) (*webhookSink, error) {
 	}
 	host, _ := os.Hostname()
 	hecHost, _ := json.Marshal(host)
-	return &webhookSink{p: p, maxBody: int(cfg.MaxBody), hec: cfg.Format == "splunk_hec", hecHost: hecHost}, nil
+	ws := &webhookSink{p: p, maxBody: int(cfg.MaxBody), hecHost: hecHost,
+		hec:     cfg.Format == "splunk_hec" || cfg.Format == FormatSplunkHECOCSF,
+		ocsf:    cfg.Format == FormatOCSF || cfg.Format == FormatSplunkHECOCSF,
+		hecMeta: `,"source":"crmgw","sourcetype":"crmgw:audit","event":`}
+	if ws.ocsf {
+		ws.hecMeta = `,"source":"crmgw","sourcetype":"crmgw:audit:ocsf","event":`
+	}
+	return ws, nil
 }
 
 // deliver sends the batch in POSTs of at most max_body bytes. A POST the
@@ -151,7 +162,12 @@ func newWebhookSink(cfg SinkConfig) (*webhookSink, error) {
 // than max_body) is sent as a stub that keeps its chain position. Only a
 // stub that is refused too is dropped, and counted one by one.
 func (s *webhookSink) deliver(ctx context.Context, batch []*entry) error {
+	bad := 0
+	if s.ocsf {
+		batch, bad = ocsfEntries(batch)
+	}
 	dropped, err := s.send(ctx, batch)
+	dropped += bad
 	if err != nil {
 		return err
 	}
@@ -215,6 +231,9 @@ func (s *webhookSink) send(ctx context.Context, batch []*entry) (int, error) {
 // sendStub sends the stub of an event the receiver will not take whole.
 func (s *webhookSink) sendStub(ctx context.Context, e *entry) (int, error) {
 	stub, err := stubOf(e)
+	if err == nil && s.ocsf {
+		stub.line, err = MarshalOCSF(stub.ev)
+	}
 	if err == nil {
 		err = s.p.post(ctx, s.body([]*entry{stub}))
 	}
@@ -227,7 +246,7 @@ func (s *webhookSink) sendStub(ctx context.Context, e *entry) (int, error) {
 
 func (s *webhookSink) encodedLen(e *entry) int {
 	if s.hec {
-		return len(e.line) + len(s.hecHost) + 96
+		return len(e.line) + len(s.hecHost) + len(s.hecMeta) + 32
 	}
 	return len(e.line)
 }
@@ -240,7 +259,7 @@ func (s *webhookSink) body(batch []*entry) []byte {
 			buf.WriteString(hecTime(e))
 			buf.WriteString(`,"host":`)
 			buf.Write(s.hecHost)
-			buf.WriteString(`,"source":"crmgw","sourcetype":"crmgw:audit","event":`)
+			buf.WriteString(s.hecMeta)
 			buf.Write(e.line)
 			buf.WriteString("}\n")
 		}
@@ -285,6 +304,20 @@ func stubOf(e *entry) (*entry, error) {
 		return nil, err
 	}
 	return &entry{line: line, ev: &stub}, nil
+}
+
+// ocsfEntries returns the batch as entries whose lines are OCSF, leaving
+// out (and counting) spooled lines that are not events.
+func ocsfEntries(batch []*entry) ([]*entry, int) {
+	out := make([]*entry, 0, len(batch))
+	for _, e := range batch {
+		l, err := ocsfLine(e)
+		if err != nil {
+			continue
+		}
+		out = append(out, &entry{line: l, ev: e.ev})
+	}
+	return out, len(batch) - len(out)
 }
 
 // hecTime is the event time as Splunk wants it: epoch seconds with

@@ -165,10 +165,12 @@ func (c *syslogConn) close() error {
 }
 
 // syslogSink sends each event as one syslog message whose MSG is the JSON
-// line (format json) or a CEF record (format cef).
+// line (format json), a CEF record (format cef) or the OCSF event (format
+// ocsf).
 type syslogSink struct {
-	c   *syslogConn
-	cef bool
+	c    *syslogConn
+	cef  bool
+	ocsf bool
 }
 
 func newSyslogSink(cfg SinkConfig) (*syslogSink, error) {
@@ -176,7 +178,7 @@ func newSyslogSink(cfg SinkConfig) (*syslogSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &syslogSink{c: c, cef: cfg.Format == "cef"}, nil
+	return &syslogSink{c: c, cef: cfg.Format == "cef", ocsf: cfg.Format == FormatOCSF}, nil
 }
 
 func (s *syslogSink) deliver(ctx context.Context, batch []*entry) error {
@@ -187,8 +189,13 @@ func (s *syslogSink) deliver(ctx context.Context, batch []*entry) error {
 			return &permanentError{err: fmt.Errorf("spooled line is not an event: %w", err)}
 		}
 		msg := e.line
-		if s.cef {
+		switch {
+		case s.cef:
 			msg = eventCEF(ev)
+		case s.ocsf:
+			if msg, err = MarshalOCSF(ev); err != nil {
+				return &permanentError{err: fmt.Errorf("event cannot be sent as OCSF: %w", err)}
+			}
 		}
 		msgs = append(msgs, s.c.frame(nil, ev.Severity, ev.Time, "audit", msg))
 	}

@@ -332,6 +332,9 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.Policy.Paths {
 		abs(&c.Policy.Paths[i])
 	}
+	if d := c.Policy.DecisionLog; d != nil {
+		abs(&d.Path)
+	}
 	if b := c.Policy.Bundle; b != nil {
 		abs(&b.Path)
 		if b.Verification != nil {

@@ -43,6 +43,9 @@ type Config struct {
 	CacheSize *int `yaml:"cache_size"`
 	// Bundle loads an OPA bundle besides (or instead of) Paths (bundle.go).
 	Bundle *BundleConfig `yaml:"bundle"`
+	// DecisionLog, when set, writes every decision in OPA's decision-log
+	// format (decisionlog.go).
+	DecisionLog *DecisionLogConfig `yaml:"decision_log"`
 }
 
 // SetDefaults fills the keys left empty: decision, mode, timeout, watch and
@@ -69,6 +72,9 @@ func (c *Config) SetDefaults() {
 	if c.Bundle != nil {
 		c.Bundle.SetDefaults()
 	}
+	if c.DecisionLog != nil {
+		c.DecisionLog.SetDefaults()
+	}
 }
 
 // Validate reports every problem of the section at once, each naming its key.
@@ -76,6 +82,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Bundle != nil {
 		errs = append(errs, confkey.Prefix("bundle", c.Bundle.Validate()))
+	}
+	if c.DecisionLog != nil {
+		errs = append(errs, confkey.Prefix("decision_log", c.DecisionLog.Validate()))
 	}
 	if len(c.Paths) == 0 && c.Bundle == nil {
 		errs = append(errs, confkey.Errorf("paths", "at least one policy directory or file is required"))

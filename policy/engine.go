@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -29,6 +30,7 @@ type Engine struct {
 	ev      *evaluator
 	mode    string
 	timeout time.Duration
+	dlog    *decisionLog // nil: decision logs off
 }
 
 // keepAST hands the decision over as OPA's own value: parseDecision reads
@@ -50,7 +52,14 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{ev: ev, mode: cfg.Mode, timeout: cfg.Timeout}, nil
+	e := &Engine{ev: ev, mode: cfg.Mode, timeout: cfg.Timeout}
+	if cfg.DecisionLog != nil {
+		if e.dlog, err = newDecisionLog(cfg.DecisionLog, cfg.Decision, os.Stdout, logger); err != nil {
+			ev.close()
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
 // Decide evaluates the decision for in. The returned Decision is always
@@ -59,6 +68,22 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Engine, error) {
 // generic Reason, and the error (wrapping ErrUndefined, ErrMultiple, ErrEval,
 // ErrTimeout or ErrMalformed) says why, for the log.
 func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
+	if e.dlog == nil {
+		return e.decide(ctx, in, nil)
+	}
+	if in == nil {
+		return e.decide(ctx, in, nil)
+	}
+	start := time.Now()
+	rec := &decisionRecord{}
+	d, err := e.decide(ctx, in, rec)
+	e.dlog.log(e.dlog.entry(ctx, in, d, err, rec, start))
+	return d, err
+}
+
+// decide is Decide; rec, when not nil, receives what the decision log
+// records (decisionlog.go).
+func (e *Engine) decide(ctx context.Context, in *Input, rec *decisionRecord) (Decision, error) {
 	p := e.ev.cur.Load()
 	if in == nil {
 		return deny(reasonNoInput, p.revision), errors.New("policy: nil input")
@@ -82,6 +107,9 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 		if cached {
 			if d, ok := p.cache.get(key); ok {
 				d.Revision = p.revision
+				if rec != nil {
+					rec.cacheHit = true
+				}
 				return d, nil
 			}
 		}
@@ -94,9 +122,14 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	// per evaluation (see BenchmarkDecide).
 	c := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, c.Cancel)
+	m := noMetrics
+	if rec != nil {
+		rec.metrics = metrics.New() // OPA's timers, for the decision log
+		m = rec.metrics
+	}
 	rs, err := p.query.Eval(ctx,
 		rego.EvalParsedInput(value),
-		rego.EvalMetrics(noMetrics),
+		rego.EvalMetrics(m),
 		rego.EvalExternalCancel(c),
 		rego.EvalGenerateJSON(keepAST))
 	stop()
@@ -117,6 +150,9 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
 	if !ok {
 		return deny(reasonMalformed, p.revision), fmt.Errorf("%w: result is %T", ErrMalformed, rs[0].Expressions[0].Value)
+	}
+	if rec != nil {
+		rec.result = t.Value
 	}
 	d, err := parseDecision(t.Value)
 	if err != nil {
@@ -151,6 +187,21 @@ func (e *Engine) Reload(ctx context.Context) error {
 	return err
 }
 
-// Close stops watching the policy files. Decide keeps working afterwards
-// with the revision in force.
-func (e *Engine) Close() error { return e.ev.close() }
+// Close stops watching the policy files and writes out the decision log.
+// Decide keeps working afterwards with the revision in force (its
+// decisions are no longer logged: counted as dropped).
+func (e *Engine) Close() error {
+	err := e.ev.close()
+	if e.dlog != nil {
+		err = errors.Join(err, e.dlog.close())
+	}
+	return err
+}
+
+// DecisionLogStats counts the decision log's entries (zeros when off).
+func (e *Engine) DecisionLogStats() DecisionLogStats {
+	if e.dlog == nil {
+		return DecisionLogStats{}
+	}
+	return DecisionLogStats{Written: e.dlog.written.Load(), Dropped: e.dlog.dropped.Load(), Failed: e.dlog.failed.Load()}
+}

@@ -65,6 +65,7 @@ type envOptions struct {
 	oidcExtra string // lines after the test issuer's audience (6 spaces: its keys; "    - issuer:": more issuers); {{ISSUER}} is its URL
 	admin     string // extra lines under admin: (indented two spaces)
 	auditPath string // the file sink's path (default audit.jsonl in the test's directory)
+	policy    string // extra lines under policy: (indented two spaces)
 }
 
 func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -140,13 +141,13 @@ identity:
   paths: [%s]
   mode: %s
   timeout: 5s
-masking:
+%smasking:
   hmac_key: test-hmac-key-0123456789
 %saudit:
   sinks:
     - {type: file, path: %s}
 %s`, o.serverTLS, o.admin, up, sfAuth, crmSrv.URL, zohoToken, e.issuer.URL(), audience, strings.ReplaceAll(o.oidcExtra, "{{ISSUER}}", e.issuer.URL()),
-		sha(repKey), sha(internKey), sha(managerKey), o.identity, policyDir, mode, limits,
+		sha(repKey), sha(internKey), sha(managerKey), o.identity, policyDir, mode, o.policy, limits,
 		auditPath, strings.ReplaceAll(o.extraYAML, "{{ISSUER}}", e.issuer.URL()))
 	e.cfgPath = filepath.Join(e.dir, "crmgw.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
@@ -236,6 +237,7 @@ func readAuditLines(t testing.TB, path string, withStarts bool) []map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("audit line is not JSON: %v", err)
 		}
+		checkOCSF(t, sc.Bytes()) // ocsf_e2e_test.go
 		if m["status"] == "pending" && !withStarts {
 			continue // a start record; its completion follows (docs/audit.md)
 		}

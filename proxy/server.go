@@ -74,6 +74,9 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Policy.DecisionLog != nil {
+		registerDecisionLogMetrics(reg, s.engine)
+	}
 	s.limiter, err = ratelimit.New(cfg.Ratelimit, reg, log.Named("ratelimit"))
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: %w", err)

@@ -127,7 +127,9 @@ Exit 0 only if all is well.`,
 				fmt.Fprintln(os.Stderr, "warning:", w)
 			}
 			ctx := cmd.Context()
-			eng, err := policy.New(ctx, cfg.Policy, zap.NewNop())
+			pc := cfg.Policy
+			pc.DecisionLog = nil // validate compiles; it opens no log (as no audit sink)
+			eng, err := policy.New(ctx, pc, zap.NewNop())
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return exitError(1)
