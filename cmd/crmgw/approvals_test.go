@@ -50,7 +50,7 @@ identity:
   oidc: [{issuer: %s, audience: crmgw}]
   api_keys:
     - {id: cli-rep, key_sha256: %s, roles: [sales_manager]}
-policy: {paths: [policies]}
+policy: {paths: [policies], timeout: 5s}
 masking: {hmac_key: k-0123456789abcdef}
 ratelimit: {store: memory}
 audit: {sinks: [{type: file, path: audit.jsonl}]}

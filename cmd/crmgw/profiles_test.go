@@ -21,7 +21,7 @@ func profileConfig(t *testing.T, profileYAML string) (cfg, prof string) {
 admin: {listen: 127.0.0.1:0}
 upstreams:
   - {name: inhouse, type: generic, profile: inhouse.yaml, url: https://crm.example.com, auth: {type: static, token: t}}
-policy: {paths: [` + filepath.Join("..", "..", "policies") + `]}
+policy: {paths: [` + filepath.Join("..", "..", "policies") + `], timeout: 5s}
 masking: {hmac_key: k-0123456789abcdef}
 `
 	abs, _ := filepath.Abs(filepath.Join("..", "..", "policies"))
