@@ -29,7 +29,7 @@ const jobBindingTTL = 24 * time.Hour
 func (g *Gateway) classifierOptions(uc config.UpstreamConfig, u *upstream, rt http.RoundTripper) crm.Options {
 	o := crm.Options{
 		LookupJob: func(ctx context.Context, kind, jobID string) (string, error) {
-			return lookupJob(ctx, u, rt, kind, jobID)
+			return crm.LookupJob(ctx, u.currentTarget(), rt, kind, jobID)
 		},
 	}
 	if l, ok := g.limiter.(*ratelimit.Limiter); ok && l != nil {
