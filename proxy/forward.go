@@ -299,10 +299,10 @@ func (t *credTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		callerAuth = x.callerAuth
 	}
 	// The first attempt sets the credential on the request in place: its
-	// two senders make a request for this round trip alone
-	// (ReverseProxy's copy of the caller's, httputil.ProxyRequest.Out,
-	// with a cloned header; crm.LookupJob's own), and nothing else reads it
-	// meanwhile. A retry gets a copy of its own, since the transport may
+	// senders make a request for this round trip alone (ReverseProxy's
+	// copy of the caller's, httputil.ProxyRequest.Out, with a cloned
+	// header; crm.LookupJob's and crm.DescribeObject's own), and nothing
+	// else reads it meanwhile. A retry gets a copy of its own, since the transport may
 	// still be reading the first attempt.
 	if err := t.creds.Apply(req.Context(), req, callerAuth); err != nil {
 		return nil, &credentialError{err}
