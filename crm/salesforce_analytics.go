@@ -5,9 +5,11 @@ package crm
 import (
 	"net/http"
 	"strings"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
-var sfReport = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "report"}
+var sfReport = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Report}
 
 // sfAnalytics classifies report runs. A report returns rows of whatever
 // objects its report type joins, so the action's object is "Report" (with

@@ -7,6 +7,8 @@ import (
 	"encoding/xml"
 	"net/http"
 	"strings"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // sfJobs classifies /services/data/{ver}/jobs/ingest... and jobs/query...
@@ -112,7 +114,7 @@ func (c *Classifier) sfJobs(ctx context.Context, in *input, rest []string, res *
 			}
 			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
-			res.Response = ResponseShape{Format: "csv", Vendor: vendorSalesforce, Object: a.Object, Kind: "bulk_csv"}
+			res.Response = ResponseShape{Format: "csv", Vendor: vendorSalesforce, Object: a.Object, Kind: bodyshape.BulkCSV}
 		case query && isRead(m) && strings.EqualFold(sub, "resultPages"):
 			a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
 			if !ok {
@@ -140,7 +142,7 @@ func (c *Classifier) sfJobs(ctx context.Context, in *input, rest []string, res *
 			}
 			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
-			res.Response = ResponseShape{Format: "csv", Vendor: vendorSalesforce, Object: a.Object, Kind: "bulk_csv"}
+			res.Response = ResponseShape{Format: "csv", Vendor: vendorSalesforce, Object: a.Object, Kind: bodyshape.BulkCSV}
 		}
 	}
 }
@@ -297,7 +299,7 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 		}
 		res.Action = a
 		res.jobFormat = j.ContentType
-		res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
+		res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: bodyshape.Job}
 		if isJSON {
 			res.Response.Format = "json"
 			res.Capture, res.captureActions = captureJob, captureJobActs
@@ -320,7 +322,7 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 			return
 		}
 		res.Action = jobLifecycle(a, a.Operation == OpBulkQuery, job, mode)
-		res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
+		res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: bodyshape.Job}
 	default:
 		job := rest[1]
 		if !strings.EqualFold(rest[2], "batch") {
@@ -342,7 +344,7 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkQuery, CatExport, job, "batch"
 			a.IncludeDeleted = ja.IncludeDeleted
 			res.Action = a
-			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
+			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: bodyshape.Job}
 		case len(rest) == 3 && m == http.MethodPost:
 			a := ja
 			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkIngest, CatBulk, job, "batch"
@@ -354,10 +356,10 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 				a.AllFields = true
 			}
 			res.Action = a
-			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
+			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: bodyshape.Job}
 		case (len(rest) == 3 || len(rest) == 4) && isRead(m):
 			res.Action = jobLifecycle(ja, query, job, "status")
-			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: "job"}
+			res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: bodyshape.Job}
 		case (len(rest) == 5 || len(rest) == 6) && isRead(m) && (strings.EqualFold(rest[4], "result") || strings.EqualFold(rest[4], "request")):
 			a := ja
 			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
@@ -375,9 +377,9 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 				// The result list of a query batch holds result ids only.
 				format = "none"
 			}
-			res.Response = ResponseShape{Format: format, Vendor: vendorSalesforce, Object: a.Object, Kind: "bulk_csv"}
+			res.Response = ResponseShape{Format: format, Vendor: vendorSalesforce, Object: a.Object, Kind: bodyshape.BulkCSV}
 			if format == "json" {
-				res.Response.Kind = "records"
+				res.Response.Kind = bodyshape.Records
 			}
 		}
 	}

@@ -6,9 +6,11 @@ import (
 	"context"
 
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
-var sfGraphQLShape = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "graphql"}
+var sfGraphQLShape = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.GraphQL}
 
 var gqlScalarWrappers = [...]string{"value", "displayValue", "format", "label", "__typename"}
 

@@ -8,9 +8,11 @@ import (
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
-var sfUIShape = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "uiapi"}
+var sfUIShape = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.UIAPI}
 
 func (c *Classifier) sfUIAPI(in *input, rest []string, res *Result) {
 	m := in.method

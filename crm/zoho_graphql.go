@@ -3,6 +3,8 @@ package crm
 import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // zohoGraphQL classifies POST /crm/graphql:
@@ -78,12 +80,12 @@ func (c *Classifier) zohoGraphQL(in *input, res *Result) {
 		}
 	case 1:
 		res.Action = g.objs[0]
-		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Object: g.objs[0].Object, Kind: "graphql"}
+		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Object: g.objs[0].Object, Kind: bodyshape.GraphQL}
 	default:
 		res.Action = Action{Operation: OpQuery, Category: CatRead, Object: "*", Query: body.Query}
 		res.Subrequests = g.objs
 		mergePlans(&res.Action, g.objs)
-		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: "graphql"}
+		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: bodyshape.GraphQL}
 	}
 }
 
