@@ -18,18 +18,8 @@ var gqlScalarWrappers = [...]string{"value", "displayValue", "format", "label", 
 // uiapi { query { Obj { edges { node { ... } } } } } is a query action.
 // Mutations, introspection and anything else are unknown.
 func (c *Classifier) sfGraphQL(ctx context.Context, in *input, res *Result) {
-	var body struct {
-		Query string `json:"query"`
-	}
-	if !strictObject(in.body, &body, "query", "variables", "operationName") || body.Query == "" {
-		return
-	}
-	vars, ok := gqlVariables(in.body)
+	query, doc, vars, ok := gqlRequest(in.body)
 	if !ok {
-		return
-	}
-	doc, err := parseGraphQL(body.Query)
-	if err != nil || len(doc.Operations) == 0 {
 		return
 	}
 	g := gqlWalker{doc: doc}
@@ -48,7 +38,7 @@ func (c *Classifier) sfGraphQL(ctx context.Context, in *input, res *Result) {
 						if !isObjectName(o.Name) {
 							return
 						}
-						a := Action{Operation: OpQuery, Category: CatRead, Object: canonSFObject(o.Name), Query: body.Query}
+						a := Action{Operation: OpQuery, Category: CatRead, Object: canonSFObject(o.Name), Query: query}
 						if k.Name == "aggregate" {
 							a.Aggregate, a.AllFields = true, true
 						} else if !g.objectFields(o.SelectionSet, "", &a, 0) {
@@ -79,7 +69,7 @@ func (c *Classifier) sfGraphQL(ctx context.Context, in *input, res *Result) {
 		res.Action = g.objs[0]
 		return
 	}
-	res.Action = Action{Operation: OpQuery, Category: CatRead, Object: "*", Query: body.Query}
+	res.Action = Action{Operation: OpQuery, Category: CatRead, Object: "*", Query: query}
 	res.Subrequests = g.objs
 	mergePlans(&res.Action, g.objs)
 }
