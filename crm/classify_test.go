@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // want describes the parts of a classification a case checks; empty
@@ -22,7 +24,7 @@ type want struct {
 	recordID  string
 	query     string
 	format    string
-	kind      string
+	kind      bodyshape.Kind
 	method    string
 	path      string   // forwarded path, when set
 	subs      []string // "op:object" per sub-request, checked when non-nil
@@ -123,6 +125,14 @@ func checkResult(t *testing.T, res Result, w want) {
 	}
 	if w.kind != "" && res.Response.Kind != w.kind {
 		t.Errorf("kind = %q, want %q", res.Response.Kind, w.kind)
+	}
+	if !res.Response.Kind.Known() {
+		t.Errorf("response kind %q is not one of package bodyshape's", res.Response.Kind)
+	}
+	for i, s := range res.SubResponses {
+		if !s.Kind.Known() {
+			t.Errorf("sub-response %d kind %q is not one of package bodyshape's", i, s.Kind)
+		}
 	}
 	if w.method != "" && res.Method != w.method {
 		t.Errorf("method = %q, want %q", res.Method, w.method)

@@ -7,12 +7,14 @@ import (
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 var (
-	sfComposite = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "composite"}
-	sfBatch     = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "batch"}
-	sfGraph     = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "graph"}
+	sfComposite = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Composite}
+	sfBatch     = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Batch}
+	sfGraph     = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Graph}
 )
 
 type sfSubRequest struct {
@@ -124,7 +126,7 @@ func (c *Classifier) sfContainer(ctx context.Context, in *input, subs []jsontext
 			body = sr.RichInput
 		}
 		r := c.sfSub(ctx, in, sr.Method, sr.URL, body, sr.Headers, relative)
-		if r.Response.Kind == "graphql" && len(r.Action.Aliases) > 0 {
+		if r.Response.Kind == bodyshape.GraphQL && len(r.Action.Aliases) > 0 {
 			// The masking stage follows a GraphQL answer's aliases only at
 			// the top of a response, not inside a composite part's body:
 			// such a part is unknown (denied), never forwarded unmasked.

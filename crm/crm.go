@@ -15,6 +15,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // Operation is what a request does, as the policy input contract names it.
@@ -176,13 +178,10 @@ type ResponseShape struct {
 	// Object is the object of records that carry no type of their own
 	// (Zoho module, bulk CSV object, list view object); "" if unknown.
 	Object string
-	// Kind is a hint for the masking stage; see docs/classification.md:
-	// "records", "search", "report", "graphql", "listview", "uiapi",
-	// "composite", "batch", "graph", "result", "job", "metadata",
-	// "bulk_csv", "users", "unknown".
-	Kind string
-	// Columns is reserved for report columns (they are in the body); for
-	// positional rows (Rows) it names each column, in order.
+	// Kind is where the records sit in the body (package bodyshape; a
+	// table in docs/classification.md "Response shapes").
+	Kind bodyshape.Kind
+	// Columns names each column of positional rows (Rows), in order.
 	Columns []string
 	// Records and Rows are JSON pointers to the records of a profile
 	// CRM's response: an array of objects (or one object), or an array

@@ -1,5 +1,7 @@
 package crm
 
+import "github.com/crmgw/crmgw/internal/bodyshape"
+
 // ProfileClassifier classifies the requests of a generic upstream from a
 // CRM profile (package crm/profile, docs/profiles.md). It receives the
 // request with Path holding the decoded, normalised path, and res with
@@ -20,7 +22,7 @@ func UnknownAction() Action { return unknownAction }
 func (c *Classifier) classifyGeneric(in *input, res *Result) error {
 	if c.opts.Profile == nil || in.sub {
 		res.Action = unknownAction
-		res.Response = ResponseShape{Format: "json", Vendor: vendorGeneric, Kind: "unknown"}
+		res.Response = ResponseShape{Format: "json", Vendor: vendorGeneric, Kind: bodyshape.Unknown}
 		return nil
 	}
 	return c.opts.Profile.ClassifyProfile(Request{

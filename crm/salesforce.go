@@ -4,18 +4,20 @@ import (
 	"context"
 	"net/http"
 	"strings"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // Response shapes used by the Salesforce classifier (shared values: no
 // allocation per request).
 var (
-	sfRecords  = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "records"}
-	sfResult   = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "result"}
-	sfMetadata = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "metadata"}
-	sfJob      = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "job"}
-	sfUnknown  = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "unknown"}
-	sfSearch   = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: "search"}
-	sfUnsupp   = ResponseShape{Format: "unsupported", Vendor: vendorSalesforce, Kind: "unknown"}
+	sfRecords  = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Records}
+	sfResult   = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Result}
+	sfMetadata = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Metadata}
+	sfJob      = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Job}
+	sfUnknown  = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Unknown}
+	sfSearch   = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Search}
+	sfUnsupp   = ResponseShape{Format: "unsupported", Vendor: vendorSalesforce, Kind: bodyshape.Unknown}
 
 	captureNextRecords = []string{"/nextRecordsUrl"}
 	captureSelf        = []int{-1}
@@ -298,7 +300,7 @@ func (c *Classifier) sfSObjects(in *input, rest []string, res *Result) {
 			switch {
 			case strings.EqualFold(rest[3], "results"):
 				res.Action = Action{Operation: OpList, Category: CatRead, Object: obj, RecordID: rest[2], AllFields: true}
-				res.Response = ResponseShape{Format: "json", Vendor: vendorSalesforce, Object: obj, Kind: "listview"}
+				res.Response = ResponseShape{Format: "json", Vendor: vendorSalesforce, Object: obj, Kind: bodyshape.ListView}
 			case strings.EqualFold(rest[3], "describe"):
 				res.Action = metaAction(obj, rest[2])
 				res.Response = sfMetadata

@@ -3,6 +3,8 @@ package crm
 import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // zohoGraphQL classifies POST /crm/graphql:
@@ -10,18 +12,8 @@ import (
 // Each module is a query action; Meta alone is metadata; mutations and
 // anything else are unknown.
 func (c *Classifier) zohoGraphQL(in *input, res *Result) {
-	var body struct {
-		Query string `json:"query"`
-	}
-	if !strictObject(in.body, &body, "query", "variables", "operationName") || body.Query == "" {
-		return
-	}
-	vars, ok := gqlVariables(in.body)
+	query, doc, vars, ok := gqlRequest(in.body)
 	if !ok {
-		return
-	}
-	doc, err := parseGraphQL(body.Query)
-	if err != nil || len(doc.Operations) == 0 {
 		return
 	}
 	g := gqlWalker{doc: doc}
@@ -41,7 +33,7 @@ func (c *Classifier) zohoGraphQL(in *input, res *Result) {
 						return
 					}
 					mod := canonZohoModule(m.Name)
-					a := Action{Operation: OpQuery, Category: CatRead, Object: mod, Query: body.Query}
+					a := Action{Operation: OpQuery, Category: CatRead, Object: mod, Query: query}
 					for _, d := range g.fields(m.SelectionSet, 0) {
 						switch d.Name {
 						case "_data":
@@ -78,12 +70,12 @@ func (c *Classifier) zohoGraphQL(in *input, res *Result) {
 		}
 	case 1:
 		res.Action = g.objs[0]
-		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Object: g.objs[0].Object, Kind: "graphql"}
+		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Object: g.objs[0].Object, Kind: bodyshape.GraphQL}
 	default:
-		res.Action = Action{Operation: OpQuery, Category: CatRead, Object: "*", Query: body.Query}
+		res.Action = Action{Operation: OpQuery, Category: CatRead, Object: "*", Query: query}
 		res.Subrequests = g.objs
 		mergePlans(&res.Action, g.objs)
-		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: "graphql"}
+		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: bodyshape.GraphQL}
 	}
 }
 
@@ -94,6 +86,29 @@ const (
 	maxGraphQLDepth  = 64
 	maxGraphQLTokens = 20000
 )
+
+// gqlRequest reads a GraphQL request body, as Salesforce and Zoho both
+// take it: an object of query (required), variables and operationName,
+// nothing else. It returns the parsed document, which holds at least one
+// operation, with its text and the variables; false for anything else
+// (the request is then unknown).
+func gqlRequest(body []byte) (string, *ast.QueryDocument, map[string]any, bool) {
+	var req struct {
+		Query string `json:"query"`
+	}
+	if !strictObject(body, &req, "query", "variables", "operationName") || req.Query == "" {
+		return "", nil, nil, false
+	}
+	vars, ok := gqlVariables(body)
+	if !ok {
+		return "", nil, nil, false
+	}
+	doc, err := parseGraphQL(req.Query)
+	if err != nil || len(doc.Operations) == 0 {
+		return "", nil, nil, false
+	}
+	return req.Query, doc, vars, true
+}
 
 func parseGraphQL(q string) (*ast.QueryDocument, error) {
 	depth := 0

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/crmgw/crmgw/internal/jsonptr"
+	"github.com/crmgw/crmgw/internal/tmplref"
 )
 
 // ProfileCredentialSpec is what a CRM profile says about the gateway's
@@ -75,7 +76,7 @@ func NewProfileCredentials(cfg UpstreamAuthConfig, spec ProfileCredentialSpec, c
 	// Every {param.NAME} the profile uses must be configured.
 	var missing []string
 	need := func(tmpl string) {
-		for _, ref := range templateRefs(tmpl) {
+		for _, ref := range tmplref.Refs(tmpl) {
 			if name, ok := strings.CutPrefix(ref, "param."); ok {
 				if _, set := cfg.Params[name]; !set {
 					missing = append(missing, name)
@@ -103,7 +104,7 @@ func NewProfileCredentials(cfg UpstreamAuthConfig, spec ProfileCredentialSpec, c
 	default:
 		// {value.NAME} without the token endpoint comes from params.
 		for _, p := range spec.Place {
-			for _, ref := range templateRefs(p.Value) {
+			for _, ref := range tmplref.Refs(p.Value) {
 				if name, ok := strings.CutPrefix(ref, "value."); ok {
 					if _, set := cfg.Params[name]; !set {
 						missing = append(missing, name)
@@ -294,54 +295,12 @@ func (pc *profileCredentials) Apply(ctx context.Context, r *http.Request, _ stri
 func (pc *profileCredentials) Invalidate(failed string) { pc.base.Invalidate(failed) }
 func (pc *profileCredentials) InstanceURL() string      { return "" }
 
-// templateRefs lists the {names} of a template.
-func templateRefs(s string) []string {
-	var out []string
-	for {
-		i := strings.IndexByte(s, '{')
-		if i < 0 {
-			return out
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			return out
-		}
-		out = append(out, s[i+1:i+j])
-		s = s[i+j+1:]
-	}
-}
-
 // expandTemplate replaces {token}, {value.NAME} and {param.NAME}; other
 // braces (JSON's own) are left alone.
 func expandTemplate(tmpl string, get func(ref string) string) string {
-	return expandRefs(tmpl, func(ref string) bool {
+	return tmplref.Expand(tmpl, func(ref string) bool {
 		return ref == "token" || strings.HasPrefix(ref, "value.") || strings.HasPrefix(ref, "param.")
 	}, get)
-}
-
-// expandRefs replaces each {ref} known says is a placeholder.
-func expandRefs(tmpl string, known func(string) bool, get func(ref string) string) string {
-	var b strings.Builder
-	for {
-		i := strings.IndexByte(tmpl, '{')
-		if i < 0 {
-			b.WriteString(tmpl)
-			return b.String()
-		}
-		j := strings.IndexByte(tmpl[i:], '}')
-		ref := ""
-		if j > 0 {
-			ref = tmpl[i+1 : i+j]
-		}
-		if j <= 0 || !known(ref) {
-			b.WriteString(tmpl[:i+1])
-			tmpl = tmpl[i+1:]
-			continue
-		}
-		b.WriteString(tmpl[:i])
-		b.WriteString(get(ref))
-		tmpl = tmpl[i+j+1:]
-	}
 }
 
 // jsonStringBody is s escaped for the inside of a JSON string.

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crmgw/crmgw/internal/tmplref"
 )
 
 // SignedSpec is a profile's signed-header scheme (docs/profiles.md,
@@ -37,7 +39,7 @@ type signedCredentials struct {
 func newSignedCredentials(spec SignedSpec, params map[string]string, strip []string) (*signedCredentials, error) {
 	var missing []string
 	for _, t := range append([]string{spec.Key, spec.StringToSign}, mapVals(spec.Headers)...) {
-		for _, ref := range templateRefs(t) {
+		for _, ref := range tmplref.Refs(t) {
 			if name, ok := strings.CutPrefix(ref, "param."); ok {
 				if _, set := params[name]; !set {
 					missing = append(missing, name)
@@ -104,7 +106,7 @@ func (s *signedCredentials) Apply(_ context.Context, r *http.Request, _ string) 
 		"body_sha256":  hex.EncodeToString(sum[:]),
 	}
 	fill := func(t string) string {
-		return expandRefs(t, func(ref string) bool {
+		return tmplref.Expand(t, func(ref string) bool {
 			_, isVal := vals[ref]
 			return isVal || strings.HasPrefix(ref, "param.")
 		}, func(ref string) string {

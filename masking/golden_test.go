@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
@@ -66,7 +68,7 @@ var contactMask = map[string]string{
 }
 
 func goldenCases() []goldenCase {
-	sf := func(kind string) Options { return Options{Vendor: "salesforce", Kind: kind, HMACKey: testKey} }
+	sf := func(kind bodyshape.Kind) Options { return Options{Vendor: "salesforce", Kind: kind, HMACKey: testKey} }
 	return []goldenCase{
 		{name: "query masks each record by its own type, nested User by User rules", fixture: "fixtures/salesforce/query_contacts.json",
 			opts: sf("records"), mask: contactMask,

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // mode is the response shape family the JSON rewriter navigates.
@@ -24,19 +26,19 @@ const (
 
 func modeFor(o Options) mode {
 	if o.Vendor == "zoho" || o.Vendor == "generic" {
-		if o.Kind == "graphql" {
+		if o.Kind == bodyshape.GraphQL {
 			return modeGraphQL // Zoho: data.Records.{Module}._data[]
 		}
 		return modeZoho
 	}
 	switch o.Kind {
-	case "graphql":
+	case bodyshape.GraphQL:
 		return modeGraphQL
-	case "uiapi":
+	case bodyshape.UIAPI:
 		return modeUIAPI
-	case "listview":
+	case bodyshape.ListView:
 		return modeListView
-	case "report":
+	case bodyshape.Report:
 		return modeReport
 	}
 	return modeSalesforce
@@ -1158,7 +1160,7 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 			if c.top && w.opts.MaxRecords != 0 && !w.holding {
 				w.holding, w.holdMark, w.holdFrame = true, len(w.out.b)-1, len(w.frames)-1
 			}
-		case w.mode == modeZoho && !isObj && pObj && equalFold(pKey, "data") && (len(w.frames) == 2 || w.opts.Kind == "composite"):
+		case w.mode == modeZoho && !isObj && pObj && equalFold(pKey, "data") && (len(w.frames) == 2 || w.opts.Kind == bodyshape.Composite):
 			// Zoho composite: __composite_requests[].details.response.body.data[]
 			c.role = roleList
 		case w.mode == modeZoho && isObj && pObj && equalFold(pKey, "info") && len(w.frames) == 2:
@@ -1189,7 +1191,7 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 		case modeZoho:
 			// Sub-requests of a composite each have their own module: unknown.
 			c.role = roleRecord
-			c.typ, c.typed = append(c.typ[:0], w.opts.Object...), w.opts.Object != "" && w.opts.Kind != "composite"
+			c.typ, c.typed = append(c.typ[:0], w.opts.Object...), w.opts.Object != "" && w.opts.Kind != bodyshape.Composite
 		case modeGraphQL:
 			c.role = roleGQLEdge
 			if w.zohoGQL() {

@@ -17,6 +17,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // Errors a Reader or DecodeBody may return; match them with errors.Is.
@@ -44,10 +46,12 @@ type Options struct {
 	// Vendor is "salesforce", "zoho" or "generic" (treated like zoho: records
 	// under data[] or a top-level array).
 	Vendor string
-	// Kind is the classification's hint about the response shape: "records"
-	// (default: query, retrieve, collections, search, composite),
-	// "composite" (same as records), "report", "graphql", "uiapi", "listview".
-	Kind string
+	// Kind is the response shape the classification names
+	// (crm.ResponseShape.Kind): GraphQL, Report, UIAPI and ListView bodies
+	// are walked each their own way, Records and Rows of a generic vendor
+	// at the Records and Rows pointers; any other kind (or none) where
+	// the vendor keeps records.
+	Kind bodyshape.Kind
 	// Object is the object of records that carry no type of their own (Zoho
 	// module, CSV object, list view object).
 	Object string

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 func TestCompileRulesRejectsBadRules(t *testing.T) {
@@ -235,7 +237,7 @@ func truncationBodies() []struct {
 	zoho.WriteString(`],"info":{"more_records":true,"next_page_token":"tok"}}`)
 	search.WriteString(`]}`)
 	coll.WriteString(`]`)
-	sf := func(kind string) Options { return Options{Vendor: "salesforce", Kind: kind} }
+	sf := func(kind bodyshape.Kind) Options { return Options{Vendor: "salesforce", Kind: kind} }
 	return []struct {
 		name string
 		opts Options

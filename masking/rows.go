@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // pointerRewriter rewrites the JSON body of a CRM described by a profile
@@ -30,7 +32,7 @@ type pointerRewriter struct {
 	objOK   bool
 	scratch []byte
 
-	kind     string // "records", "rows" or "" (no records: mask by name only)
+	kind     bodyshape.Kind // Records, Rows or "" (no records: mask by name only)
 	at       string
 	colStrat []Strategy
 	cols     []string
@@ -79,10 +81,10 @@ func newPointerRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *po
 		max:   opts.MaxRecords,
 	}
 	switch opts.Kind {
-	case "records":
-		w.kind, w.at = "records", opts.Records
-	case "rows":
-		w.kind, w.at, w.cols = "rows", opts.Rows, opts.Columns
+	case bodyshape.Records:
+		w.kind, w.at = bodyshape.Records, opts.Records
+	case bodyshape.Rows:
+		w.kind, w.at, w.cols = bodyshape.Rows, opts.Rows, opts.Columns
 		w.colStrat = make([]Strategy, len(opts.Columns))
 		for i, c := range opts.Columns {
 			w.colStrat[i] = w.rule([]byte(c))
@@ -228,7 +230,7 @@ func (w *pointerRewriter) record() error {
 		return nil
 	}
 	w.n++
-	if w.kind == "rows" && v.Kind() == '[' {
+	if w.kind == bodyshape.Rows && v.Kind() == '[' {
 		return w.row(v)
 	}
 	if w.rules.Empty() && w.det == 0 {

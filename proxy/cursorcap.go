@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/crmgw/crmgw/crm"
+	"github.com/crmgw/crmgw/internal/bodyshape"
 	"github.com/crmgw/crmgw/masking"
 	"github.com/crmgw/crmgw/ratelimit"
 )
@@ -68,12 +69,12 @@ func continuedCursor(x *exchange) (string, time.Duration) {
 	switch {
 	case a.Operation == crm.OpBulkResult && a.RecordID != "":
 		return "job:" + a.RecordID, jobCursorTTL
-	case a.Operation == crm.OpQuery && x.up.typ == "salesforce" && a.Mode == "next_page" && x.result.Response.Kind != "graphql":
+	case a.Operation == crm.OpQuery && x.up.typ == "salesforce" && a.Mode == "next_page" && x.result.Response.Kind != bodyshape.GraphQL:
 		p := x.result.Path
 		return "sfq:" + locatorCursor(p[strings.LastIndexByte(p, '/')+1:]), queryCursorTTL
 	case a.Operation == crm.OpList && x.up.typ == "zoho" && zohoContinues(a, x.result.RawQuery):
 		return "zl:" + strings.ToLower(a.Object), queryCursorTTL
-	case a.Operation == crm.OpQuery && x.result.Response.Kind == "graphql" && hasAfterArg(a.Query):
+	case a.Operation == crm.OpQuery && x.result.Response.Kind == bodyshape.GraphQL && hasAfterArg(a.Query):
 		return "gql:" + strings.ToLower(a.Object), queryCursorTTL
 	}
 	return "", 0
@@ -117,7 +118,7 @@ func graphQLNextPage(object string) string {
 // and a GraphQL first page's hasNextPage when a cap applies.
 func captures(x *exchange) []string {
 	a := &x.result.Action
-	if !x.enforced || x.decision.MaxRecords <= 0 || x.result.Response.Kind != "graphql" || x.up.typ != "salesforce" ||
+	if !x.enforced || x.decision.MaxRecords <= 0 || x.result.Response.Kind != bodyshape.GraphQL || x.up.typ != "salesforce" ||
 		a.Operation != crm.OpQuery || a.Object == "" || a.Object == "*" || hasAfterArg(a.Query) {
 		return x.result.Capture
 	}
@@ -136,7 +137,7 @@ func openedCursor(x *exchange, st *masking.Stats) (ratelimit.Cursor, bool) {
 	a := &x.result.Action
 	var id string
 	switch {
-	case a.Operation == crm.OpQuery && x.up.typ == "salesforce" && x.result.Response.Kind != "graphql":
+	case a.Operation == crm.OpQuery && x.up.typ == "salesforce" && x.result.Response.Kind != bodyshape.GraphQL:
 		next := st.Captured["/nextRecordsUrl"]
 		if next == "" || next == "null" {
 			return ratelimit.Cursor{}, false
@@ -147,7 +148,7 @@ func openedCursor(x *exchange, st *masking.Stats) (ratelimit.Cursor, bool) {
 			return ratelimit.Cursor{}, false
 		}
 		id = "zl:" + strings.ToLower(a.Object)
-	case a.Operation == crm.OpQuery && x.result.Response.Kind == "graphql" && x.up.typ == "salesforce":
+	case a.Operation == crm.OpQuery && x.result.Response.Kind == bodyshape.GraphQL && x.up.typ == "salesforce":
 		if st.Captured[graphQLNextPage(a.Object)] != "true" {
 			return ratelimit.Cursor{}, false
 		}

@@ -97,7 +97,7 @@ type exchange struct {
 	subject *identity.Subject
 	ip      netip.Addr
 	// subjKey and ipText: subjectKey(subject) and ip.String(), made once
-	// (each stage that needs them used to make its own).
+	// per request for every stage that needs them.
 	subjKey, ipText string
 	result          crm.Result
 

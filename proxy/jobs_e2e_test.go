@@ -1,17 +1,12 @@
 package proxy
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
-
-	"github.com/crmgw/crmgw/examples/samplecrm"
 )
 
 // A bulk job is its creator's: another caller polling, aborting or
@@ -70,39 +65,6 @@ func TestBulkJobOfAnotherCallerIsNotFound(t *testing.T) {
 	}
 	if code, b := status(managerKey, "DELETE", jobs+"/"+job.ID, ""); code/100 != 2 {
 		t.Errorf("owner's delete: %d %s", code, b)
-	}
-}
-
-type bearerTransport struct{ token string }
-
-func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// describeObject reads the sample CRM's real describe answer over HTTP.
-func TestDescribeObjectReadsTheCRMsMetadata(t *testing.T) {
-	crm := httptest.NewServer(samplecrm.New(samplecrm.Options{Records: 5, Seed: 1, SalesforceToken: sfToken}))
-	defer crm.Close()
-	target, _ := url.Parse(crm.URL)
-	u := &upstream{target: target}
-	rt := bearerTransport{sfToken}
-	md, err := describeObject(context.Background(), u, rt, "Account")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(md.Lookups["Owner"], []string{"User"}) || md.Children["Opportunities"] != "Opportunity" ||
-		md.Children["Contacts"] != "Contact" || !slices.Contains(md.Fields, "Bank_Account__c") {
-		t.Errorf("describe Account = %+v", md)
-	}
-	if _, err := describeObject(context.Background(), u, rt, "NoSuchThing"); err == nil {
-		t.Error("describe of an object the CRM does not have: no error")
-	}
-	for _, bad := range []string{"", "Account/../x", "Account?x=1", "Acc%2F"} {
-		if _, err := describeObject(context.Background(), u, rt, bad); err == nil {
-			t.Errorf("describe %q: no error", bad)
-		}
 	}
 }
 

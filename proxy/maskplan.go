@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/crmgw/crmgw/crm"
+	"github.com/crmgw/crmgw/internal/bodyshape"
 	"github.com/crmgw/crmgw/masking"
 )
 
@@ -20,7 +21,7 @@ import (
 // its source field; a key the plan cannot attribute in an aggregate row or
 // a record of the request's object gets the object's strictest rule.
 func maskPlan(a *crm.Action, subs []crm.Action, shape *crm.ResponseShape) *masking.Plan {
-	if len(a.Aliases) == 0 && !a.Aggregate && shape.Kind != "graphql" && !strings.Contains(a.Query, "(") && !hasFunctionRole(a) {
+	if len(a.Aliases) == 0 && !a.Aggregate && shape.Kind != bodyshape.GraphQL && !strings.Contains(a.Query, "(") && !hasFunctionRole(a) {
 		return nil
 	}
 	return &masking.Plan{Object: a.Object, Fields: a.Fields, AllFields: a.AllFields, Aliases: a.Aliases, Objects: planObjects(subs)}
@@ -80,7 +81,7 @@ func (g *Gateway) maskErrorBody(resp *http.Response, x *exchange) (bool, error) 
 	m.Init(body, masking.Options{
 		Format:    "json",
 		Vendor:    shape.Vendor,
-		Kind:      "error",
+		Kind:      bodyshape.Error,
 		Object:    shape.Object,
 		Rules:     rules,
 		HMACKey:   g.hmacKey,

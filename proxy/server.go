@@ -3,14 +3,11 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -199,64 +196,6 @@ func (g *Gateway) newUpstream(uc config.UpstreamConfig) (*upstream, *credSlot, e
 	}
 	u.proxy = g.newReverseProxy(u, &tracedTransport{g: g, base: transport})
 	return u, slot, nil
-}
-
-// lookupJob asks the CRM which object a bulk job reads, for jobs the gateway
-// has not seen created (another replica, or before a restart). It uses the
-// gateway's own credential; the caller's policy decision still applies to
-// the object found.
-func lookupJob(ctx context.Context, u *upstream, rt http.RoundTripper, kind, jobID string) (string, error) {
-	if strings.ContainsAny(jobID, "/?#%") {
-		return "", errors.New("invalid job id")
-	}
-	target := u.currentTarget()
-	var p string
-	switch kind {
-	case "bulk2_query":
-		p = "/services/data/v60.0/jobs/query/" + jobID
-	case "bulk2_ingest":
-		p = "/services/data/v60.0/jobs/ingest/" + jobID
-	case "zoho_bulk_read":
-		p = "/crm/bulk/v6/read/" + jobID
-	default:
-		// Bulk API 1.0 job info is XML unless the job was JSON: not looked
-		// up, so an unknown Bulk 1.0 job stays unknown (denied).
-		return "", fmt.Errorf("job lookup not supported for %q", kind)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(target.String(), "/")+p, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := rt.RoundTrip(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("job lookup: upstream status %d", resp.StatusCode)
-	}
-	var job struct {
-		Object string `json:"object"`
-		Data   []struct {
-			Query struct {
-				Module struct {
-					APIName string `json:"api_name"`
-				} `json:"module"`
-			} `json:"query"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&job); err != nil {
-		return "", fmt.Errorf("job lookup: %w", err)
-	}
-	if job.Object != "" {
-		return job.Object, nil
-	}
-	if len(job.Data) > 0 && job.Data[0].Query.Module.APIName != "" {
-		return job.Data[0].Query.Module.APIName, nil
-	}
-	return "", errors.New("job lookup: no object in the job")
 }
 
 // Start opens both listeners and serves in the background.

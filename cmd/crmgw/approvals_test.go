@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,7 +32,7 @@ func TestApprovalsAndSubjectsCommands(t *testing.T) {
 	iss := oidctest.NewIssuer()
 	defer iss.Close()
 	dir := t.TempDir()
-	if err := copyFS(filepath.Join(dir, "policies"), policies.FS); err != nil {
+	if err := os.CopyFS(filepath.Join(dir, "policies"), policies.FS); err != nil {
 		t.Fatal(err)
 	}
 	const adminToken = "cli-admin-token-0123456789"
@@ -151,24 +150,6 @@ audit: {sinks: [{type: file, path: audit.jsonl}]}
 	if _, _, err := runCLI(t, nil, "approvals", "list", "--admin", admin); err == nil || !strings.Contains(err.Error(), "no token") {
 		t.Fatalf("without a token: %v", err)
 	}
-}
-
-// copyFS writes the files of src under dst (the embedded default policies).
-func copyFS(dst string, src fs.FS) error {
-	return fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, filepath.FromSlash(p))
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := fs.ReadFile(src, p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
 }
 
 func sha256Hex(s string) string {

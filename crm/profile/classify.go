@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/crmgw/crmgw/crm"
+	"github.com/crmgw/crmgw/internal/bodyshape"
 	"github.com/crmgw/crmgw/internal/jsonptr"
 	"github.com/crmgw/crmgw/internal/queryparams"
 )
@@ -55,7 +56,7 @@ type request struct {
 // with Method, Path, DecodedPath and RawQuery set).
 func (p *Profile) Classify(req crm.Request, res *crm.Result) error {
 	res.Action = crm.UnknownAction()
-	res.Response = crm.ResponseShape{Format: "json", Vendor: "generic", Kind: "unknown"}
+	res.Response = crm.ResponseShape{Format: "json", Vendor: "generic", Kind: bodyshape.Unknown}
 	// Which endpoints take this method and path?
 	var cands []*Endpoint
 	var candParams []map[string]string
@@ -112,16 +113,16 @@ func (p *Profile) Classify(req crm.Request, res *crm.Result) error {
 		return err
 	}
 	res.Action = a
-	shape := crm.ResponseShape{Format: "json", Vendor: "generic", Kind: "records", Object: a.Object}
+	shape := crm.ResponseShape{Format: "json", Vendor: "generic", Kind: bodyshape.Records, Object: a.Object}
 	switch {
 	case ep.Response.Format == "none":
-		shape.Format, shape.Kind = "none", "none"
+		shape.Format, shape.Kind = "none", bodyshape.None
 	case ep.Response.Rows != nil:
 		shape.Kind, shape.Columns, shape.Rows = "rows", columns, *ep.Response.Rows
 	case ep.Response.Records != nil:
 		shape.Records = *ep.Response.Records
 	default:
-		shape.Kind = "result"
+		shape.Kind = bodyshape.Result
 	}
 	res.Response = shape
 	return p.strip(req, res, &r)

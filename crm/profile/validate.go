@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmgw/crmgw/crm"
 	"github.com/crmgw/crmgw/internal/jsonptr"
+	"github.com/crmgw/crmgw/internal/tmplref"
 )
 
 var operations = map[string]bool{}
@@ -177,7 +178,8 @@ func (p *Profile) validateCredential(bad func(int, string, ...any)) {
 			bad(line, "credential.token_endpoint.path: want a path starting with /")
 		}
 		var v any
-		if err := json.Unmarshal([]byte(expandParams(te.Body, func(string) string { return "x" })), &v); err != nil {
+		isParam := func(ref string) bool { return strings.HasPrefix(ref, "param.") }
+		if err := json.Unmarshal([]byte(tmplref.Expand(te.Body, isParam, func(string) string { return "x" })), &v); err != nil {
 			bad(line, "credential.token_endpoint.body: not JSON once filled in: %v", err)
 		}
 		if te.Token == "" || !jsonptr.Valid(te.Token) {
@@ -204,7 +206,7 @@ func (p *Profile) validateCredential(bad func(int, string, ...any)) {
 		hasSig := false
 		for h, v := range sg.Headers {
 			hasSig = hasSig || strings.Contains(v, "{signature}")
-			for _, ref := range placeholders(v) {
+			for _, ref := range tmplref.Refs(v) {
 				if !signedRef(ref, true) {
 					bad(line, "credential.signed.headers.%s: unknown placeholder {%s}", h, ref)
 				}
@@ -214,7 +216,7 @@ func (p *Profile) validateCredential(bad func(int, string, ...any)) {
 			bad(line, "credential.signed.headers: one header must carry {signature}")
 		}
 		for _, t := range []string{sg.Key, sg.StringToSign} {
-			for _, ref := range placeholders(t) {
+			for _, ref := range tmplref.Refs(t) {
 				if !signedRef(ref, false) {
 					bad(line, "credential.signed: unknown placeholder {%s}", ref)
 				}
@@ -240,7 +242,7 @@ func (p *Profile) validateCredential(bad func(int, string, ...any)) {
 		if pl.Value == "" {
 			bad(pl.Line, "credential.place: value required (e.g. \"Bearer {token}\")")
 		}
-		for _, ref := range placeholders(pl.Value) {
+		for _, ref := range tmplref.Refs(pl.Value) {
 			name, _, _ := strings.Cut(ref, ".")
 			switch {
 			case ref == "token":
@@ -266,44 +268,6 @@ func mapValues(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
-}
-
-// placeholders lists the {names} in a template.
-func placeholders(s string) []string {
-	var out []string
-	for {
-		i := strings.IndexByte(s, '{')
-		if i < 0 {
-			return out
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			return out
-		}
-		out = append(out, s[i+1:i+j])
-		s = s[i+j+1:]
-	}
-}
-
-// expandParams replaces {param.NAME} in a JSON template with the
-// JSON-string-escaped value get(NAME) returns.
-func expandParams(tmpl string, get func(string) string) string {
-	var b strings.Builder
-	for {
-		i := strings.Index(tmpl, "{param.")
-		if i < 0 {
-			b.WriteString(tmpl)
-			return b.String()
-		}
-		j := strings.IndexByte(tmpl[i:], '}')
-		if j < 0 {
-			b.WriteString(tmpl)
-			return b.String()
-		}
-		b.WriteString(tmpl[:i])
-		b.WriteString(jsonEscape(get(tmpl[i+7 : i+j])))
-		tmpl = tmpl[i+j+1:]
-	}
 }
 
 // ExpandError fills an error template. Text values are escaped for a JSON

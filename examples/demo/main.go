@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -147,7 +146,7 @@ func runDemo(ctx context.Context, o options, out io.Writer, ready func(running))
 	}
 
 	polDir := filepath.Join(dir, "policies")
-	if err := copyFS(polDir, policies.FS); err != nil {
+	if err := os.CopyFS(polDir, policies.FS); err != nil {
 		return err
 	}
 	cfgPath := filepath.Join(dir, "crmgw.yaml")
@@ -275,21 +274,4 @@ approvals:
 func sha(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
-}
-
-func copyFS(dst string, src fs.FS) error {
-	return fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, filepath.FromSlash(p))
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := fs.ReadFile(src, p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
 }

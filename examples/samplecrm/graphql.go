@@ -282,17 +282,8 @@ func (e *gexec) resolve(v *gval) *gval {
 }
 
 func (s *Server) sfGraphQL(w http.ResponseWriter, r *http.Request, base string) {
-	var req struct {
-		Query     string         `json:"query"`
-		Variables map[string]any `json:"variables"`
-	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
-		gqlError(w, "Invalid JSON body: "+err.Error())
-		return
-	}
-	sels, err := parseGraphQL(req.Query)
-	if err != nil {
-		gqlError(w, err.Error())
+	sels, vars, ok := readGraphQL(w, r)
+	if !ok {
 		return
 	}
 	ui := findSel(sels, "uiapi")
@@ -301,7 +292,7 @@ func (s *Server) sfGraphQL(w http.ResponseWriter, r *http.Request, base string) 
 		return
 	}
 	qsel := findSel(ui.sels, "query")
-	e := &gexec{s: s, vars: req.Variables}
+	e := &gexec{s: s, vars: vars}
 	e.b = append(e.b, `{"data":{"uiapi":{"query":{`...)
 	for k, os := range qsel.sels {
 		o := s.objects[strings.ToLower(os.name)]
@@ -317,6 +308,26 @@ func (s *Server) sfGraphQL(w http.ResponseWriter, r *http.Request, base string) 
 	}
 	e.b = append(e.b, `}}},"errors":[]}`...)
 	writeJSON(w, http.StatusOK, e.b)
+}
+
+// readGraphQL reads a GraphQL request body (query and variables, as
+// Salesforce and Zoho take it) and parses the query; when either fails it
+// answers the GraphQL error and returns false.
+func readGraphQL(w http.ResponseWriter, r *http.Request) ([]*gsel, map[string]any, bool) {
+	var req struct {
+		Query     string         `json:"query"`
+		Variables map[string]any `json:"variables"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		gqlError(w, "Invalid JSON body: "+err.Error())
+		return nil, nil, false
+	}
+	sels, err := parseGraphQL(req.Query)
+	if err != nil {
+		gqlError(w, err.Error())
+		return nil, nil, false
+	}
+	return sels, req.Variables, true
 }
 
 func gqlError(w http.ResponseWriter, msg string) {

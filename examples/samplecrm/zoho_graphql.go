@@ -1,8 +1,6 @@
 package samplecrm
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,16 +18,8 @@ func (s *Server) zohoGraphQL(w http.ResponseWriter, r *http.Request) {
 		zohoError(w, http.StatusMethodNotAllowed, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one", nil)
 		return
 	}
-	var req struct {
-		Query string `json:"query"`
-	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
-		gqlError(w, "Invalid JSON body: "+err.Error())
-		return
-	}
-	sels, err := parseGraphQL(req.Query)
-	if err != nil {
-		gqlError(w, err.Error())
+	sels, _, ok := readGraphQL(w, r)
+	if !ok {
 		return
 	}
 	recs := findSel(sels, "Records")
@@ -51,6 +41,7 @@ func (s *Server) zohoGraphQL(w http.ResponseWriter, r *http.Request) {
 		}
 		b = appendString(b, ms.key())
 		b = append(b, ':')
+		var err error
 		if b, err = s.zohoGraphQLModule(b, m, ms); err != nil {
 			gqlError(w, err.Error())
 			return
