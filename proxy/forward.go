@@ -129,7 +129,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		return err
 	}
 	switch shape.Format {
-	case "json", "csv", "zip_csv":
+	case "json", "csv", "zip_csv", "xml":
 	default:
 		return nil
 	}
@@ -242,6 +242,8 @@ func contentTypeMatches(ct, format string) bool {
 		return mt == "text/csv" || mt == "application/csv"
 	case "zip_csv":
 		return mt == "application/zip" || mt == "application/x-zip-compressed" || mt == "application/octet-stream"
+	case "xml":
+		return mt == "application/xml" || mt == "text/xml"
 	}
 	return false
 }
