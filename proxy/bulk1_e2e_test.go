@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// bulk1Policy allows everything; the intern's Contact email and phone and
+// bulk1Policy allows everything classified; the intern's Contact email and phone and
 // the account name are redacted and its exports capped at 50 records.
 func bulk1Policy(t *testing.T) string {
 	dir := t.TempDir()
@@ -22,10 +22,20 @@ import rego.v1
 
 intern if "intern" in input.subject.roles
 
-decision := {"allow": true, "reason": "test: the intern's bulk export is masked and capped",
-	"mask": {"Contact.Email": "redact", "Contact.MobilePhone": "redact", "Account.Name": "redact"}, "max_records": 50} if intern
+known if input.action.operation != "unknown"
 
-decision := {"allow": true, "reason": "test: everything", "mask": {}, "max_records": 0} if not intern
+default decision := {"allow": false, "reason": "test: unknown actions are denied", "mask": {}, "max_records": 0}
+
+decision := {"allow": true, "reason": "test: the intern's bulk export is masked and capped",
+	"mask": {"Contact.Email": "redact", "Contact.MobilePhone": "redact", "Account.Name": "redact"}, "max_records": 50} if {
+	known
+	intern
+}
+
+decision := {"allow": true, "reason": "test: everything known", "mask": {}, "max_records": 0} if {
+	known
+	not intern
+}
 `
 	if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte(rego), 0o600); err != nil {
 		t.Fatal(err)
@@ -272,4 +282,29 @@ func parseBulk1Rows(t *testing.T, b []byte, ct string) []bulk1Row {
 		}
 	}
 	return out
+}
+
+// TestBulk1DenialInBulk1Shape: a refusal on a Bulk 1.0 path comes in that
+// API's error shape, so its clients show the gateway's code: here a batch
+// whose SOQL reads another object than its job (unknown, denied).
+func TestBulk1DenialInBulk1Shape(t *testing.T) {
+	e := newEnv(t, envOptions{policies: bulk1Policy(t)})
+	resp := e.do("POST", "/services/async/60.0/job", "", strings.NewReader(`<jobInfo xmlns="http://www.force.com/2009/06/asyncapi/dataload"><operation>query</operation><object>Contact</object><contentType>CSV</contentType></jobInfo>`),
+		"X-SFDC-Session", managerKey, "Content-Type", "application/xml")
+	b := readAll(t, resp)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, b)
+	}
+	job := field(t, b, "XML", "id")
+	resp = e.do("POST", "/services/async/60.0/job/"+job+"/batch", "", strings.NewReader("SELECT Id, Amount FROM Opportunity"),
+		"X-SFDC-Session", managerKey, "Content-Type", "text/csv")
+	b = readAll(t, resp)
+	var er struct {
+		Code string `xml:"exceptionCode"`
+		Msg  string `xml:"exceptionMessage"`
+	}
+	if err := xml.Unmarshal(b, &er); err != nil || resp.StatusCode != http.StatusForbidden || er.Code != "CRMGW_FORBIDDEN" || er.Msg == "" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/xml") {
+		t.Errorf("denied batch: %d %s %v", resp.StatusCode, b, err)
+	}
 }
