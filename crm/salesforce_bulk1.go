@@ -10,7 +10,7 @@ import (
 )
 
 // Salesforce Bulk API 1.0: /services/async/{version}/job... (see
-// docs/classification.md, "Bulk API 1.0"). A job is created with a jobInfo
+// docs/classification.md, the Salesforce table and "Bulk job lifecycle"). A job is created with a jobInfo
 // body in XML (what jsforce and the Data Loader send) or JSON; its id comes
 // back in the jobInfo of the answer, in the same format, and is bound to
 // the caller like a Bulk 2.0 job. Batches, their status and their results
