@@ -311,9 +311,13 @@ func (w *xmlRewriter) release1(parent *xmlFrame, raw []byte) error {
 		}
 		w.captured["/"+w.holdName] = string(val)
 	case w.holdType:
-		if t := bytes.TrimSpace(val); len(t) > 0 {
-			parent.typ, parent.typOK = append([]byte(nil), t...), true
+		// A type is an object name; anything else there is no type and
+		// might be a value, which a rule could not mask.
+		t := bytes.TrimSpace(val)
+		if !objectName(t) {
+			return malformed(errors.New("XML record type that is not an object name"))
 		}
+		parent.typ, parent.typOK = append([]byte(nil), t...), true
 	case len(val) == 0:
 	case w.holdStrat != StrategyNone:
 		w.note(parent, w.holdName)
@@ -359,6 +363,20 @@ func (w *xmlRewriter) note(rec *xmlFrame, field string) {
 		obj = string(rec.typ)
 	}
 	w.masked[obj+"."+field] = struct{}{}
+}
+
+// objectName reports whether b is a Salesforce object name: a letter, then
+// letters, digits and underscores (Account, Invoice__c, ns__Thing__c).
+func objectName(b []byte) bool {
+	if len(b) == 0 || len(b) > 80 || !('A' <= b[0] && b[0] <= 'Z' || 'a' <= b[0] && b[0] <= 'z') {
+		return false
+	}
+	for _, c := range b {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // qnameEnd is the length of "<name" at the start of a start tag.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -144,6 +145,7 @@ func TestXMLBadBodiesAreRefused(t *testing.T) {
 		"text in record":  `<queryResult><records>wang.fang@customer-corp.cn</records></queryResult>`,
 		"mixed content":   `<queryResult><records><Email>a@b.cn<x/></Email></records></queryResult>`,
 		"latin1":          `<?xml version="1.0" encoding="ISO-8859-1"?><queryResult></queryResult>`,
+		"value as a type": `<queryResult><records><Email><type>a@b.cn</type></Email></records></queryResult>`,
 	} {
 		rules := mustRules(t, map[string]string{"Contact.Email": "redact"})
 		out, _, err := rewriteXML(t, body, Options{Kind: "records", Object: "Contact", Rules: rules})
@@ -154,4 +156,83 @@ func TestXMLBadBodiesAreRefused(t *testing.T) {
 			t.Errorf("%s: a value left unmasked: %s", name, out)
 		}
 	}
+}
+
+// bulk1XMLBody is n records of the Bulk 1.0 XML query result shape.
+func bulk1XMLBody(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><queryResult xmlns="http://www.force.com/2009/06/asyncapi/dataload" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">`)
+	for i := range n {
+		fmt.Fprintf(&b, `<records xsi:type="sObject"><type>Contact</type><Id>003D%014dAAA</Id><Name>Contact Number %d</Name>`+
+			`<Email>contact.%d@customer-corp.cn</Email><MobilePhone>138%08d</MobilePhone><Birthdate xsi:nil="true"/>`+
+			`<Account xsi:type="sObject"><type>Account</type><Id xsi:nil="true"/><Name>Customer Corp %d</Name></Account></records>`, i, i, i, i, i)
+	}
+	b.WriteString(`</queryResult>`)
+	return b.Bytes()
+}
+
+func BenchmarkXMLRewrite2000Records(b *testing.B) {
+	body := bulk1XMLBody(2000)
+	rules := mustRules(b, map[string]string{"Contact.Email": "email", "Contact.MobilePhone": "partial", "Account.Name": "redact"})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := NewReader(io.NopCloser(bytes.NewReader(body)), Options{Format: "xml", Kind: "records", Object: "Contact", Rules: rules})
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			b.Fatal(err)
+		}
+		r.Close()
+	}
+}
+
+// FuzzXMLRewriter: whatever the upstream sends, a body that rewrites
+// without error is well-formed XML whose <Email> fields (at any depth
+// inside a record) hold no text but the mask (and record types, which
+// must be object names), and a body that fails leaves only masked output.
+func FuzzXMLRewriter(f *testing.F) {
+	f.Add([]byte(bulk1XML))
+	f.Add(bulk1XMLBody(3))
+	f.Add([]byte(`<queryResult><records><Email><![CDATA[a@b.cn]]></Email></records></queryResult>`))
+	f.Add([]byte(`<queryResult><records><Account><Email>a@b.cn</Email></Account></records></queryResult>`))
+	rules, err := CompileRules(map[string]string{"*.Email": "redact"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := NewReader(io.NopCloser(bytes.NewReader(body)), Options{Format: "xml", Kind: "records", Object: "Contact", Rules: rules, MaxRecords: 2})
+		out, err := io.ReadAll(r)
+		r.Close()
+		d := xml.NewDecoder(bytes.NewReader(out))
+		inEmail, depth, inType := 0, 0, false
+		for {
+			tok, derr := d.Token()
+			if derr == io.EOF {
+				break
+			}
+			if derr != nil {
+				if err == nil {
+					t.Fatalf("output is not XML (%v):\n%q\nfrom %q", derr, out, body)
+				}
+				break // a failed body's output stops mid-way
+			}
+			switch tk := tok.(type) {
+			case xml.StartElement:
+				if depth++; tk.Name.Local == "Email" && depth > 2 { // a field, not the root or a record
+					inEmail++
+				}
+				inType = tk.Name.Local == "type"
+			case xml.EndElement:
+				if tk.Name.Local == "Email" && depth > 2 {
+					inEmail--
+				}
+				inType = false
+				depth--
+			case xml.CharData:
+				// A record's <type> passes, checked to be an object name.
+				if inEmail > 0 && !inType && len(bytes.TrimSpace(tk)) > 0 && string(tk) != "****" {
+					t.Fatalf("an email left unmasked: %q in\n%q\nfrom %q", tk, out, body)
+				}
+			}
+		}
+	})
 }
