@@ -38,8 +38,9 @@ func (c *Classifier) Observe(subject string, res Result, status int, header http
 			job.Object = canonSFObject(obj)
 		}
 		job.RecordID = id
-		c.mem.put(kind, subject, id, memEntry{action: job, format: jobFormat(res)})
-		c.bindJob(subject, jobKinds[kind], id, job, jobFormat(res))
+		format := jobFormat(res, captured)
+		c.mem.put(kind, subject, id, memEntry{action: job, format: format})
+		c.bindJob(subject, jobKinds[kind], id, job, format)
 	}
 	for i, p := range res.Capture {
 		v := captured[p]
@@ -85,5 +86,11 @@ func (c *Classifier) bindJob(subject, kind, id string, a Action, format string) 
 		Mode: a.Mode, Format: format, IncludeDeleted: a.IncludeDeleted})
 }
 
-// jobFormat is the content type a Bulk 1.0 job was created with.
-func jobFormat(res Result) string { return res.jobFormat }
+// jobFormat is the content type of a Bulk 1.0 job: as the CRM's answer
+// states it, else as the request asked for it.
+func jobFormat(res Result, captured map[string]string) string {
+	if ct := captured["/contentType"]; res.jobFormat != "" && ct != "" {
+		return ct
+	}
+	return res.jobFormat
+}

@@ -41,7 +41,8 @@ const DefaultSpoolLimit = 1 << 30
 
 // Options say what a body is and how to rewrite it.
 type Options struct {
-	// Format is "json" (default), "csv" or "zip_csv".
+	// Format is "json" (default), "csv", "zip_csv" or "xml" (Salesforce
+	// Bulk API 1.0 results and job answers, Kind "records" or "job").
 	Format string
 	// Vendor is "salesforce", "zoho" or "generic" (treated like zoho: records
 	// under data[] or a top-level array).
@@ -222,6 +223,8 @@ func (r *Reader) Init(src io.ReadCloser, opts Options) {
 		r.eng = newCSVRewriter(&r.src, r.out, opts, det)
 	case "zip_csv":
 		r.eng = newZipRewriter(&r.src, r.out, opts, det)
+	case "xml":
+		r.eng = newXMLRewriter(&r.src, r.out, opts, det) // xml.go: Bulk API 1.0
 	default:
 		r.fail(fmt.Errorf("%w: %q", ErrUnsupportedFormat, opts.Format))
 	}
@@ -496,5 +499,6 @@ var (
 	_ engine    = (*jsonRewriter)(nil)
 	_ engine    = (*csvRewriter)(nil)
 	_ engine    = (*zipRewriter)(nil)
+	_ engine    = (*xmlRewriter)(nil)
 	_ io.Writer = (*outBuf)(nil)
 )

@@ -130,7 +130,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		return err
 	}
 	switch shape.Format {
-	case "json", "csv", "zip_csv":
+	case "json", "csv", "zip_csv", "xml":
 	default:
 		return nil
 	}
@@ -243,6 +243,8 @@ func contentTypeMatches(ct, format string) bool {
 		return mt == "text/csv" || mt == "application/csv"
 	case "zip_csv":
 		return mt == "application/zip" || mt == "application/x-zip-compressed" || mt == "application/octet-stream"
+	case "xml":
+		return mt == "application/xml" || mt == "text/xml"
 	}
 	return false
 }

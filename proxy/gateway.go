@@ -376,6 +376,10 @@ func (g *Gateway) reject(rw http.ResponseWriter, x *exchange, crmType string, st
 		writeProfileError(rw, x.up.profile, status, code, reason, x.id) // profile.go
 		return
 	}
+	if isBulk1(x, crmType) {
+		writeBulk1Error(rw, jsonBody(x.body), status, code, reason, x.id) // errors_bulk1.go
+		return
+	}
 	writeError(rw, crmType, status, code, reason, x.id)
 }
 

@@ -125,6 +125,8 @@ type Server struct {
 	zjobs   map[string]*zohoJob
 	jobSeq  int64
 	zjobSeq int64
+
+	bulk1 bulk1Jobs // bulk1.go
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -186,6 +188,7 @@ func (s *Server) Reset() {
 	s.jobs = map[string]*bulkJob{}
 	s.zjobs = map[string]*zohoJob{}
 	s.jobMu.Unlock()
+	s.resetBulk1()
 	s.usage.Store(0)
 }
 
@@ -231,6 +234,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.sfTokenEndpoint(w, r)
 	case p == "/oauth/v2/token":
 		s.zohoTokenEndpoint(w, r)
+	case strings.HasPrefix(p, "/services/async/"):
+		s.serveBulk1(w, r) // bulk1.go: its session is in X-SFDC-Session
 	case strings.HasPrefix(p, "/services/"):
 		if !s.sfAuthorized(r.Header.Get("Authorization")) {
 			w.Header().Set("WWW-Authenticate", `Token`)
