@@ -528,9 +528,13 @@ func TestUnreachableIssuerAtStart(t *testing.T) {
 	iss := oidctest.NewIssuer()
 	defer iss.Close()
 	iss.SetDown(true)
+	jwks0, _ := FetchFailures()
 	a, clock := newTestAuth(t, iss, nil)
 	if err := a.Ready(context.Background()); err == nil {
 		t.Fatal("Ready with the issuer down")
+	}
+	if jwks, _ := FetchFailures(); jwks <= jwks0 {
+		t.Errorf("a failed discovery is not counted (crmgw_identity_fetch_failures_total): %d before, %d after", jwks0, jwks)
 	}
 	tok := iss.Sign(iss.Claims("u", testAudience))
 	_, err := a.Authenticate(request("Bearer " + tok))

@@ -86,12 +86,14 @@ func (is *issuer) setup(ctx context.Context) error {
 	if jwksURL == "" {
 		p, err := oidc.NewProvider(oidc.ClientContext(ctx, is.client), is.cfg.Issuer)
 		if err != nil {
+			jwksFailures.Add(1)
 			return fmt.Errorf("identity: discovery for issuer %s: %w", is.cfg.Issuer, err)
 		}
 		var meta struct {
 			JWKSURI string `json:"jwks_uri"`
 		}
 		if err := p.Claims(&meta); err != nil || meta.JWKSURI == "" {
+			jwksFailures.Add(1)
 			return fmt.Errorf("identity: discovery for issuer %s: no jwks_uri", is.cfg.Issuer)
 		}
 		jwksURL = meta.JWKSURI
@@ -312,7 +314,12 @@ func (k *keySet) refetch(ctx context.Context, kid string) ([]jose.JSONWebKey, er
 
 // fetch GETs the JWKS, keeping the public signing keys go-jose understands
 // and ignoring the rest (as RFC 7517 §5 asks).
-func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
+func (k *keySet) fetch(ctx context.Context) (keys []jose.JSONWebKey, err error) {
+	defer func() {
+		if err != nil {
+			jwksFailures.Add(1)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, k.client.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
@@ -338,7 +345,7 @@ func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, fmt.Errorf("jwks: decoding %s: %w", k.url, err)
 	}
-	keys := make([]jose.JSONWebKey, 0, len(raw.Keys))
+	keys = make([]jose.JSONWebKey, 0, len(raw.Keys))
 	for _, r := range raw.Keys {
 		var jwk jose.JSONWebKey
 		if err := json.Unmarshal(r, &jwk); err != nil || jwk.Use == "enc" {

@@ -505,6 +505,7 @@ func (c *oauthCredentials) token(ctx context.Context) (*upstreamToken, error) {
 		err = c.checkInstance(nt)
 	}
 	if err != nil {
+		tokenFailures.Add(1)
 		c.mu.Lock()
 		c.lastFail, c.lastErr = now, err
 		c.mu.Unlock()

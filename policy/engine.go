@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -31,6 +32,17 @@ type Engine struct {
 	mode    string
 	timeout time.Duration
 	dlog    *decisionLog // nil: decision logs off
+
+	// cacheHits and cacheMisses count the decisions found in, and the
+	// cacheable ones missing from, the decision cache (CacheStats).
+	cacheHits, cacheMisses atomic.Uint64
+}
+
+// CacheStats returns how many decisions came from the decision cache and
+// how many cacheable ones had to be evaluated, since the engine started
+// (across reloads): crmgw_policy_decision_cache_total{result}.
+func (e *Engine) CacheStats() (hits, misses uint64) {
+	return e.cacheHits.Load(), e.cacheMisses.Load()
 }
 
 // keepAST hands the decision over as OPA's own value: parseDecision reads
@@ -106,12 +118,14 @@ func (e *Engine) decide(ctx context.Context, in *Input, rec *decisionRecord) (De
 		}()
 		if cached {
 			if d, ok := p.cache.get(key); ok {
+				e.cacheHits.Add(1)
 				d.Revision = p.revision
 				if rec != nil {
 					rec.cacheHit = true
 				}
 				return d, nil
 			}
+			e.cacheMisses.Add(1)
 		}
 	}
 	value := in.value(p.shape)

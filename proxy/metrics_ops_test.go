@@ -99,3 +99,49 @@ func TestMaskedFieldLabelsAreBounded(t *testing.T) {
 		t.Errorf("a known field past the bound: %q", got)
 	}
 }
+
+// metricValue is the value of one sample line of a scrape, or -1.
+func metricValue(m, sample string) float64 {
+	for _, line := range strings.Split(m, "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+// The decision cache's hits and misses, and failed requests for the
+// gateway's CRM token, show in /metrics as they happen.
+func TestDecisionCacheAndTokenFailureMetrics(t *testing.T) {
+	refused := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+	}))
+	defer refused.Close()
+	e := newEnv(t, envOptions{sfAuth: "{type: client_credentials, token_url: " + refused.URL + ", client_id: crmgw, client_secret: wrong-secret}"})
+
+	before := scrape(t, e)
+	hits0, misses0 := metricValue(before, `crmgw_policy_decision_cache_total{result="hit"}`), metricValue(before, `crmgw_policy_decision_cache_total{result="miss"}`)
+	tok0 := metricValue(before, `crmgw_identity_fetch_failures_total{kind="upstream_token"}`)
+	if hits0 < 0 || misses0 < 0 || tok0 < 0 {
+		t.Fatalf("/metrics lacks the decision cache or fetch failure counters:\n%s", before)
+	}
+	for range 2 {
+		resp := e.do("GET", "/services/data/v60.0/sobjects/Contact/003000000000001AAA", bearer(repKey), nil)
+		if body := readAll(t, resp); resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("status %d %s, want 502: the CRM refuses the gateway's credential", resp.StatusCode, body)
+		}
+	}
+	after := scrape(t, e)
+	if d := metricValue(after, `crmgw_policy_decision_cache_total{result="miss"}`) - misses0; d < 1 {
+		t.Errorf("cache misses grew by %v over two identical requests, want at least 1 (the first)", d)
+	}
+	if d := metricValue(after, `crmgw_policy_decision_cache_total{result="hit"}`) - hits0; d < 1 {
+		t.Errorf("cache hits grew by %v over two identical requests, want at least 1 (the second)", d)
+	}
+	if d := metricValue(after, `crmgw_identity_fetch_failures_total{kind="upstream_token"}`) - tok0; d < 1 {
+		t.Errorf("upstream token failures grew by %v after a refused token request, want at least 1", d)
+	}
+}
