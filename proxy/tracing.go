@@ -4,15 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	neturl "net/url"
-	"strings"
 
 	"github.com/oklog/ulid/v2"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -85,48 +80,29 @@ type traceState struct {
 	mask trace.Span // open while the response body streams through masking
 }
 
+// SpanExporterFunc builds the exporter of tracing.endpoint for protocol
+// "grpc" or "http/protobuf" (internal/otlpexport.New).
+type SpanExporterFunc func(ctx context.Context, protocol, endpoint string, headers map[string]string, insecure bool) (sdktrace.SpanExporter, error)
+
+// spanExporter is the exporter constructor the binary provides; nil: this
+// binary cannot export traces.
+var spanExporter SpanExporterFunc
+
+// UseSpanExporter gives the proxy the OTLP exporter's constructor. The
+// product binary calls it before serving (cmd/crmgw); a program without it
+// (the demo) does not link the exporters, and refuses tracing.endpoint.
+func UseSpanExporter(f SpanExporterFunc) { spanExporter = f }
+
 // newTracerProvider builds the OTLP exporter and the SDK provider from
 // configuration; nil when tracing is off.
 func newTracerProvider(ctx context.Context, c config.TracingConfig) (*sdktrace.TracerProvider, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
-	var (
-		exp *otlptrace.Exporter
-		err error
-	)
-	url := strings.Contains(c.Endpoint, "://")
-	switch c.Protocol {
-	case "grpc":
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithHeaders(c.Headers)}
-		if url {
-			opts = append(opts, otlptracegrpc.WithEndpointURL(c.Endpoint))
-		} else {
-			opts = append(opts, otlptracegrpc.WithEndpoint(c.Endpoint))
-		}
-		if c.Insecure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
-		}
-		exp, err = otlptracegrpc.New(ctx, opts...)
-	default:
-		opts := []otlptracehttp.Option{otlptracehttp.WithHeaders(c.Headers)}
-		if url {
-			// A collector URL without a path means the collector's
-			// standard traces path, not "/".
-			ep := c.Endpoint
-			if u, err := neturl.Parse(ep); err == nil && (u.Path == "" || u.Path == "/") {
-				u.Path = "/v1/traces"
-				ep = u.String()
-			}
-			opts = append(opts, otlptracehttp.WithEndpointURL(ep))
-		} else {
-			opts = append(opts, otlptracehttp.WithEndpoint(c.Endpoint))
-		}
-		if c.Insecure {
-			opts = append(opts, otlptracehttp.WithInsecure())
-		}
-		exp, err = otlptracehttp.New(ctx, opts...)
+	if spanExporter == nil {
+		return nil, fmt.Errorf("tracing: tracing.endpoint is set, but this program was built without an OTLP exporter (crmgw serve has one)")
 	}
+	exp, err := spanExporter(ctx, c.Protocol, c.Endpoint, c.Headers, c.Insecure)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
 	}

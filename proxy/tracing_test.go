@@ -13,8 +13,30 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/crmgw/crmgw/config"
 	"github.com/crmgw/crmgw/examples/samplecrm"
+	"github.com/crmgw/crmgw/internal/otlpexport"
 )
+
+// The tests export as the product binary does (cmd/crmgw/tracing.go).
+func init() { UseSpanExporter(otlpexport.New) }
+
+// A program built without an exporter (the demo) refuses tracing.endpoint
+// with a clear error instead of tracing nowhere. Not parallel: it swaps
+// the package's exporter while no other test runs.
+func TestTracingEndpointWithoutAnExporterIsRefused(t *testing.T) {
+	saved := spanExporter
+	UseSpanExporter(nil)
+	defer UseSpanExporter(saved)
+	_, err := newTracerProvider(t.Context(), config.TracingConfig{Endpoint: "http://127.0.0.1:4318", Protocol: "http/protobuf"})
+	if err == nil || !strings.Contains(err.Error(), "without an OTLP exporter") {
+		t.Fatalf("tracing.endpoint without an exporter: %v, want a clear refusal", err)
+	}
+	tp, err := newTracerProvider(t.Context(), config.TracingConfig{})
+	if err != nil || tp != nil {
+		t.Fatalf("tracing off without an exporter: %v %v, want nothing and no error", tp, err)
+	}
+}
 
 // tracedEnv is the end-to-end harness with tracing on, spans going to an
 // in-memory exporter, and the sample CRM remembering the traceparent of
