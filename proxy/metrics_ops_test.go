@@ -114,13 +114,26 @@ func metricValue(m, sample string) float64 {
 }
 
 // The decision cache's hits and misses, and failed requests for the
-// gateway's CRM token, show in /metrics as they happen.
+// gateway's CRM token, show in /metrics as they happen, with tracing off
+// and on (tracing wraps the gateway's policy stage in a decorator).
 func TestDecisionCacheAndTokenFailureMetrics(t *testing.T) {
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer collector.Close()
+	for _, tc := range []struct{ name, yaml string }{
+		{"tracing off", ""},
+		{"tracing on", "tracing:\n  endpoint: " + collector.URL + "\n  insecure: true\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testDecisionCacheAndTokenFailureMetrics(t, tc.yaml) })
+	}
+}
+
+func testDecisionCacheAndTokenFailureMetrics(t *testing.T, extraYAML string) {
 	refused := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 	}))
 	defer refused.Close()
-	e := newEnv(t, envOptions{sfAuth: "{type: client_credentials, token_url: " + refused.URL + ", client_id: crmgw, client_secret: wrong-secret}"})
+	e := newEnv(t, envOptions{extraYAML: extraYAML,
+		sfAuth: "{type: client_credentials, token_url: " + refused.URL + ", client_id: crmgw, client_secret: wrong-secret}"})
 
 	before := scrape(t, e)
 	hits0, misses0 := metricValue(before, `crmgw_policy_decision_cache_total{result="hit"}`), metricValue(before, `crmgw_policy_decision_cache_total{result="miss"}`)

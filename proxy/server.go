@@ -127,7 +127,7 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 		return nil, err
 	}
 	s.Gateway = g
-	reg.MustRegister(g.HealthCollector(), g.StatsCollector())
+	reg.MustRegister(g.HealthCollector(), newStatsCollector(s.engine))
 	s.reloads.register(reg)
 	ok = true
 	return s, nil
