@@ -62,6 +62,17 @@ func (s *siem) has(seq int64) bool {
 	return s.seqs[seq]
 }
 
+// adminReady reports whether the gateway whose admin listener is at admin
+// answers /readyz with 200.
+func adminReady(admin string) bool {
+	resp, err := http.Get("http://" + admin + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -151,12 +162,8 @@ audit:
 		}
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			resp, err := http.Get("http://" + admin + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return cmd
-				}
+			if adminReady(admin) {
+				return cmd
 			}
 			if time.Now().After(deadline) {
 				cmd.Process.Kill()

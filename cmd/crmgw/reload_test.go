@@ -153,14 +153,7 @@ audit:
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	waitFor("the gateway to be ready", func() bool {
-		resp, err := http.Get("http://" + admin + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitFor("the gateway to be ready", func() bool { return adminReady(admin) })
 
 	const query = "/services/data/v60.0/query?q=SELECT+Id,Name,Email+FROM+Contact+LIMIT+5"
 	const zoho = "/zoho/crm/v6/Contacts?fields=Last_Name,Email&per_page=3"
