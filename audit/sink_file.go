@@ -113,8 +113,13 @@ func (s *fileSink) deliver(_ context.Context, batch []*entry) error {
 			return err
 		}
 	}
-	lines, bad := eventLines(batch, s.cfg.Format == FormatOCSF)
-	for _, line := range lines {
+	ocsf, bad := s.cfg.Format == FormatOCSF, 0
+	for _, e := range batch {
+		line, ok := entryLine(e, ocsf)
+		if !ok {
+			bad++
+			continue
+		}
 		n := int64(len(line) + 1)
 		if s.cfg.MaxSize > 0 && s.size > 0 && s.size+n > int64(s.cfg.MaxSize) {
 			if err := s.rotate(); err != nil {
@@ -244,8 +249,13 @@ type stdoutSink struct {
 }
 
 func (s *stdoutSink) deliver(_ context.Context, batch []*entry) error {
-	lines, bad := eventLines(batch, s.ocsf)
-	for _, line := range lines {
+	bad := 0
+	for _, e := range batch {
+		line, ok := entryLine(e, s.ocsf)
+		if !ok {
+			bad++
+			continue
+		}
 		s.w.Write(line)
 		s.w.WriteByte('\n')
 	}

@@ -2,25 +2,17 @@ package audit
 
 import "fmt"
 
-// eventLines returns the line each entry of batch is written as: the
-// chained native line, or with ocsf its OCSF form (docs/audit.md "OCSF").
-// A spooled line that is not an event cannot be converted: it is left out
-// and counted in bad, and the caller reports it as refused for good.
-func eventLines(batch []*entry, ocsf bool) (lines [][]byte, bad int) {
-	lines = make([][]byte, 0, len(batch))
-	for _, e := range batch {
-		if !ocsf {
-			lines = append(lines, e.line)
-			continue
-		}
-		l, err := ocsfLine(e)
-		if err != nil {
-			bad++
-			continue
-		}
-		lines = append(lines, l)
+// entryLine is the line an entry is written as: the chained native line,
+// or with ocsf its OCSF form (docs/audit.md "OCSF"). A spooled line that
+// is not an event cannot be converted: ok is false, and the caller counts
+// it and reports it as refused for good (unconvertible). The native line
+// is the entry's own: nothing is copied on the local log's path.
+func entryLine(e *entry, ocsf bool) (line []byte, ok bool) {
+	if !ocsf {
+		return e.line, true
 	}
-	return lines, bad
+	l, err := ocsfLine(e)
+	return l, err == nil
 }
 
 // ocsfLine is the entry's event as one OCSF JSON object.
