@@ -8,11 +8,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/crmgw/crmgw/examples/samplecrm"
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // naiveRewrite is the approach the streaming rewriter replaces: decode the
@@ -279,4 +281,21 @@ func BenchmarkJSONRewrite200RecordsChinese(b *testing.B) {
 	}
 	body.WriteString("]}")
 	benchRewrite(b, body.Bytes(), Options{Vendor: "salesforce", Rules: mustRules(b, benchMask), HMACKey: testKey})
+}
+
+// BenchmarkJSONRewriteGraphQL200Records: a GraphQL body takes no fast
+// path, so every container goes through open and its shape's edges
+// (shape.go): this measures that walk.
+func BenchmarkJSONRewriteGraphQL200Records(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"data":{"uiapi":{"query":{"Contact":{"edges":[`)
+	for i := range 200 {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"node":{"Id":"003%012d","Name":{"value":"Contact %d"},"Email":{"value":"c%d@example.com"},`+
+			`"Phone":{"value":"+1 415 555 %04d"},"Account":{"Name":{"value":"Account %d"}}},"cursor":"c%d"}`, i, i, i, i, i%50, i)
+	}
+	sb.WriteString(`],"totalCount":200,"pageInfo":{"hasNextPage":false}}}}},"errors":[]}`)
+	benchRewrite(b, []byte(sb.String()), Options{Vendor: "salesforce", Kind: bodyshape.GraphQL, Rules: mustRules(b, benchMask), HMACKey: testKey})
 }

@@ -4,71 +4,9 @@ import (
 	"bytes"
 	"io"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
-
-	"github.com/crmgw/crmgw/internal/bodyshape"
-)
-
-// mode is the response shape family the JSON rewriter navigates.
-type mode uint8
-
-const (
-	modeSalesforce mode = iota // records carry attributes.type (query, retrieve, collections, search, composite)
-	modeGraphQL                // data.uiapi.query.{Object}.edges[].node, fields as {value}
-	modeUIAPI                  // apiName + fields.{Name}.value
-	modeListView               // records[].columns[] {fieldNameOrPath, value}
-	modeReport                 // factMap[*].rows[].dataCells[], columns from reportMetadata.detailColumns
-	modeZoho                   // data[] (or a top-level array) of records of Options.Object
-)
-
-func modeFor(o Options) mode {
-	if o.Vendor == "zoho" || o.Vendor == "generic" {
-		if o.Kind == bodyshape.GraphQL {
-			return modeGraphQL // Zoho: data.Records.{Module}._data[]
-		}
-		return modeZoho
-	}
-	switch o.Kind {
-	case bodyshape.GraphQL:
-		return modeGraphQL
-	case bodyshape.UIAPI:
-		return modeUIAPI
-	case bodyshape.ListView:
-		return modeListView
-	case bodyshape.Report:
-		return modeReport
-	}
-	return modeSalesforce
-}
-
-// role is what a container means in the shape being rewritten.
-type role uint8
-
-const (
-	rolePlain         role = iota // no masking inside (wrappers, metadata)
-	roleRecord                    // object whose members are fields of typ
-	roleAttributes                // Salesforce attributes object of a record
-	roleList                      // array of top-level records: counted and capped
-	roleRootArray                 // Salesforce top-level array (collections): capped, counted when typed
-	roleFieldArray                // array value of a record field
-	roleWrapper                   // {value, displayValue} of field `field` (GraphQL, UI API)
-	roleUIRecord                  // UI API record: apiName, fields, ...
-	roleUIFields                  // UI API fields object
-	roleGQLPath                   // data / uiapi / query navigation (step counts levels)
-	roleGQLObject                 // query.{Object}
-	roleGQLEdge                   // edges[] element
-	roleDetailColumns             // report detailColumns
-	roleFactMap                   // report factMap and its entries
-	roleReportRow                 // rows[] element
-	roleReportCells               // dataCells
-	roleReportCell                // one cell
-	roleLVRecord                  // list view record
-	roleLVColumns                 // its columns
-	roleLVColumn                  // one {fieldNameOrPath, value}
-	roleInfo                      // Zoho info
 )
 
 // frame is one open container. Frames are reused between records (their
@@ -107,7 +45,8 @@ type jsonRewriter struct {
 	sc     *scanner
 	out    *outBuf
 	opts   Options
-	mode   mode
+	shape  *shape
+	mode   mode // shape.mode
 	rules  *Rules
 	det    uint8
 	m      masker
@@ -192,7 +131,8 @@ var jsonPool = sync.Pool{New: func() any {
 func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonRewriter {
 	w := jsonPool.Get().(*jsonRewriter)
 	w.sc.reset(src)
-	w.out, w.opts, w.mode, w.rules, w.det = out, opts, modeFor(opts), opts.Rules, det
+	w.shape = shapeFor(opts)
+	w.out, w.opts, w.mode, w.rules, w.det = out, opts, w.shape.mode, opts.Rules, det
 	w.m = newMasker(opts.HMACKey)
 	w.frames = w.frames[:0]
 	w.rootOK, w.records, w.truncated, w.over = false, 0, false, false
@@ -1067,28 +1007,28 @@ func (w *jsonRewriter) noteMasked(p *frame) {
 	}
 }
 
-// open starts a container at p's current position, choosing its role.
-// openRelated, nextRecord and literalAttributes are it (with value and
-// closeFrame) written out for the three commonest cases of a Salesforce
-// query; a change to those cases here is a change there too
-// (TestFastPathDecidesLikeTheGeneralPath and FuzzJSONRewriter compare the
-// two paths).
+// open starts a container at p's current position, choosing its role: by
+// the edges of the body's shape (shape.go) where one leads from p's role
+// under p's member name, else by the record model below, which is the
+// same for every shape. openRelated, nextRecord and literalAttributes
+// (fastpath.go) are it (with value and closeFrame) written out for the
+// three commonest cases of a Salesforce query; a change to those cases
+// here is a change there too (TestFastPathDecidesLikeTheGeneralPath and
+// FuzzJSONRewriter compare the two paths).
 func (w *jsonRewriter) open(p *frame, isObj bool) error {
 	if err := w.sc.readDelim(); err != nil {
 		return w.decodeErr(err)
 	}
 	// A Salesforce attributes object: the key is compared once.
-	attrs := false
 	if p != nil && p.isObj {
 		if p.maybeWrp && isWrapperKey(p.key) {
 			p.role, p.maybeWrp, p.top = rolePlain, false, false
 			w.releaseIf(p)
 		}
-		attrs = w.mode == modeSalesforce && isObj && equalFold(p.key, "attributes")
-		if attrs && p.role == rolePlain {
+		if p.role == rolePlain && isObj && w.shape.attributes != "" && equalFold(p.key, w.shape.attributes) {
 			// An object outside the known record positions that turns out to
-			// be a record: mask it from here on (roleRecord's attributes
-			// are handled below).
+			// be a record: mask it from here on (its attributes are the
+			// record's edge's).
 			p.role = roleRecord
 			p.top = !p.inRec
 		}
@@ -1103,236 +1043,128 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 	}
 	// Copy what the child needs from p before push (push may move frames).
 	var (
-		pRole    role
-		pTyp     []byte
-		pTyped   bool
-		pInRec   bool
-		pKey     []byte
-		pField   []byte
-		pStep    int
-		pObj     bool
-		pHasFld  bool
-		hasParen = p != nil
+		pRole   = roleBody
+		pTyp    []byte
+		pTyped  bool
+		pInRec  bool
+		pKey    []byte
+		pField  []byte
+		pStep   int
+		pHasFld bool
 	)
 	if p != nil {
-		pRole, pTyped, pInRec, pObj, pStep, pHasFld = p.role, p.typed, p.inRec, p.isObj, p.step, p.hasField
+		pRole, pTyped, pInRec, pStep, pHasFld = p.role, p.typed, p.inRec, p.step, p.hasField
 		pTyp, pKey, pField = p.typ, p.key, p.field
 	}
+	e := w.next(pRole, p, isObj, pKey)
 	c := w.push(isObj, rolePlain)
 	// pTyp/pKey/pField alias the parent's buffers, which push never touches.
 	isRec := pRole == roleRecord || pRole == roleWrapper || pRole == roleUIRecord || pRole == roleUIFields ||
 		pRole == roleFieldArray || pRole == roleLVRecord || pRole == roleReportRow
 	c.inRec = pInRec || isRec
-	setTyp := func(t []byte, known bool) {
-		c.typ = append(c.typ[:0], t...)
-		c.typed = known
-	}
-
-	if !hasParen {
-		switch w.mode {
-		case modeSalesforce:
+	if e != nil {
+		w.follow(c, e, pTyp, pTyped, pKey, pField)
+	} else {
+		// The record model: a record's object members are related records
+		// (or compound fields, or child results: their type is unknown
+		// until their attributes), its array members field arrays.
+		switch pRole {
+		case roleRecord:
 			if isObj {
-				c.role, c.top, c.maybeWrp = roleRecord, true, true
+				c.role = roleRecord
 			} else {
-				c.role = roleRootArray
+				c.role = roleFieldArray
+				c.field, c.hasField = append(c.field[:0], pKey...), true
 			}
-		case modeZoho:
-			if !isObj {
-				c.role = roleList
-			}
-		case modeGraphQL:
-			c.role = roleGQLPath
-		case modeUIAPI:
+		case roleFieldArray:
 			if isObj {
-				c.role, c.top, c.maybeWrp = roleUIRecord, true, true
-			}
-		}
-		return nil
-	}
-
-	switch pRole {
-	case rolePlain:
-		switch {
-		case w.mode == modeSalesforce && !isObj && (equalFold(pKey, "records") || equalFold(pKey, "searchRecords")):
-			c.role = roleList
-		case w.mode == modeSalesforce && isObj && pObj && (equalFold(pKey, "body") || equalFold(pKey, "result")):
-			c.role, c.top, c.maybeWrp = roleRecord, !c.inRec, !c.inRec
-			if c.top && w.opts.MaxRecords != 0 && !w.holding {
-				w.holding, w.holdMark, w.holdFrame = true, len(w.out.b)-1, len(w.frames)-1
-			}
-		case w.mode == modeZoho && !isObj && pObj && equalFold(pKey, "data") && (len(w.frames) == 2 || w.opts.Kind == bodyshape.Composite):
-			// Zoho composite: __composite_requests[].details.response.body.data[]
-			c.role = roleList
-		case w.mode == modeZoho && isObj && pObj && equalFold(pKey, "info") && len(w.frames) == 2:
-			c.role = roleInfo
-		case w.mode == modeUIAPI && !isObj && equalFold(pKey, "records"):
-			c.role = roleList
-		case w.mode == modeListView && !isObj && equalFold(pKey, "records") && len(w.frames) == 2:
-			c.role = roleList
-		case w.mode == modeReport && !isObj && equalFold(pKey, "detailColumns"):
-			c.role = roleDetailColumns
-			w.columns, w.colsKnown = w.columns[:0], false
-		case w.mode == modeReport && isObj && equalFold(pKey, "factMap"):
-			c.role = roleFactMap
-		}
-	case roleRootArray:
-		if isObj {
-			c.role, c.top = roleRecord, true
-		}
-	case roleList:
-		if !isObj {
-			break
-		}
-		w.records++
-		c.counted = true
-		switch w.mode {
-		case modeSalesforce:
-			c.role, c.top = roleRecord, true
-		case modeZoho:
-			// Sub-requests of a composite each have their own module: unknown.
-			c.role = roleRecord
-			c.typ, c.typed = append(c.typ[:0], w.opts.Object...), w.opts.Object != "" && w.opts.Kind != bodyshape.Composite
-		case modeGraphQL:
-			c.role = roleGQLEdge
-			if w.zohoGQL() {
-				c.role = roleRecord // Zoho _data[] elements are the records
-			}
-			setTyp(pTyp, pTyped)
-		case modeUIAPI:
-			c.role, c.top = roleUIRecord, true
-		case modeListView:
-			c.role = roleLVRecord
-		case modeReport:
-			c.role = roleReportRow
-		}
-	case roleRecord:
-		switch {
-		case attrs:
-			c.role = roleAttributes
-		case w.mode == modeGraphQL && isObj:
-			c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pKey...), true
-			setTyp(pTyp, pTyped)
-		case isObj:
-			c.role = roleRecord // a related record, compound field or child result: type unknown until attributes
-			if w.mode == modeZoho && isUserLookup(pKey) {
-				c.typ, c.typed = append(c.typ[:0], "users"...), true
-			}
-		default:
-			c.role = roleFieldArray
-			c.field, c.hasField = append(c.field[:0], pKey...), true
-		}
-	case roleFieldArray:
-		if isObj {
-			c.role = roleRecord
-			if w.mode == modeGraphQL {
-				c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pField...), true
-			}
-		} else {
-			c.role = roleFieldArray
-			c.field, c.hasField = append(c.field[:0], pField...), pHasFld
-		}
-	case roleWrapper:
-		switch {
-		case !isObj:
-			c.role = roleFieldArray
-			c.field, c.hasField = append(c.field[:0], pKey...), true
-		case w.mode == modeUIAPI && equalFold(pKey, "value"):
-			c.role = roleUIRecord
-		case w.mode == modeGraphQL && pHasFld && (pStep == gqlAggregated || equalFold(pField, "aggregate") && pTyped):
-			// A GraphQL aggregate: node { aggregate { MobilePhone { max
-			// { value } } } }: the field is the key under aggregate, the
-			// functions below it read that field of the record's type.
-			c.role, c.hasField, c.step = roleWrapper, true, gqlAggregated
-			if pStep == gqlAggregated {
-				c.field = append(c.field[:0], pField...)
+				c.role = roleRecord
 			} else {
-				c.field = append(c.field[:0], pKey...)
+				c.role = roleFieldArray
+				c.field, c.hasField = append(c.field[:0], pField...), pHasFld
 			}
-			setTyp(pTyp, pTyped)
-		default: // a GraphQL reference record of unknown type: each key is a field
-			c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pKey...), true
-		}
-	case roleGQLPath:
-		if isObj {
+		case roleWrapper:
 			switch {
-			case w.zohoGQL() && pStep == 0 && equalFold(pKey, "data"):
-				c.role, c.step = roleGQLPath, 1
-			case w.zohoGQL() && pStep == 1 && w.gqlIs(pKey, "Records"):
-				c.role, c.step = roleGQLPath, 3 // data.Records.{Module}
-			case !w.zohoGQL() && (pStep == 0 && equalFold(pKey, "data") ||
-				pStep == 1 && (w.gqlIs(pKey, "uiapi") || w.opts.Plan != nil) ||
-				pStep == 2 && (w.gqlIs(pKey, "query") || w.gqlIs(pKey, "aggregate") || w.opts.Plan != nil)):
-				c.role, c.step = roleGQLPath, pStep+1
-			case pStep == 3:
-				c.role = roleGQLObject
-				setTyp(w.gqlObject(pKey), true)
+			case !isObj:
+				c.role = roleFieldArray
+				c.field, c.hasField = append(c.field[:0], pKey...), true
+			case w.mode == modeGraphQL && pHasFld && (pStep == gqlAggregated || equalFold(pField, "aggregate") && pTyped):
+				// A GraphQL aggregate: node { aggregate { MobilePhone { max
+				// { value } } } }: the field is the key under aggregate, the
+				// functions below it read that field of the record's type.
+				c.role, c.hasField, c.step = roleWrapper, true, gqlAggregated
+				if pStep == gqlAggregated {
+					c.field = append(c.field[:0], pField...)
+				} else {
+					c.field = append(c.field[:0], pKey...)
+				}
+				c.typ, c.typed = append(c.typ[:0], pTyp...), pTyped
+			default: // a reference record of unknown type: each key is a field
+				c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pKey...), true
 			}
 		}
-	case roleGQLObject:
-		// Under a plan any list of a connection is its edges (or _data),
-		// whatever its name: an alias the plan does not name, or names
-		// for something else at another level, still finds the records.
-		if !isObj && (w.gqlIs(pKey, "edges") || w.zohoGQL() && w.gqlIs(pKey, "_data") || w.opts.Plan != nil) {
-			c.role = roleList
-			setTyp(pTyp, pTyped)
-		}
-	case roleGQLEdge:
-		// Likewise any object of an edge is its node (the other member of
-		// an edge is its cursor, a string).
-		if isObj && (w.gqlIs(pKey, "node") || w.opts.Plan != nil) {
-			c.role = roleRecord
-			setTyp(pTyp, pTyped)
-		}
-	case roleUIRecord:
-		switch {
-		case isObj && equalFold(pKey, "fields"):
-			c.role = roleUIFields
-			setTyp(pTyp, pTyped)
-		case isObj:
-			c.role = roleUIRecord
-		default:
-			c.role = roleFieldArray // childRelationships lists and the like
-		}
-		if p := w.parent(); p != nil && p.maybeWrp && equalFold(pKey, "records") && !isObj {
-			p.role, p.maybeWrp, p.top = rolePlain, false, false
-			c.role = roleList
-			c.inRec = false
-		}
-	case roleUIFields:
-		if isObj {
-			c.role, c.field, c.hasField = roleWrapper, append(c.field[:0], pKey...), true
-			setTyp(pTyp, pTyped)
-		}
-	case roleFactMap:
-		if isObj {
-			c.role = roleFactMap
-		} else if equalFold(pKey, "rows") {
-			c.role = roleList
-		}
-	case roleReportRow:
-		if !isObj && equalFold(pKey, "dataCells") {
-			c.role = roleReportCells
-		}
-	case roleReportCells:
-		if isObj {
-			c.role = roleReportCell
-			c.step = w.parent().idx - 1
-			c.cell = w.cellRule(c.step)
-		}
-	case roleLVRecord:
-		if !isObj && equalFold(pKey, "columns") {
-			c.role = roleLVColumns
-		}
-	case roleLVColumns:
-		if isObj {
-			c.role = roleLVColumn
-		}
 	}
-	if c.role == roleUIRecord || (w.mode == modeUIAPI && c.role == roleFieldArray) {
-		// UI API nested containers: records wherever an apiName shows up.
-		c.inRec = c.inRec || pRole != rolePlain
+	if w.shape.nestedRecords && (c.role == roleUIRecord || c.role == roleFieldArray) {
+		// Records wherever their type member shows up.
+		c.inRec = c.inRec || pRole != rolePlain && pRole != roleBody
 	}
 	return nil
+}
+
+// follow gives child c the role and the rest edge e says.
+func (w *jsonRewriter) follow(c *frame, e *edge, pTyp []byte, pTyped bool, pKey, pField []byte) {
+	c.role, c.step = e.to, int(e.toStep)
+	if e.then == 0 && e.typ == "" {
+		return
+	}
+	if e.typ != "" {
+		c.typ, c.typed = append(c.typ[:0], e.typ...), true
+	}
+	t := e.then
+	if t&top != 0 {
+		c.top = true
+	}
+	if t&topIfOutside != 0 {
+		c.top = !c.inRec
+	}
+	if t&wrapIfOutside != 0 {
+		c.maybeWrp = !c.inRec
+	}
+	if t&hold != 0 && c.top && w.opts.MaxRecords != 0 && !w.holding {
+		w.holding, w.holdMark, w.holdFrame = true, len(w.out.b)-1, len(w.frames)-1
+	}
+	if t&count != 0 {
+		w.records++
+		c.counted = true
+	}
+	switch {
+	case t&parentType != 0:
+		c.typ, c.typed = append(c.typ[:0], pTyp...), pTyped
+	case t&connectionType != 0:
+		c.typ, c.typed = append(c.typ[:0], w.gqlObject(pKey)...), true
+	case t&optionsType != 0:
+		c.typ, c.typed = append(c.typ[:0], w.opts.Object...), w.opts.Object != ""
+	case t&optionsTypeUnknown != 0:
+		c.typ, c.typed = append(c.typ[:0], w.opts.Object...), false
+	}
+	switch {
+	case t&fieldFromName != 0:
+		c.field, c.hasField = append(c.field[:0], pKey...), true
+	case t&fieldFromParent != 0:
+		c.field, c.hasField = append(c.field[:0], pField...), true
+	}
+	if t&resetColumns != 0 {
+		w.columns, w.colsKnown = w.columns[:0], false
+	}
+	if t&cellColumn != 0 {
+		c.step = w.parent().idx - 1
+		c.cell = w.cellRule(c.step)
+	}
+	if t&unwrapParent != 0 {
+		p := w.parent()
+		p.role, p.maybeWrp, p.top = rolePlain, false, false
+		c.inRec = false
+	}
 }
 
 // releaseIf ends the hold when f, the held body, turned out to be a wrapper.
@@ -1345,36 +1177,6 @@ func (w *jsonRewriter) releaseIf(f *frame) {
 // gqlAggregated marks (frameState.step) a GraphQL wrapper inside an
 // aggregate result whose field is the aggregated field.
 const gqlAggregated = -1
-
-// gqlIs reports whether the GraphQL response name key is word, or an alias
-// the request's plan gives for it (Options.Plan).
-func (w *jsonRewriter) gqlIs(key []byte, word string) bool {
-	if equalFold(key, word) {
-		return true
-	}
-	if w.opts.Plan == nil || len(w.opts.Plan.Aliases) == 0 {
-		return false
-	}
-	v, ok := w.opts.Plan.Aliases[string(key)]
-	return ok && strings.EqualFold(v, word)
-}
-
-// gqlObject is the object of a GraphQL connection named key: the plan's
-// alias target when key is an alias, else key itself.
-func (w *jsonRewriter) gqlObject(key []byte) []byte {
-	if w.opts.Plan != nil && len(w.opts.Plan.Aliases) > 0 {
-		if v, ok := w.opts.Plan.Aliases[string(key)]; ok && isName(v) && !gqlWords[strings.ToLower(v)] {
-			return []byte(v)
-		}
-	}
-	return key
-}
-
-func (w *jsonRewriter) zohoGQL() bool { return w.opts.Vendor == "zoho" || w.opts.Vendor == "generic" }
-
-func isUserLookup(k []byte) bool {
-	return equalFold(k, "Owner") || equalFold(k, "Created_By") || equalFold(k, "Modified_By")
-}
 
 // cellRule is the rule for report column i; unknown columns (factMap before
 // reportMetadata, or more cells than columns) are redacted when any rule exists.
