@@ -211,9 +211,9 @@ func (w *jsonRewriter) compactRelated(name []byte) int {
 		return 0
 	}
 	sc := w.sc
-	end := sc.compactObject(sc.pos, &w.recFlag)
+	end := sc.compactObject(sc.Pos(), &w.recFlag)
 	if bo.done(end); end > 0 {
-		sc.pos, sc.st = end, stAfter
+		sc.Advance(end)
 	}
 	return end
 }

@@ -61,15 +61,11 @@ func (w *jsonRewriter) nextRecord(p *frame) bool {
 	whole := w.rules.Empty() && w.det == 0 && w.capDepth == 0
 	var i int // the next record's '{'
 	for {
-		if sc.kind != 0 || sc.err != nil || sc.st != stAfter || len(sc.stack) == 0 || sc.stack[len(sc.stack)-1] != '[' ||
-			len(sc.stack) >= maxDepth || (w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0)) {
+		if w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0) {
 			return false
 		}
-		b := sc.buf[:sc.end]
-		if i = skipWS(b, sc.pos); i >= len(b) || b[i] != ',' {
-			return false
-		}
-		if i = skipWS(b, i+1); i >= len(b) || b[i] != '{' {
+		var ok bool
+		if i, ok = sc.NextElementObject(); !ok {
 			return false
 		}
 		if whole && w.recBack.try() {
@@ -77,9 +73,9 @@ func (w *jsonRewriter) nextRecord(p *frame) bool {
 			if w.recBack.done(end); end > 0 {
 				p.idx++
 				w.sep(p)
-				w.out.b = append(w.out.b, b[i:end]...)
+				w.out.b = append(w.out.b, sc.Buffered()[i:end]...)
 				w.records++
-				sc.pos = end
+				sc.Advance(end)
 				if w.avail() >= chunk {
 					return false
 				}
@@ -116,7 +112,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 	span, spanEnd := -1, 0
 	flush := func() {
 		if span >= 0 {
-			w.out.b = append(w.out.b, w.sc.buf[span:spanEnd]...)
+			w.out.b = append(w.out.b, w.sc.Buffered()[span:spanEnd]...)
 			span = -1
 		}
 	}
@@ -154,7 +150,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 	// bench-load's body: a member call and its dispatch less each).
 	first := p.n == 0 && p.role == roleRecord && w.mode == modeSalesforce && !w.holding && (w.capDepth == 0 || depth >= w.capDepth)
 	for n := 0; w.avail() < chunk; n++ {
-		at = w.sc.pos
+		at = w.sc.Pos()
 		if first {
 			first = false
 			if typ, end := w.firstAttributes(); end > 0 {
@@ -171,10 +167,11 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 		if run > 0 {
 			// Fields no rule can name, as the code below would have
 			// copied them one by one.
-			keep(w.sc.runFirst, w.sc.runEnd)
+			first, end := w.sc.Run()
+			keep(first, end)
 			p.n += run
 			n++
-			at = w.sc.runEnd
+			at = end
 		}
 		if !ok {
 			// With members written and nothing more buffered, return so
@@ -191,7 +188,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 			// A container: opened (or masked whole) as step would; its
 			// frame is then the top one, so this loop ends. A record's
 			// Salesforce attributes are copied whole when they can be.
-			if p.role == roleRecord && w.mode == modeSalesforce && !w.holding && !w.sc.keyEsc &&
+			if p.role == roleRecord && w.mode == modeSalesforce && !w.holding && !w.sc.KeyEsc() &&
 				(w.capDepth == 0 || depth >= w.capDepth) && equalFold(name, "attributes") {
 				if typ, end := w.literalAttributes(); end > 0 {
 					// The member joins the span of input copied as it is.
@@ -211,14 +208,14 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 					replain() // the type may have made p a plain record just now
 					continue
 				}
-			} else if plain && w.mode == modeSalesforce && !w.sc.keyEsc && (w.sc.keyFree || !equalFold(name, "attributes")) {
+			} else if plain && w.mode == modeSalesforce && !w.sc.KeyEsc() && (w.sc.KeyFree() || !equalFold(name, "attributes")) {
 				// A related record or child result ({"Account":{...}}) that
 				// no rule names: opened as value and open would, and its
 				// members read next in this loop's caller. keyFree: recFlag
 				// (the rules' quick bits and attributes) does not mark the
 				// name, so no rule names it (mayName) and it is not
 				// attributes.
-				free := w.sc.keyFree
+				free := w.sc.KeyFree()
 				if !free {
 					s, _ := w.recordRule(p.typ, p.typed, name)
 					free = s == StrategyNone
@@ -239,11 +236,11 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 				setName(p, key, false)
 			} else {
 				flush()
-				setName(p, key, w.sc.keyEsc)
+				setName(p, key, w.sc.KeyEsc())
 			}
 			return true, false, w.value(p, w.sc.peek())
 		}
-		if !w.sc.keyEsc {
+		if !w.sc.KeyEsc() {
 			s, memo, fast := StrategyNone, (*ruleMemo)(nil), false
 			switch {
 			case plain && !(w.mode == modeSalesforce && equalFold(name, "attributes")):
@@ -274,7 +271,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 			}
 		}
 		flush()
-		setName(p, key, w.sc.keyEsc)
+		setName(p, key, w.sc.KeyEsc())
 		if err := w.scalarMember(p, val); err != nil {
 			return true, false, err
 		}
@@ -297,9 +294,9 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 	if !sc.objectNext() {
 		return false, nil
 	}
-	start, depth := sc.pos, len(sc.stack)
+	start, mark := sc.Pos(), sc.Mark()
 	leave := func() (bool, error) { // as it was: the general path reads it
-		sc.pos, sc.st, sc.stack = start, stValue, sc.stack[:depth]
+		sc.Rewind(mark)
 		return false, nil
 	}
 	sc.enterObject(start)
@@ -309,7 +306,7 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 		if !ok {
 			break
 		}
-		if val == nil || sc.keyEsc {
+		if val == nil || sc.KeyEsc() {
 			return leave()
 		}
 		if kindOf(val) == '"' && equalFold(key[1:len(key)-1], "type") {
@@ -320,7 +317,7 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 		return leave()
 	}
 	w.writeKey(p)
-	w.out.b = append(w.out.b, sc.buf[start:sc.pos]...)
+	w.out.b = append(w.out.b, sc.Buffered()[start:sc.Pos()]...)
 	if typ == nil {
 		return true, nil
 	}
@@ -339,7 +336,7 @@ func (w *jsonRewriter) openRelated(p *frame, key []byte, flush func()) bool {
 	if !sc.objectNext() {
 		return false
 	}
-	sc.enterObject(sc.pos)
+	sc.enterObject(sc.Pos())
 	flush()
 	setName(p, key, false)
 	w.writeKey(p)
@@ -358,13 +355,13 @@ func (w *jsonRewriter) literalAttributes() (typ []byte, end int) {
 	if !sc.objectNext() {
 		return nil, 0
 	}
-	start := sc.pos
-	typ, n := plainAttributes(sc.buf[start:sc.end])
+	start := sc.Pos()
+	typ, n := plainAttributes(sc.Buffered()[start:])
 	if n == 0 {
 		return nil, 0
 	}
 	// The object, opened and closed: as copyAttributes leaves it.
-	sc.pos, sc.st = start+n, stAfter
+	sc.Advance(start + n)
 	return typ, start + n
 }
 
@@ -377,10 +374,10 @@ func (w *jsonRewriter) literalAttributes() (typ []byte, end int) {
 func (w *jsonRewriter) firstAttributes() (typ []byte, end int) {
 	const name = `"attributes":`
 	sc := w.sc
-	if !sc.inMembers() || sc.st != stFirst || len(sc.stack) >= maxDepth {
+	if !sc.AtFirstMember() {
 		return nil, 0
 	}
-	b := sc.buf[sc.pos:sc.end]
+	b := sc.Buffered()[sc.Pos():]
 	if len(b) < len(name) || string(b[:len(name)]) != name {
 		return nil, 0
 	}
@@ -388,8 +385,8 @@ func (w *jsonRewriter) firstAttributes() (typ []byte, end int) {
 	if n == 0 {
 		return nil, 0
 	}
-	end = sc.pos + len(name) + n
-	sc.pos, sc.st = end, stAfter
+	end = sc.Pos() + len(name) + n
+	sc.Advance(end)
 	return typ, end
 }
 

@@ -353,7 +353,7 @@ func (w *jsonRewriter) step() error {
 		if err != nil {
 			return w.decodeErr(err)
 		}
-		setKey(p, v, w.sc.esc)
+		setKey(p, v, w.sc.Esc())
 		return nil
 	case p.isObj:
 		p.hasKey = false

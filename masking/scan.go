@@ -760,6 +760,87 @@ func (s *scanner) endRun(run int) int {
 // offsetOf is the offset in buf of a token slice member returned.
 func (s *scanner) offsetOf(tok []byte) int { return cap(s.buf) - cap(tok) }
 
+// Pos is the offset in Buffered of the next unread byte.
+func (s *scanner) Pos() int { return s.pos }
+
+// Buffered is the input read so far that the buffer still holds; the
+// tokens member returns and the offsets Pos, Run and offsetOf give are in
+// it. Its bytes stay where they are until the next call that may read the
+// source (peek, readDelim, readScalar, skipValue, finish); member,
+// closeObj, objectNext, enterObject, compactObject, Advance, Mark and
+// Rewind never read.
+func (s *scanner) Buffered() []byte { return s.buf[:s.end] }
+
+// Esc reports whether the last string value read (by readScalar or
+// member) has escapes.
+func (s *scanner) Esc() bool { return s.esc }
+
+// KeyEsc reports whether the last member name member read has escapes.
+func (s *scanner) KeyEsc() bool { return s.keyEsc }
+
+// KeyFree reports, after member was given a flag and returned a member
+// whose value is a container, that the member's name is plain and flag
+// does not mark it.
+func (s *scanner) KeyFree() bool { return s.keyFree }
+
+// Run is where the run of members the last member call consumed starts
+// (the first one's name) and ends, offsets in Buffered; valid when member
+// returned a run.
+func (s *scanner) Run() (first, end int) { return s.runFirst, s.runEnd }
+
+// Advance steps over the input from Pos to end, a value (or an object
+// member, name and value) that the caller measured in Buffered: the
+// scanner then stands after a value, as after readScalar. The scanner does
+// not look: the caller vouches that the input is valid, complete, and
+// leaves the nesting as it was (an object opened and closed), and nothing
+// is peeked.
+func (s *scanner) Advance(end int) { s.pos, s.st = end, stAfter }
+
+// A Mark is where the scanner stood, for Rewind.
+type Mark struct {
+	pos, depth int
+	st         scanState
+}
+
+// Mark returns where the scanner stands; nothing is peeked.
+func (s *scanner) Mark() Mark { return Mark{pos: s.pos, depth: len(s.stack), st: s.st} }
+
+// Rewind returns the scanner to m, as if nothing had been read since.
+// Only calls that never read the source (member, closeObj, objectNext,
+// enterObject) may have run since m was taken, and no container open at m
+// may have been closed.
+func (s *scanner) Rewind(m Mark) {
+	s.pos, s.st, s.stack = m.pos, m.st, s.stack[:m.depth]
+}
+
+// NextElementObject reports that the scanner stands after an element of
+// an array, nothing peeked and no error, and that the next element is an
+// object whose start is in the buffer (`,{`, whitespace allowed around the
+// comma) and which may be opened without passing maxDepth. i is the offset
+// in Buffered of its '{': enterObject(i) opens it, or Advance steps over
+// it whole (compactObject measures it).
+func (s *scanner) NextElementObject() (i int, ok bool) {
+	if s.kind != 0 || s.err != nil || s.st != stAfter || len(s.stack) == 0 || s.stack[len(s.stack)-1] != '[' || len(s.stack) >= maxDepth {
+		return 0, false
+	}
+	b := s.buf[:s.end]
+	if i = skipWS(b, s.pos); i >= len(b) || b[i] != ',' {
+		return 0, false
+	}
+	if i = skipWS(b, i+1); i >= len(b) || b[i] != '{' {
+		return 0, false
+	}
+	return i, true
+}
+
+// AtFirstMember reports that the scanner stands just inside the object it
+// opened last, before its first member or its closing brace, nothing
+// peeked and no error, and that an object may be opened inside it without
+// passing maxDepth.
+func (s *scanner) AtFirstMember() bool {
+	return s.inMembers() && s.st == stFirst && len(s.stack) < maxDepth
+}
+
 // skipWS returns the index of the first byte at or after i in b that is not
 // JSON whitespace (len(b) if none). Compact JSON has none: one comparison
 // settles most bytes.
