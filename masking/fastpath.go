@@ -1,5 +1,7 @@
 package masking
 
+import "github.com/crmgw/crmgw/internal/jsonscan"
+
 // The rewriter's fast paths for a Salesforce query: members, nextRecord,
 // objMembers, copyAttributes, openRelated, literalAttributes and
 // firstAttributes are the general path (open, value and closeFrame in
@@ -41,7 +43,7 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 			if p == nil || !p.isObj || p.hasKey || w.avail() >= chunk {
 				return true, nil
 			}
-			if !w.sc.closeObj() {
+			if !w.sc.CloseObject() {
 				break
 			}
 			w.closeFrame()
@@ -53,7 +55,7 @@ func (w *jsonRewriter) members(p *frame) (done bool, err error) {
 // any whitespace) is next in the buffer: what step, value and open do for
 // it while no cap is reached. It is false, and nothing done, otherwise.
 // With no rules, no detector and no capture nothing in a record is
-// rewritten: records that compactObject measures are copied from the
+// rewritten: records that CompactObject measures are copied from the
 // input whole (and counted) before the next one is opened, while output
 // is still wanted; it is false after them too when none is opened.
 func (w *jsonRewriter) nextRecord(p *frame) bool {
@@ -69,7 +71,7 @@ func (w *jsonRewriter) nextRecord(p *frame) bool {
 			return false
 		}
 		if whole && w.recBack.try() {
-			end := sc.compactObject(i, &w.recFlag)
+			end := sc.CompactObject(i, &w.recFlag)
 			if w.recBack.done(end); end > 0 {
 				p.idx++
 				w.sep(p)
@@ -84,7 +86,7 @@ func (w *jsonRewriter) nextRecord(p *frame) bool {
 		}
 		break
 	}
-	sc.enterObject(i)
+	sc.EnterObject(i)
 	p.idx++
 	w.sep(p)
 	w.out.b = append(w.out.b, '{')
@@ -163,7 +165,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 				continue
 			}
 		}
-		run, key, val, ok := w.sc.member(flag)
+		run, key, val, ok := w.sc.Member(flag)
 		if run > 0 {
 			// Fields no rule can name, as the code below would have
 			// copied them one by one.
@@ -176,12 +178,12 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 		if !ok {
 			// With members written and nothing more buffered, return so
 			// the Reader can hand them on before step reads the source.
-			if w.sc.closeObj() {
+			if w.sc.CloseObject() {
 				flush()
 				w.closeFrame()
 				return false, true, nil
 			}
-			return n > 0 && w.sc.drained(), false, nil
+			return n > 0 && w.sc.Drained(), false, nil
 		}
 		name := key[1 : len(key)-1]
 		if val == nil {
@@ -192,7 +194,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 				(w.capDepth == 0 || depth >= w.capDepth) && equalFold(name, "attributes") {
 				if typ, end := w.literalAttributes(); end > 0 {
 					// The member joins the span of input copied as it is.
-					keep(w.sc.offsetOf(key), end)
+					keep(w.sc.OffsetOf(key), end)
 					p.n++
 					if _, err := w.setPlainType(p, typ); err != nil { // never cut: only a held body is
 						return true, false, err
@@ -224,7 +226,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 					// Nothing in it a rule may name: copied unread with
 					// the run (compact.go), when it can be.
 					if end := w.compactRelated(name); end > 0 {
-						keep(w.sc.offsetOf(key), end)
+						keep(w.sc.OffsetOf(key), end)
 						p.n++
 						continue
 					}
@@ -238,7 +240,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 				flush()
 				setName(p, key, w.sc.KeyEsc())
 			}
-			return true, false, w.value(p, w.sc.peek())
+			return true, false, w.value(p, w.sc.Peek())
 		}
 		if !w.sc.KeyEsc() {
 			s, memo, fast := StrategyNone, (*ruleMemo)(nil), false
@@ -250,7 +252,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 				fast = true
 			}
 			if fast && s == StrategyNone {
-				keep(w.sc.offsetOf(key), w.sc.pos)
+				keep(w.sc.OffsetOf(key), w.sc.Pos())
 				p.n++
 				continue
 			}
@@ -291,7 +293,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 // detected or captured; only type is read.
 func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 	sc := w.sc
-	if !sc.objectNext() {
+	if !sc.ObjectNext() {
 		return false, nil
 	}
 	start, mark := sc.Pos(), sc.Mark()
@@ -299,10 +301,10 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 		sc.Rewind(mark)
 		return false, nil
 	}
-	sc.enterObject(start)
+	sc.EnterObject(start)
 	var typ []byte
 	for {
-		_, key, val, ok := sc.member(&w.attrFlag)
+		_, key, val, ok := sc.Member(&w.attrFlag)
 		if !ok {
 			break
 		}
@@ -313,7 +315,7 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 			typ = val
 		}
 	}
-	if !sc.closeObj() {
+	if !sc.CloseObject() {
 		return leave()
 	}
 	w.writeKey(p)
@@ -333,10 +335,10 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 // the caller holds back before the member.
 func (w *jsonRewriter) openRelated(p *frame, key []byte, flush func()) bool {
 	sc := w.sc
-	if !sc.objectNext() {
+	if !sc.ObjectNext() {
 		return false
 	}
-	sc.enterObject(sc.Pos())
+	sc.EnterObject(sc.Pos())
 	flush()
 	setName(p, key, false)
 	w.writeKey(p)
@@ -352,7 +354,7 @@ func (w *jsonRewriter) openRelated(p *frame, key []byte, flush func()) bool {
 // and nothing consumed, otherwise (copyAttributes then tries).
 func (w *jsonRewriter) literalAttributes() (typ []byte, end int) {
 	sc := w.sc
-	if !sc.objectNext() {
+	if !sc.ObjectNext() {
 		return nil, 0
 	}
 	start := sc.Pos()
@@ -404,7 +406,7 @@ func plainAttributes(b []byte) (typ []byte, n int) {
 		return nil, 0
 	}
 	i := len(head)
-	i += stringStop(b[i:])
+	i += jsonscan.StringStop(b[i:])
 	if i >= len(b) || b[i] != '"' {
 		return nil, 0
 	}
@@ -416,7 +418,7 @@ func plainAttributes(b []byte) (typ []byte, n int) {
 		return nil, 0
 	}
 	i += len(url)
-	i += stringStop(b[i:])
+	i += jsonscan.StringStop(b[i:])
 	if i+1 >= len(b) || b[i] != '"' || b[i+1] != '}' {
 		return nil, 0
 	}

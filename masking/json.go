@@ -10,6 +10,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/crmgw/crmgw/internal/bodyshape"
+	"github.com/crmgw/crmgw/internal/jsonscan"
 )
 
 // mode is the response shape family the JSON rewriter navigates.
@@ -101,10 +102,10 @@ type frameState struct {
 }
 
 // jsonRewriter is the streaming JSON engine: tokens in through a
-// scanner (scan.go), bytes out through a small hand-written emitter (so
+// jsonscan.Scanner (internal/jsonscan), bytes out through a small hand-written emitter (so
 // members can be dropped, replaced by null or rewritten after their name was read).
 type jsonRewriter struct {
-	sc     *scanner
+	sc     *jsonscan.Scanner
 	out    *outBuf
 	opts   Options
 	mode   mode
@@ -140,14 +141,14 @@ type jsonRewriter struct {
 	memo [64]ruleMemo
 	gen  uint32
 
-	// member's flags (scanner.member): the names under which a record
+	// The flags of the scanner's Member: the names under which a record
 	// field or an attributes member is not copied unread (flagsFor and
 	// flagsMode: the rules and mode they were made for).
 	recFlag, attrFlag [64]uint64
 	flagsFor          *Rules
 	flagsMode         mode
 
-	// When to try compactObject (compact.go): for whole records, and for
+	// When to try the scanner's CompactObject (compact.go): for whole records, and for
 	// related records by member name.
 	recBack backoff
 	relBack [16]backoff
@@ -186,12 +187,12 @@ func (w *jsonRewriter) recordRule(typ []byte, typed bool, name []byte) (Strategy
 const maxHold = 1 << 20
 
 var jsonPool = sync.Pool{New: func() any {
-	return &jsonRewriter{sc: newScanner()}
+	return &jsonRewriter{sc: jsonscan.New()}
 }}
 
 func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonRewriter {
 	w := jsonPool.Get().(*jsonRewriter)
-	w.sc.reset(src)
+	w.sc.Reset(src)
 	w.out, w.opts, w.mode, w.rules, w.det = out, opts, modeFor(opts), opts.Rules, det
 	w.m = newMasker(opts.HMACKey)
 	w.frames = w.frames[:0]
@@ -228,7 +229,7 @@ func (w *jsonRewriter) setFlags() {
 		w.recFlag = w.rules.quick
 	}
 	flag := func(f *[64]uint64, name string) {
-		i, bit := quickBit([]byte(name))
+		i, bit := jsonscan.QuickBit([]byte(name))
 		f[i] |= bit
 	}
 	if w.mode == modeSalesforce {
@@ -239,7 +240,7 @@ func (w *jsonRewriter) setFlags() {
 }
 
 func (w *jsonRewriter) release() {
-	w.sc.reset(nil) // a pooled scanner holds no reference to a body
+	w.sc.Reset(nil) // a pooled scanner holds no reference to a body
 	w.out, w.rules, w.opts = nil, nil, Options{}
 	w.m = masker{}
 	w.captured = nil
@@ -267,7 +268,7 @@ func (w *jsonRewriter) decodeErr(err error) error {
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	if isSyntax(err) {
+	if jsonscan.IsSyntax(err) {
 		return malformed(err)
 	}
 	return err // the source's own error (connection reset, ...)
@@ -320,7 +321,7 @@ func (w *jsonRewriter) writeKey(p *frame) {
 func (w *jsonRewriter) step() error {
 	if w.rootOK {
 		// One value per body: anything but EOF after it is malformed.
-		if err := w.sc.finish(); err != io.EOF {
+		if err := w.sc.Finish(); err != io.EOF {
 			return w.decodeErr(err)
 		}
 		return io.EOF
@@ -330,9 +331,9 @@ func (w *jsonRewriter) step() error {
 			return err
 		}
 	}
-	k := w.sc.peek()
+	k := w.sc.Peek()
 	if k == 0 {
-		err := w.sc.lastErr()
+		err := w.sc.LastErr()
 		if err == io.EOF && len(w.frames) == 0 {
 			return io.EOF // empty body: nothing to rewrite
 		}
@@ -343,13 +344,13 @@ func (w *jsonRewriter) step() error {
 	case p == nil:
 		return w.value(nil, k)
 	case k == '}' || k == ']':
-		if err := w.sc.readDelim(); err != nil {
+		if err := w.sc.ReadDelim(); err != nil {
 			return w.decodeErr(err)
 		}
 		w.closeFrame()
 		return nil
 	case p.isObj && !p.hasKey:
-		v, err := w.sc.readScalar()
+		v, err := w.sc.ReadScalar()
 		if err != nil {
 			return w.decodeErr(err)
 		}
@@ -377,7 +378,7 @@ func setName(p *frame, v []byte, esc bool) {
 	if !esc {
 		p.key = p.rawKey[1 : len(p.rawKey)-1] // no escapes: the name is the raw bytes
 	} else {
-		p.key = appendUnquote(p.keyBuf[:0], v)
+		p.key = jsonscan.AppendUnquote(p.keyBuf[:0], v)
 		p.keyBuf = p.key
 	}
 }
@@ -396,7 +397,7 @@ func appendUnquoted(dst []byte, raw []byte) []byte {
 	if len(raw) >= 2 && indexByte(raw, '\\') < 0 {
 		return append(dst, raw[1:len(raw)-1]...)
 	}
-	return appendUnquote(dst, raw)
+	return jsonscan.AppendUnquote(dst, raw)
 }
 
 // kindOf is the kind of a scalar token: '"', '0' (number), 'n', 't' or 'f'.
@@ -438,7 +439,7 @@ func (w *jsonRewriter) value(p *frame, k byte) error {
 	if p != nil && !p.isObj && (p.role == roleList || p.role == roleRootArray) {
 		if w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0) {
 			w.truncated = true
-			if err := w.sc.skipValue(); err != nil {
+			if err := w.sc.SkipValue(); err != nil {
 				return w.decodeErr(err)
 			}
 			return nil
@@ -455,7 +456,7 @@ func (w *jsonRewriter) value(p *frame, k byte) error {
 	if container {
 		return w.open(p, k == '{')
 	}
-	v, err := w.sc.readScalar()
+	v, err := w.sc.ReadScalar()
 	if err != nil {
 		return w.decodeErr(err)
 	}
@@ -543,9 +544,9 @@ func (w *jsonRewriter) maskValue(p *frame, k byte, s Strategy) error {
 	var v []byte
 	var err error
 	if k == '{' || k == '[' {
-		err = w.sc.skipValue()
+		err = w.sc.SkipValue()
 	} else {
-		v, err = w.sc.readScalar()
+		v, err = w.sc.ReadScalar()
 	}
 	if err != nil {
 		return w.decodeErr(err)
@@ -593,7 +594,7 @@ func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ru
 			w.out.b = append(w.m.apply(w.out.b, s, v[1:len(v)-1]), '"')
 			break
 		}
-		w.val = appendUnquote(w.val[:0], v)
+		w.val = jsonscan.AppendUnquote(w.val[:0], v)
 		w.tmp = w.m.apply(w.tmp[:0], s, w.val)
 		w.out.b = appendQuote(w.out.b, w.tmp)
 	default: // number: masked numbers become strings
@@ -607,7 +608,7 @@ func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ru
 // it needs an escape (masked values are mostly stars, digits and ASCII),
 // else jsontext's quoting. v comes from valid JSON, so it is valid UTF-8.
 func appendQuote(dst, v []byte) []byte {
-	if stringStop(v) < len(v) {
+	if jsonscan.StringStop(v) < len(v) {
 		dst, _ = jsontext.AppendQuote(dst, v)
 		return dst
 	}
@@ -662,7 +663,7 @@ func (w *jsonRewriter) noteMasked(p *frame) {
 // (TestFastPathDecidesLikeTheGeneralPath and FuzzJSONRewriter compare the
 // two paths).
 func (w *jsonRewriter) open(p *frame, isObj bool) error {
-	if err := w.sc.readDelim(); err != nil {
+	if err := w.sc.ReadDelim(); err != nil {
 		return w.decodeErr(err)
 	}
 	// A Salesforce attributes object: the key is compared once.
@@ -1126,12 +1127,12 @@ func (w *jsonRewriter) typeIs(f *frame, t []byte) (cut bool, err error) {
 func (w *jsonRewriter) cutHeld() error {
 	w.truncated = true
 	w.out.b = append(w.out.b[:w.holdMark], "null"...)
-	for w.sc.depth() > w.holdFrame {
+	for w.sc.Depth() > w.holdFrame {
 		var err error
-		if k := w.sc.peek(); k == '}' || k == ']' {
-			err = w.sc.readDelim()
+		if k := w.sc.Peek(); k == '}' || k == ']' {
+			err = w.sc.ReadDelim()
 		} else {
-			err = w.sc.skipValue()
+			err = w.sc.SkipValue()
 		}
 		if err != nil {
 			return w.decodeErr(err)
@@ -1238,4 +1239,4 @@ func (w *jsonRewriter) capture(p *frame, v []byte) {
 }
 
 // drained reports whether the next token needs a read from the source.
-func (j *jsonRewriter) drained() bool { return j.sc.drained() }
+func (j *jsonRewriter) drained() bool { return j.sc.Drained() }
