@@ -1,8 +1,8 @@
 // Package jsonscan is the JSON tokenizer under masking's streaming JSON
 // rewriter (masking/json.go), which is its only user: it reads tokens from
-// a source, validates the grammar (RFC 8259: structure, separators,
-// numbers, escapes, control characters, UTF-8) and hands out each token's
-// raw bytes without copying or allocating.
+// a source, validates the JSON grammar (structure, separators, numbers,
+// escapes, control characters, UTF-8) and hands out each token's raw bytes
+// without copying or allocating.
 //
 // It is hand-written rather than built on jsontext.Decoder because the
 // rewriter is the largest part of the gateway's CPU time under load, and
@@ -910,8 +910,8 @@ func unhex(c byte) int {
 	return -1
 }
 
-// scanNumber returns the length of the number at pos (0 on error): the
-// RFC 8259 grammar -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, ended by
+// scanNumber returns the length of the number at pos (0 on error): JSON's
+// number grammar -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, ended by
 // a byte that cannot continue it.
 func (s *Scanner) scanNumber() int {
 	for {
