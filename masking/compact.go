@@ -1,11 +1,11 @@
 package masking
 
-// backoff spares the rewriter the scanner's CompactObject walk where it keeps being
-// refused: in a body whose records share a shape, a related record that
-// holds a masked field (Account.Owner.Email) would be walked to that
-// field in every record and then read again by the general path (a sixth
-// more time for such a body). After each refusal in a row the next
-// 1, 3, 7, ... 63 chances are passed over; a success starts again.
+// backoff spares the rewriter the scanner's CompactObject walk where it
+// keeps being refused: in a body whose records share a shape, a related
+// record that holds a masked field (Account.Owner.Email) would be walked
+// to that field in every record and then read again by the general path
+// (a sixth more time for such a body). After each refusal in a row the
+// next 1, 3, 7, ... 63 chances are passed over; a success starts again.
 type backoff struct{ miss, skip uint8 }
 
 // try reports whether to call CompactObject this time.

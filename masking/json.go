@@ -102,8 +102,9 @@ type frameState struct {
 }
 
 // jsonRewriter is the streaming JSON engine: tokens in through a
-// jsonscan.Scanner (internal/jsonscan), bytes out through a small hand-written emitter (so
-// members can be dropped, replaced by null or rewritten after their name was read).
+// jsonscan.Scanner (internal/jsonscan), bytes out through a small
+// hand-written emitter (so members can be dropped, replaced by null or
+// rewritten after their name was read).
 type jsonRewriter struct {
 	sc     *jsonscan.Scanner
 	out    *outBuf
@@ -148,8 +149,8 @@ type jsonRewriter struct {
 	flagsFor          *Rules
 	flagsMode         mode
 
-	// When to try the scanner's CompactObject (compact.go): for whole records, and for
-	// related records by member name.
+	// When to try the scanner's CompactObject (compact.go): for whole
+	// records, and for related records by member name.
 	recBack backoff
 	relBack [16]backoff
 }

@@ -62,7 +62,9 @@ type Rules struct {
 	strictest map[string]Strategy // strictest strategy over every object, by lower(field)
 	keys      []string
 	// quick rejects most unnamed fields without hashing: bit (first byte,
-	// lowercased, mod 64) of quick[len mod 64] is set for every named field.
+	// lowercased, mod 64) of quick[len mod 64] is set for every named field
+	// (jsonscan.QuickBit, which the scanner's Member and CompactObject read
+	// the same way).
 	quick [64]uint64
 	// planKeys and defaults are set by withPlan (plan.go): the rule of a
 	// key of a typed record, by ascii-lower "type\x00key", and the rule of
