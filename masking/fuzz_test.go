@@ -194,7 +194,7 @@ func FuzzJSONRewriter(f *testing.F) {
 			if d := pathsDiffer(t, in, o); d != "" {
 				t.Fatalf("fast and general paths: %s\n%s", d, in)
 			}
-			// Without rules, whole records are copied unread (compact.go).
+			// Without rules, whole records are copied unread (CompactObject).
 			o.Rules = nil
 			if d := pathsDiffer(t, in, o); d != "" {
 				t.Fatalf("fast and general paths, no rules: %s\n%s", d, in)

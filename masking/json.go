@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/crmgw/crmgw/internal/jsonscan"
 )
 
 // frame is one open container. Frames are reused between records (their
@@ -39,10 +41,11 @@ type frameState struct {
 }
 
 // jsonRewriter is the streaming JSON engine: tokens in through a
-// scanner (scan.go), bytes out through a small hand-written emitter (so
-// members can be dropped, replaced by null or rewritten after their name was read).
+// jsonscan.Scanner (internal/jsonscan), bytes out through a small
+// hand-written emitter (so members can be dropped, replaced by null or
+// rewritten after their name was read).
 type jsonRewriter struct {
-	sc     *scanner
+	sc     *jsonscan.Scanner
 	out    *outBuf
 	opts   Options
 	shape  *shape
@@ -79,15 +82,15 @@ type jsonRewriter struct {
 	memo [64]ruleMemo
 	gen  uint32
 
-	// member's flags (scanner.member): the names under which a record
+	// The flags of the scanner's Member: the names under which a record
 	// field or an attributes member is not copied unread (flagsFor and
 	// flagsMode: the rules and mode they were made for).
 	recFlag, attrFlag [64]uint64
 	flagsFor          *Rules
 	flagsMode         mode
 
-	// When to try compactObject (compact.go): for whole records, and for
-	// related records by member name.
+	// When to try the scanner's CompactObject (compact.go): for whole
+	// records, and for related records by member name.
 	recBack backoff
 	relBack [16]backoff
 }
@@ -125,12 +128,12 @@ func (w *jsonRewriter) recordRule(typ []byte, typed bool, name []byte) (Strategy
 const maxHold = 1 << 20
 
 var jsonPool = sync.Pool{New: func() any {
-	return &jsonRewriter{sc: newScanner()}
+	return &jsonRewriter{sc: jsonscan.New()}
 }}
 
 func newJSONRewriter(src io.Reader, out *outBuf, opts Options, det uint8) *jsonRewriter {
 	w := jsonPool.Get().(*jsonRewriter)
-	w.sc.reset(src)
+	w.sc.Reset(src)
 	w.shape = shapeFor(opts)
 	w.out, w.opts, w.mode, w.rules, w.det = out, opts, w.shape.mode, opts.Rules, det
 	w.m = newMasker(opts.HMACKey)
@@ -168,7 +171,7 @@ func (w *jsonRewriter) setFlags() {
 		w.recFlag = w.rules.quick
 	}
 	flag := func(f *[64]uint64, name string) {
-		i, bit := quickBit([]byte(name))
+		i, bit := jsonscan.QuickBit([]byte(name))
 		f[i] |= bit
 	}
 	if w.mode == modeSalesforce {
@@ -179,7 +182,7 @@ func (w *jsonRewriter) setFlags() {
 }
 
 func (w *jsonRewriter) release() {
-	w.sc.reset(nil) // a pooled scanner holds no reference to a body
+	w.sc.Reset(nil) // a pooled scanner holds no reference to a body
 	w.out, w.rules, w.opts = nil, nil, Options{}
 	w.m = masker{}
 	w.captured = nil
@@ -207,7 +210,7 @@ func (w *jsonRewriter) decodeErr(err error) error {
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	if isSyntax(err) {
+	if jsonscan.IsSyntax(err) {
 		return malformed(err)
 	}
 	return err // the source's own error (connection reset, ...)
@@ -260,7 +263,7 @@ func (w *jsonRewriter) writeKey(p *frame) {
 func (w *jsonRewriter) step() error {
 	if w.rootOK {
 		// One value per body: anything but EOF after it is malformed.
-		if err := w.sc.finish(); err != io.EOF {
+		if err := w.sc.Finish(); err != io.EOF {
 			return w.decodeErr(err)
 		}
 		return io.EOF
@@ -270,9 +273,9 @@ func (w *jsonRewriter) step() error {
 			return err
 		}
 	}
-	k := w.sc.peek()
+	k := w.sc.Peek()
 	if k == 0 {
-		err := w.sc.lastErr()
+		err := w.sc.LastErr()
 		if err == io.EOF && len(w.frames) == 0 {
 			return io.EOF // empty body: nothing to rewrite
 		}
@@ -283,17 +286,17 @@ func (w *jsonRewriter) step() error {
 	case p == nil:
 		return w.value(nil, k)
 	case k == '}' || k == ']':
-		if err := w.sc.readDelim(); err != nil {
+		if err := w.sc.ReadDelim(); err != nil {
 			return w.decodeErr(err)
 		}
 		w.closeFrame()
 		return nil
 	case p.isObj && !p.hasKey:
-		v, err := w.sc.readScalar()
+		v, err := w.sc.ReadScalar()
 		if err != nil {
 			return w.decodeErr(err)
 		}
-		setKey(p, v, w.sc.esc)
+		setKey(p, v, w.sc.Esc())
 		return nil
 	case p.isObj:
 		p.hasKey = false
@@ -317,421 +320,9 @@ func setName(p *frame, v []byte, esc bool) {
 	if !esc {
 		p.key = p.rawKey[1 : len(p.rawKey)-1] // no escapes: the name is the raw bytes
 	} else {
-		p.key = appendUnquote(p.keyBuf[:0], v)
+		p.key = jsonscan.AppendUnquote(p.keyBuf[:0], v)
 		p.keyBuf = p.key
 	}
-}
-
-// members rewrites the members of object p whose values are scalars while
-// they are complete in the scanner's buffer: most tokens of a CRM body are
-// such members, and this loop spares them a round through Reader.fill and
-// step per token. Each member is decided exactly as step and value decide
-// it. done is true when step should return: a chunk of output is ready, the
-// buffered input is used up (the Reader then hands its output on before
-// reading), p's record was cut at the cap, or on an error.
-func (w *jsonRewriter) members(p *frame) (done bool, err error) {
-	for {
-		done, next, err := w.objMembers(p)
-		if !next {
-			return done, err
-		}
-		// p ended, or opened a child: the top frame's members go on here
-		// when it is an object and output is still wanted; after a record
-		// of a Salesforce list, the next one is opened here. An object
-		// whose closing brace is next too (its last member was the object
-		// that just ended) is closed here, as objMembers would close it.
-		for {
-			p = w.top()
-			if p != nil && !p.isObj && p.role == roleList && w.mode == modeSalesforce && w.avail() < chunk && w.nextRecord(p) {
-				p = w.top()
-				break
-			}
-			if p == nil || !p.isObj || p.hasKey || w.avail() >= chunk {
-				return true, nil
-			}
-			if !w.sc.closeObj() {
-				break
-			}
-			w.closeFrame()
-		}
-	}
-}
-
-// nextRecord opens the next record of Salesforce list p when `,{` (with
-// any whitespace) is next in the buffer: what step, value and open do for
-// it while no cap is reached. It is false, and nothing done, otherwise.
-// With no rules, no detector and no capture nothing in a record is
-// rewritten: records that compactObject measures are copied from the
-// input whole (and counted) before the next one is opened, while output
-// is still wanted; it is false after them too when none is opened.
-func (w *jsonRewriter) nextRecord(p *frame) bool {
-	sc := w.sc
-	whole := w.rules.Empty() && w.det == 0 && w.capDepth == 0
-	var i int // the next record's '{'
-	for {
-		if sc.kind != 0 || sc.err != nil || sc.st != stAfter || len(sc.stack) == 0 || sc.stack[len(sc.stack)-1] != '[' ||
-			len(sc.stack) >= maxDepth || (w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0)) {
-			return false
-		}
-		b := sc.buf[:sc.end]
-		if i = skipWS(b, sc.pos); i >= len(b) || b[i] != ',' {
-			return false
-		}
-		if i = skipWS(b, i+1); i >= len(b) || b[i] != '{' {
-			return false
-		}
-		if whole && w.recBack.try() {
-			end := sc.compactObject(i, &w.recFlag)
-			if w.recBack.done(end); end > 0 {
-				p.idx++
-				w.sep(p)
-				w.out.b = append(w.out.b, b[i:end]...)
-				w.records++
-				sc.pos = end
-				if w.avail() >= chunk {
-					return false
-				}
-				continue
-			}
-		}
-		break
-	}
-	sc.enterObject(i)
-	p.idx++
-	w.sep(p)
-	w.out.b = append(w.out.b, '{')
-	inRec := p.inRec
-	c := w.push(true, roleRecord) // p may move: not used after this
-	c.top, c.counted, c.inRec = true, true, inRec
-	w.records++
-	return true
-}
-
-// objMembers is members for p alone; next reports that p ended (its
-// closing brace was next in the buffer) and its frame was closed, or that
-// it opened a child object whose members are next.
-func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
-	depth := len(w.frames)
-	// A field of a record: the commonest member of all. When no detector
-	// or capture can apply and its name is plain, scalar and ruleAt come
-	// down to the field rule, and a run of unmasked fields is copied from
-	// the input in one piece (span: offsets in the scanner's buffer, which
-	// does not move while this loop runs, since member never reads). A
-	// Salesforce attributes object is copied the same way but for its type.
-	noCapture := w.capDepth == 0 || depth > w.capDepth
-	plain := p.role == roleRecord && !p.maybeWrp && w.det == 0 && noCapture
-	attrs := p.role == roleAttributes && noCapture
-	span, spanEnd := -1, 0
-	flush := func() {
-		if span >= 0 {
-			w.out.b = append(w.out.b, w.sc.buf[span:spanEnd]...)
-			span = -1
-		}
-	}
-	defer flush()
-	// keep adds the input from the member whose name starts at first to
-	// end to the span: the input's comma before it is the output's comma
-	// too, unless nothing was written before it (at: where the member loop
-	// stood before it).
-	at := 0
-	keep := func(first, end int) {
-		if span < 0 {
-			span = at
-			if p.n == 0 {
-				span = first
-			}
-		}
-		spanEnd = end
-	}
-	var flag *[64]uint64
-	// replain says again whether p is a plain record, after its type.
-	replain := func() {
-		if plain = p.role == roleRecord && !p.maybeWrp && w.det == 0 && noCapture; plain {
-			flag = &w.recFlag
-		}
-	}
-	switch {
-	case plain:
-		flag = &w.recFlag
-	case attrs:
-		flag = &w.attrFlag
-	}
-	// A Salesforce record's first member is its attributes, as Salesforce
-	// writes it: matched here whole, as member, the attributes case below
-	// and literalAttributes would read it (three per record of make
-	// bench-load's body: a member call and its dispatch less each).
-	first := p.n == 0 && p.role == roleRecord && w.mode == modeSalesforce && !w.holding && (w.capDepth == 0 || depth >= w.capDepth)
-	for n := 0; w.avail() < chunk; n++ {
-		at = w.sc.pos
-		if first {
-			first = false
-			if typ, end := w.firstAttributes(); end > 0 {
-				keep(at, end)
-				p.n++
-				if _, err := w.setPlainType(p, typ); err != nil { // never cut: only a held body is
-					return true, false, err
-				}
-				replain()
-				continue
-			}
-		}
-		run, key, val, ok := w.sc.member(flag)
-		if run > 0 {
-			// Fields no rule can name, as the code below would have
-			// copied them one by one.
-			keep(w.sc.runFirst, w.sc.runEnd)
-			p.n += run
-			n++
-			at = w.sc.runEnd
-		}
-		if !ok {
-			// With members written and nothing more buffered, return so
-			// the Reader can hand them on before step reads the source.
-			if w.sc.closeObj() {
-				flush()
-				w.closeFrame()
-				return false, true, nil
-			}
-			return n > 0 && w.sc.drained(), false, nil
-		}
-		name := key[1 : len(key)-1]
-		if val == nil {
-			// A container: opened (or masked whole) as step would; its
-			// frame is then the top one, so this loop ends. A record's
-			// Salesforce attributes are copied whole when they can be.
-			if p.role == roleRecord && w.mode == modeSalesforce && !w.holding && !w.sc.keyEsc &&
-				(w.capDepth == 0 || depth >= w.capDepth) && equalFold(name, "attributes") {
-				if typ, end := w.literalAttributes(); end > 0 {
-					// The member joins the span of input copied as it is.
-					keep(w.sc.offsetOf(key), end)
-					p.n++
-					if _, err := w.setPlainType(p, typ); err != nil { // never cut: only a held body is
-						return true, false, err
-					}
-					replain()
-					continue
-				}
-				flush()
-				setName(p, key, false)
-				if copied, err := w.copyAttributes(p); err != nil {
-					return true, false, err
-				} else if copied {
-					replain() // the type may have made p a plain record just now
-					continue
-				}
-			} else if plain && w.mode == modeSalesforce && !w.sc.keyEsc && (w.sc.keyFree || !equalFold(name, "attributes")) {
-				// A related record or child result ({"Account":{...}}) that
-				// no rule names: opened as value and open would, and its
-				// members read next in this loop's caller. keyFree: recFlag
-				// (the rules' quick bits and attributes) does not mark the
-				// name, so no rule names it (mayName) and it is not
-				// attributes.
-				free := w.sc.keyFree
-				if !free {
-					s, _ := w.recordRule(p.typ, p.typed, name)
-					free = s == StrategyNone
-				}
-				if free {
-					// Nothing in it a rule may name: copied unread with
-					// the run (compact.go), when it can be.
-					if end := w.compactRelated(name); end > 0 {
-						keep(w.sc.offsetOf(key), end)
-						p.n++
-						continue
-					}
-				}
-				if free && w.openRelated(p, key, flush) {
-					return false, true, nil
-				}
-				flush()
-				setName(p, key, false)
-			} else {
-				flush()
-				setName(p, key, w.sc.keyEsc)
-			}
-			return true, false, w.value(p, w.sc.peek())
-		}
-		if !w.sc.keyEsc {
-			s, memo, fast := StrategyNone, (*ruleMemo)(nil), false
-			switch {
-			case plain && !(w.mode == modeSalesforce && equalFold(name, "attributes")):
-				s, memo = w.recordRule(p.typ, p.typed, name)
-				fast = true
-			case attrs && !equalFold(name, "type"):
-				fast = true
-			}
-			if fast && s == StrategyNone {
-				keep(w.sc.offsetOf(key), w.sc.pos)
-				p.n++
-				continue
-			}
-			if fast {
-				flush()
-				// The name is needed as p's key only to be noted as masked
-				// (once per body and field); else maskRead writes it from
-				// the input.
-				raw := key
-				if memo == nil || !memo.noted {
-					setName(p, key, false)
-					raw = nil
-				}
-				if err := w.maskRead(p, kindOf(val), s, val, memo, raw); err != nil {
-					return true, false, err
-				}
-				continue
-			}
-		}
-		flush()
-		setName(p, key, w.sc.keyEsc)
-		if err := w.scalarMember(p, val); err != nil {
-			return true, false, err
-		}
-		if len(w.frames) != depth {
-			return true, false, nil // a held body was cut: p is gone
-		}
-	}
-	return true, false, nil
-}
-
-// copyAttributes copies the attributes object of record p, the scanner's
-// next value, from the input as it is, and gives p its type: what open,
-// the members of an attributes frame and closeFrame would have written and
-// done, for an object whose members are all scalars with plain names and
-// which is whole in the buffer (the scanner is left as it was otherwise,
-// and the general path reads it). Nothing in attributes is masked,
-// detected or captured; only type is read.
-func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
-	sc := w.sc
-	if !sc.objectNext() {
-		return false, nil
-	}
-	start, depth := sc.pos, len(sc.stack)
-	leave := func() (bool, error) { // as it was: the general path reads it
-		sc.pos, sc.st, sc.stack = start, stValue, sc.stack[:depth]
-		return false, nil
-	}
-	sc.enterObject(start)
-	var typ []byte
-	for {
-		_, key, val, ok := sc.member(&w.attrFlag)
-		if !ok {
-			break
-		}
-		if val == nil || sc.keyEsc {
-			return leave()
-		}
-		if kindOf(val) == '"' && equalFold(key[1:len(key)-1], "type") {
-			typ = val
-		}
-	}
-	if !sc.closeObj() {
-		return leave()
-	}
-	w.writeKey(p)
-	w.out.b = append(w.out.b, sc.buf[start:sc.pos]...)
-	if typ == nil {
-		return true, nil
-	}
-	_, err := w.setType(p, typ) // never cut: only a held body is
-	return true, err
-}
-
-// openRelated opens the object that is the value of record p's member key
-// (its name just read by the scanner, plain): what value and open do for an
-// object member of a Salesforce record that no rule names. It is false,
-// and nothing done, when the value is not an object or nesting is at its
-// limit (the general path then reads it and says why). flush writes what
-// the caller holds back before the member.
-func (w *jsonRewriter) openRelated(p *frame, key []byte, flush func()) bool {
-	sc := w.sc
-	if !sc.objectNext() {
-		return false
-	}
-	sc.enterObject(sc.pos)
-	flush()
-	setName(p, key, false)
-	w.writeKey(p)
-	w.out.b = append(w.out.b, '{')
-	c := w.push(true, roleRecord) // p may move: not used after this
-	c.inRec = true
-	return true
-}
-
-// literalAttributes consumes the scanner's next value when it is an
-// attributes object plainAttributes matches, whole in the buffer, and
-// returns its type token and the offset of its end in the buffer; end is 0,
-// and nothing consumed, otherwise (copyAttributes then tries).
-func (w *jsonRewriter) literalAttributes() (typ []byte, end int) {
-	sc := w.sc
-	if !sc.objectNext() {
-		return nil, 0
-	}
-	start := sc.pos
-	typ, n := plainAttributes(sc.buf[start:sc.end])
-	if n == 0 {
-		return nil, 0
-	}
-	// The object, opened and closed: as copyAttributes leaves it.
-	sc.pos, sc.st = start+n, stAfter
-	return typ, start + n
-}
-
-// firstAttributes consumes `"attributes":{...}` when it is the first member
-// of the object the scanner has just opened, written without whitespace and
-// with an attributes object plainAttributes matches, whole in the buffer;
-// it returns the type token and the offset of the member's end in the
-// buffer. end is 0, and nothing consumed, otherwise (member then reads
-// the member).
-func (w *jsonRewriter) firstAttributes() (typ []byte, end int) {
-	const name = `"attributes":`
-	sc := w.sc
-	if !sc.inMembers() || sc.st != stFirst || len(sc.stack) >= maxDepth {
-		return nil, 0
-	}
-	b := sc.buf[sc.pos:sc.end]
-	if len(b) < len(name) || string(b[:len(name)]) != name {
-		return nil, 0
-	}
-	typ, n := plainAttributes(b[len(name):])
-	if n == 0 {
-		return nil, 0
-	}
-	end = sc.pos + len(name) + n
-	sc.pos, sc.st = end, stAfter
-	return typ, end
-}
-
-// plainAttributes measures the attributes object at the start of b when
-// it is exactly as Salesforce writes it, {"type":"T"} or
-// {"type":"T","url":"U"} with T and U plain strings (no escape, control or
-// non-ASCII byte), and returns the type's token and the object's length;
-// n is 0 for anything else, which copyAttributes' member loop reads. A
-// record has one or more of these (its own, each parent's): matching them
-// as two literals and two string scans costs about 1000 instructions per
-// object, this about 100 (make bench-load's body has three per record).
-func plainAttributes(b []byte) (typ []byte, n int) {
-	const head, url = `{"type":"`, `,"url":"`
-	if len(b) < len(head) || string(b[:len(head)]) != head {
-		return nil, 0
-	}
-	i := len(head)
-	i += stringStop(b[i:])
-	if i >= len(b) || b[i] != '"' {
-		return nil, 0
-	}
-	typ, i = b[len(head)-1:i+1], i+1
-	if i < len(b) && b[i] == '}' {
-		return typ, i + 1
-	}
-	if len(b)-i < len(url) || string(b[i:i+len(url)]) != url {
-		return nil, 0
-	}
-	i += len(url)
-	i += stringStop(b[i:])
-	if i+1 >= len(b) || b[i] != '"' || b[i+1] != '}' {
-		return nil, 0
-	}
-	return typ, i + 2
 }
 
 // scalarMember writes the scalar v, already read, as p's current member.
@@ -748,7 +339,7 @@ func appendUnquoted(dst []byte, raw []byte) []byte {
 	if len(raw) >= 2 && indexByte(raw, '\\') < 0 {
 		return append(dst, raw[1:len(raw)-1]...)
 	}
-	return appendUnquote(dst, raw)
+	return jsonscan.AppendUnquote(dst, raw)
 }
 
 // kindOf is the kind of a scalar token: '"', '0' (number), 'n', 't' or 'f'.
@@ -790,7 +381,7 @@ func (w *jsonRewriter) value(p *frame, k byte) error {
 	if p != nil && !p.isObj && (p.role == roleList || p.role == roleRootArray) {
 		if w.opts.MaxRecords != 0 && w.records >= max(w.opts.MaxRecords, 0) {
 			w.truncated = true
-			if err := w.sc.skipValue(); err != nil {
+			if err := w.sc.SkipValue(); err != nil {
 				return w.decodeErr(err)
 			}
 			return nil
@@ -807,7 +398,7 @@ func (w *jsonRewriter) value(p *frame, k byte) error {
 	if container {
 		return w.open(p, k == '{')
 	}
-	v, err := w.sc.readScalar()
+	v, err := w.sc.ReadScalar()
 	if err != nil {
 		return w.decodeErr(err)
 	}
@@ -895,9 +486,9 @@ func (w *jsonRewriter) maskValue(p *frame, k byte, s Strategy) error {
 	var v []byte
 	var err error
 	if k == '{' || k == '[' {
-		err = w.sc.skipValue()
+		err = w.sc.SkipValue()
 	} else {
-		v, err = w.sc.readScalar()
+		v, err = w.sc.ReadScalar()
 	}
 	if err != nil {
 		return w.decodeErr(err)
@@ -945,7 +536,7 @@ func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ru
 			w.out.b = append(w.m.apply(w.out.b, s, v[1:len(v)-1]), '"')
 			break
 		}
-		w.val = appendUnquote(w.val[:0], v)
+		w.val = jsonscan.AppendUnquote(w.val[:0], v)
 		w.tmp = w.m.apply(w.tmp[:0], s, w.val)
 		w.out.b = appendQuote(w.out.b, w.tmp)
 	default: // number: masked numbers become strings
@@ -959,7 +550,7 @@ func (w *jsonRewriter) maskRead(p *frame, k byte, s Strategy, v []byte, memo *ru
 // it needs an escape (masked values are mostly stars, digits and ASCII),
 // else jsontext's quoting. v comes from valid JSON, so it is valid UTF-8.
 func appendQuote(dst, v []byte) []byte {
-	if stringStop(v) < len(v) {
+	if jsonscan.StringStop(v) < len(v) {
 		dst, _ = jsontext.AppendQuote(dst, v)
 		return dst
 	}
@@ -1016,7 +607,7 @@ func (w *jsonRewriter) noteMasked(p *frame) {
 // here is a change there too (TestFastPathDecidesLikeTheGeneralPath and
 // FuzzJSONRewriter compare the two paths).
 func (w *jsonRewriter) open(p *frame, isObj bool) error {
-	if err := w.sc.readDelim(); err != nil {
+	if err := w.sc.ReadDelim(); err != nil {
 		return w.decodeErr(err)
 	}
 	// A Salesforce attributes object: the key is compared once.
@@ -1340,12 +931,12 @@ func (w *jsonRewriter) typeIs(f *frame, t []byte) (cut bool, err error) {
 func (w *jsonRewriter) cutHeld() error {
 	w.truncated = true
 	w.out.b = append(w.out.b[:w.holdMark], "null"...)
-	for w.sc.depth() > w.holdFrame {
+	for w.sc.Depth() > w.holdFrame {
 		var err error
-		if k := w.sc.peek(); k == '}' || k == ']' {
-			err = w.sc.readDelim()
+		if k := w.sc.Peek(); k == '}' || k == ']' {
+			err = w.sc.ReadDelim()
 		} else {
-			err = w.sc.skipValue()
+			err = w.sc.SkipValue()
 		}
 		if err != nil {
 			return w.decodeErr(err)
@@ -1452,4 +1043,4 @@ func (w *jsonRewriter) capture(p *frame, v []byte) {
 }
 
 // drained reports whether the next token needs a read from the source.
-func (j *jsonRewriter) drained() bool { return j.sc.drained() }
+func (j *jsonRewriter) drained() bool { return j.sc.Drained() }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/crmgw/crmgw/internal/jsonscan"
 )
 
 // Strategy is how a masked value is replaced. Strategies are ordered by how
@@ -60,21 +62,15 @@ type Rules struct {
 	strictest map[string]Strategy // strictest strategy over every object, by lower(field)
 	keys      []string
 	// quick rejects most unnamed fields without hashing: bit (first byte,
-	// lowercased, mod 64) of quick[len mod 64] is set for every named field.
+	// lowercased, mod 64) of quick[len mod 64] is set for every named field
+	// (jsonscan.QuickBit, which the scanner's Member and CompactObject read
+	// the same way).
 	quick [64]uint64
 	// planKeys and defaults are set by withPlan (plan.go): the rule of a
 	// key of a typed record, by ascii-lower "type\x00key", and the rule of
 	// any other key of a type's records, by ascii-lower type.
 	planKeys map[string]Strategy
 	defaults map[string]Strategy
-}
-
-func quickBit(field []byte) (int, uint64) {
-	c := field[0]
-	if 'A' <= c && c <= 'Z' {
-		c += 'a' - 'A'
-	}
-	return len(field) & 63, 1 << (c & 63)
 }
 
 // CompileRules compiles a policy decision's mask map: keys are "Object.Field"
@@ -108,7 +104,7 @@ func CompileRules(mask map[string]string) (*Rules, error) {
 			r.exact[k] = stricter(r.exact[k], s)
 		}
 		r.strictest[lf] = stricter(r.strictest[lf], s)
-		i, bit := quickBit([]byte(lf))
+		i, bit := jsonscan.QuickBit([]byte(lf))
 		r.quick[i] |= bit
 		r.keys = append(r.keys, key)
 	}
@@ -147,7 +143,7 @@ func (r *Rules) lookup(scratch *[]byte, obj []byte, objKnown bool, field []byte)
 	if r.Empty() || len(field) == 0 {
 		return StrategyNone
 	}
-	if i, bit := quickBit(field); r.quick[i]&bit == 0 {
+	if i, bit := jsonscan.QuickBit(field); r.quick[i]&bit == 0 {
 		return StrategyNone
 	}
 	// Most fields are named by no rule: one lookup of the field alone
@@ -171,7 +167,7 @@ func (r *Rules) lookup(scratch *[]byte, obj []byte, objKnown bool, field []byte)
 // mayName reports whether a rule may name field: false settles most
 // fields at the cost of one bit test (a dotted name is always looked up).
 func (r *Rules) mayName(field []byte) bool {
-	i, bit := quickBit(field)
+	i, bit := jsonscan.QuickBit(field)
 	return r.quick[i]&bit != 0 || indexByte(field, '.') >= 0
 }
 

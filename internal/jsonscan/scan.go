@@ -1,4 +1,32 @@
-package masking
+// Package jsonscan is the JSON tokenizer under masking's streaming JSON
+// rewriter (masking/json.go), which is its only user: it reads tokens from
+// a source, validates the JSON grammar (structure, separators, numbers,
+// escapes, control characters, UTF-8) and hands out each token's raw bytes
+// without copying or allocating.
+//
+// It is hand-written rather than built on jsontext.Decoder because the
+// rewriter is the largest part of the gateway's CPU time under load, and
+// jsontext's per-token API (Kind/Value/Token bookkeeping, its own state
+// machine next to the rewriter's, per-byte string validation) would be
+// half of the rewriter. The Scanner does only what the rewriter asks (peek
+// a kind, read a scalar, open or close a container, skip a value), scans
+// string contents sixteen or eight bytes at a time, and reads the source
+// only when the next token is not complete in its buffer, so a slow
+// upstream's records are handed on as soon as they arrive. It accepts
+// exactly what encoding/json's Valid accepts for valid UTF-8 input
+// (checked by FuzzScanner).
+//
+// Beside the token calls (Peek, ReadDelim, ReadScalar, SkipValue, Finish)
+// it has the calls the rewriter's fast paths (masking/fastpath.go) are
+// made of: Member reads a whole member with a scalar value, or a run of
+// members whose names the caller's flag does not mark, from the buffer;
+// CompactObject measures an object the caller may copy unread; and small
+// reads and moves of the position (Pos, Buffered, Advance, Mark and
+// Rewind, ObjectNext, EnterObject, CloseObject) let the caller step over
+// what it measured in the buffer. None of these reads the source, so the
+// bytes of Buffered stay where they are between them. docs/masking.md
+// ("How the JSON rewriter reads") describes the whole.
+package jsonscan
 
 import (
 	"encoding/binary"
@@ -9,22 +37,10 @@ import (
 	"unicode/utf8"
 )
 
-// scanner is the JSON tokenizer under the streaming rewriter: it reads
-// tokens from a source, validates the grammar (RFC 8259: structure,
-// separators, numbers, escapes, control characters, UTF-8) and hands out
-// each token's raw bytes without copying or allocating.
-//
-// It is written here rather than on jsontext.Decoder because the rewriter
-// is the largest part of the gateway's CPU time under load, and jsontext's
-// per-token API (Kind/Value/Token bookkeeping, its own state machine next to
-// the rewriter's, per-byte string validation) would be half of the
-// rewriter. This scanner does only what the rewriter asks (peek a
-// kind, read a scalar, open or close a container, skip a value), scans string
-// contents eight bytes at a time, and reads the source only when the next
-// token is not complete in its buffer, so a slow upstream's records are
-// handed on as soon as they arrive. It accepts exactly what encoding/json's
-// Valid accepts for valid UTF-8 input (checked by FuzzScanner).
-type scanner struct {
+// A Scanner reads the JSON tokens of one body at a time (Reset), valid
+// or refused, from its source. It is not safe for concurrent use; the
+// rewriter keeps one per pooled rewriter.
+type Scanner struct {
 	r        io.Reader
 	buf      []byte // buf[pos:end] is the unread input
 	pos, end int
@@ -38,11 +54,11 @@ type scanner struct {
 	kind     byte // the peeked kind; 0: not peeked
 	key      bool // the peeked string is an object member name
 	// esc: the last string read has escapes; keyEsc: the last member name
-	// read by member has escapes; keyFree: member was given a flag, the
+	// read by Member has escapes; keyFree: Member was given a flag, the
 	// name of the container it returned last is plain and the flag does
 	// not mark it.
 	esc, keyEsc, keyFree bool
-	// runFirst, runEnd: where the last run member consumed starts and ends.
+	// runFirst, runEnd: where the last run Member consumed starts and ends.
 	runFirst, runEnd int
 	ix               []sblock // the structural index of buf (index.go)
 }
@@ -60,16 +76,17 @@ const (
 	// scanBuf is the initial input buffer; it grows only for a token
 	// longer than it.
 	scanBuf = 64 << 10
-	// maxToken bounds a single token (one string or number). Salesforce
+	// MaxToken bounds a single token (one string or number). Salesforce
 	// long text areas hold at most 131,072 characters and Zoho multi-line
 	// fields 32,000, so a longer token is not a CRM record field; it is
 	// refused instead of growing the buffer without bound.
-	maxToken = 16 << 20
+	MaxToken = 16 << 20
 	// maxNumber bounds a number's text; no CRM field holds a longer one.
 	maxNumber = 4096
-	// maxDepth bounds nesting (as jsontext, which the scanner replaced,
-	// did): the rewriter keeps a frame per open container.
-	maxDepth = 10000
+	// MaxDepth bounds nesting (as jsontext, which the Scanner replaced,
+	// did): the rewriter keeps a frame per open container. ReadDelim
+	// refuses the container that would pass it.
+	MaxDepth = 10000
 )
 
 // syntaxError is a grammar violation in the upstream body.
@@ -80,32 +97,36 @@ type syntaxError struct {
 
 func (e *syntaxError) Error() string { return fmt.Sprintf("%s at byte %d", e.msg, e.off) }
 
-// errTokenTooLong is returned for a token above maxToken.
-var errTokenTooLong = fmt.Errorf("a single JSON token longer than %d bytes", maxToken)
+// ErrTokenTooLong is returned for a token above MaxToken (IsSyntax counts
+// it as the body's fault).
+var ErrTokenTooLong = fmt.Errorf("a single JSON token longer than %d bytes", MaxToken)
 
-func newScanner() *scanner {
-	s := &scanner{buf: make([]byte, scanBuf)}
+// New returns a Scanner with its buffers; Reset gives it a source.
+func New() *Scanner {
+	s := &Scanner{buf: make([]byte, scanBuf)}
 	if indexOn {
 		s.ix = make([]sblock, 0, ixBlocks)
 	}
 	return s
 }
 
-// reset points the scanner at a new source (nil parks it).
-func (s *scanner) reset(r io.Reader) {
+// Reset points the Scanner at a new source, to read one JSON value (a
+// body) from it, and forgets the last one; nil parks it, holding no
+// reference to the last source.
+func (s *Scanner) Reset(r io.Reader) {
 	if cap(s.buf) > 4*scanBuf {
 		s.buf = make([]byte, scanBuf) // do not keep a huge token's buffer in the pool
 	}
 	s.buf = s.buf[:cap(s.buf)]
-	*s = scanner{r: r, buf: s.buf, stack: s.stack[:0], ix: s.ix[:0]}
+	*s = Scanner{r: r, buf: s.buf, stack: s.stack[:0], ix: s.ix[:0]}
 }
 
-// depth is the number of open containers.
-func (s *scanner) depth() int { return len(s.stack) }
+// Depth is the number of open containers.
+func (s *Scanner) Depth() int { return len(s.stack) }
 
-// drained reports whether the buffered input holds nothing but whitespace
+// Drained reports whether the buffered input holds nothing but whitespace
 // and separators: the next token needs a read from the source.
-func (s *scanner) drained() bool {
+func (s *Scanner) Drained() bool {
 	for i := s.pos; i < s.end; i++ {
 		switch s.buf[i] {
 		case ' ', '\t', '\n', '\r', ',', ':':
@@ -116,7 +137,7 @@ func (s *scanner) drained() bool {
 	return true
 }
 
-func (s *scanner) fail(off int, format string, args ...any) byte {
+func (s *Scanner) fail(off int, format string, args ...any) byte {
 	if s.err == nil {
 		s.err = &syntaxError{off: s.base + int64(off), msg: fmt.Sprintf(format, args...)}
 	}
@@ -126,7 +147,7 @@ func (s *scanner) fail(off int, format string, args ...any) byte {
 // fill reads more input, keeping buf[pos:end] (moved to the front). It
 // reports whether bytes arrived; false means end of input or an error
 // (s.err is set for an error, s.eof for the end).
-func (s *scanner) fill() bool {
+func (s *Scanner) fill() bool {
 	if s.err != nil || s.eof {
 		return false
 	}
@@ -141,8 +162,8 @@ func (s *scanner) fill() bool {
 		s.ix = s.ix[:0] // the bytes moved
 	}
 	if s.end == len(s.buf) {
-		if len(s.buf) >= maxToken {
-			s.err = errTokenTooLong
+		if len(s.buf) >= MaxToken {
+			s.err = ErrTokenTooLong
 			return false
 		}
 		nb := make([]byte, max(2*len(s.buf), scanBuf))
@@ -174,7 +195,7 @@ func (s *scanner) fill() bool {
 
 // skipSpace advances over whitespace and returns the next byte, reading as
 // needed; ok is false at the end of input or on an error.
-func (s *scanner) skipSpace() (byte, bool) {
+func (s *Scanner) skipSpace() (byte, bool) {
 	for {
 		if s.pos = skipWS(s.buf[:s.end], s.pos); s.pos < s.end {
 			return s.buf[s.pos], true
@@ -186,18 +207,19 @@ func (s *scanner) skipSpace() (byte, bool) {
 }
 
 // unexpectedEnd records the end of input inside a value.
-func (s *scanner) unexpectedEnd() byte {
+func (s *Scanner) unexpectedEnd() byte {
 	if s.err == nil {
 		s.err = io.ErrUnexpectedEOF
 	}
 	return 0
 }
 
-// peek returns the kind of the next token: '{', '}', '[', ']', '"', '0' (a
+// Peek returns the kind of the next token: '{', '}', '[', ']', '"', '0' (a
 // number), 'n', 't' or 'f'; 0 at the end of input or on an error (see
-// error). It consumes the separators before the token. Repeated calls
-// without a read in between return the same kind.
-func (s *scanner) peek() byte {
+// LastErr). It consumes the separators before the token, reading the
+// source as needed. Repeated calls without a read in between return the
+// same kind.
+func (s *Scanner) Peek() byte {
 	if s.kind != 0 {
 		return s.kind
 	}
@@ -268,13 +290,13 @@ func elemName(inObj bool) string {
 	return "array element"
 }
 
-func (s *scanner) setKind(k byte, key bool) byte {
+func (s *Scanner) setKind(k byte, key bool) byte {
 	s.kind, s.key = k, key
 	return k
 }
 
 // name checks that c starts a member name.
-func (s *scanner) name(c byte) byte {
+func (s *Scanner) name(c byte) byte {
 	if c != '"' {
 		return s.fail(s.pos, "invalid character %q where an object key was expected", c)
 	}
@@ -282,7 +304,7 @@ func (s *scanner) name(c byte) byte {
 }
 
 // value checks that c starts a value.
-func (s *scanner) value(c byte) byte {
+func (s *Scanner) value(c byte) byte {
 	switch c {
 	case '{', '[', '"', 'n', 't', 'f':
 		return s.setKind(c, false)
@@ -292,16 +314,19 @@ func (s *scanner) value(c byte) byte {
 	return s.fail(s.pos, "invalid character %q looking for the beginning of a value", c)
 }
 
-// lastErr returns the error behind a 0 from peek (io.EOF at the end of a
-// complete body).
-func (s *scanner) lastErr() error { return s.err }
+// LastErr returns the error behind a 0 from Peek (io.EOF at the end of a
+// complete body). Errors are sticky: once one is returned, every call
+// returns it.
+func (s *Scanner) LastErr() error { return s.err }
 
-// readDelim consumes the peeked '{', '[', '}' or ']'.
-func (s *scanner) readDelim() error {
-	switch k := s.peek(); k {
+// ReadDelim consumes the next token, which Peek reported as '{', '[',
+// '}' or ']'; it panics on a scalar. A container past MaxDepth is an
+// error.
+func (s *Scanner) ReadDelim() error {
+	switch k := s.Peek(); k {
 	case '{', '[':
-		if len(s.stack) >= maxDepth {
-			s.fail(s.pos, "nesting deeper than %d levels", maxDepth)
+		if len(s.stack) >= MaxDepth {
+			s.fail(s.pos, "nesting deeper than %d levels", MaxDepth)
 			return s.err
 		}
 		s.stack = append(s.stack, k)
@@ -312,18 +337,20 @@ func (s *scanner) readDelim() error {
 	case 0:
 		return s.err
 	default:
-		panic("masking: readDelim on a scalar")
+		panic("jsonscan: ReadDelim on a scalar")
 	}
 	s.pos++
 	s.kind = 0
 	return nil
 }
 
-// readScalar consumes the peeked string, number or literal and returns its
-// raw bytes, valid until the next call.
-func (s *scanner) readScalar() ([]byte, error) {
+// ReadScalar consumes the next token, which Peek reported as a string,
+// number or literal, and returns its raw bytes (a string with its quotes
+// and escapes), valid until the next call that may read the source; it
+// panics on a delimiter. Esc then tells whether a string has escapes.
+func (s *Scanner) ReadScalar() ([]byte, error) {
 	var n int
-	switch k := s.peek(); k {
+	switch k := s.Peek(); k {
 	case '"':
 		n = s.scanString()
 	case '0':
@@ -333,7 +360,7 @@ func (s *scanner) readScalar() ([]byte, error) {
 	case 0:
 		return nil, s.err
 	default:
-		panic("masking: readScalar on a delimiter")
+		panic("jsonscan: ReadScalar on a delimiter")
 	}
 	if n == 0 {
 		return nil, s.err
@@ -349,29 +376,29 @@ func (s *scanner) readScalar() ([]byte, error) {
 	return v, nil
 }
 
-// skipValue consumes the next value, whole.
-func (s *scanner) skipValue() error {
-	switch s.peek() {
+// SkipValue consumes the next value, whole, validating it.
+func (s *Scanner) SkipValue() error {
+	switch s.Peek() {
 	case 0:
 		return s.err
 	case '{', '[':
 	default:
-		_, err := s.readScalar()
+		_, err := s.ReadScalar()
 		return err
 	}
 	d := len(s.stack)
-	if err := s.readDelim(); err != nil {
+	if err := s.ReadDelim(); err != nil {
 		return err
 	}
 	for len(s.stack) > d {
 		var err error
-		switch s.peek() {
+		switch s.Peek() {
 		case 0:
 			return s.err
 		case '{', '[', '}', ']':
-			err = s.readDelim()
+			err = s.ReadDelim()
 		default:
-			_, err = s.readScalar()
+			_, err = s.ReadScalar()
 		}
 		if err != nil {
 			return err
@@ -380,10 +407,10 @@ func (s *scanner) skipValue() error {
 	return nil
 }
 
-// finish checks that nothing but whitespace follows the top-level value;
+// Finish checks that nothing but whitespace follows the top-level value;
 // it returns io.EOF then.
-func (s *scanner) finish() error {
-	s.peek() // after the root value it never returns a kind
+func (s *Scanner) Finish() error {
+	s.Peek() // after the root value it never returns a kind
 	return s.err
 }
 
@@ -392,7 +419,7 @@ const (
 	msb = 0x8080808080808080
 )
 
-// stringStopSWAR is stringStop eight bytes a step (see special), for
+// stringStopSWAR is StringStop eight bytes a step (see special), for
 // every architecture; stop_amd64.s does it sixteen at a time.
 func stringStopSWAR(b []byte) int {
 	i := 0
@@ -411,7 +438,7 @@ func stringStopSWAR(b []byte) int {
 
 // scanString returns the length of the string token at pos (0 on error),
 // reading more input as needed, and records in s.esc whether it has escapes.
-func (s *scanner) scanString() int {
+func (s *Scanner) scanString() int {
 	j, st, esc := strToken(s.buf[s.pos:s.end])
 	for {
 		switch st {
@@ -440,12 +467,12 @@ func (s *scanner) scanString() int {
 // simpleStr returns the length of the string token at the start of b when
 // it holds no escape, control or non-ASCII byte and its closing quote is in
 // b; 0 otherwise (strScan then decides). The commonest strings of a CRM
-// body pass here in one stringStop.
+// body pass here in one StringStop.
 func simpleStr(b []byte) int {
 	if len(b) < 2 {
 		return 0
 	}
-	if j := 1 + stringStop(b[1:]); j < len(b) && b[j] == '"' {
+	if j := 1 + StringStop(b[1:]); j < len(b) && b[j] == '"' {
 		return j + 1
 	}
 	return 0
@@ -495,7 +522,7 @@ const (
 // start, past the quote). esc reports escapes in the part scanned.
 func strScan(b []byte, i int) (j int, st uint8, esc bool) {
 	for {
-		i += stringStop(b[i:])
+		i += StringStop(b[i:])
 		if i >= len(b) {
 			return i, strMore, esc
 		}
@@ -568,24 +595,26 @@ func strScan(b []byte, i int) (j int, st uint8, esc bool) {
 	}
 }
 
-// member reads a whole object member whose value is a scalar,
+// Member reads a whole object member whose value is a scalar,
 // `,"name":value` (the comma when one is due), if it is complete in the
-// buffer. It is the rewriter's fast path: most tokens of a CRM body are
-// such members. When the value is a container, member reads the name and
-// returns val nil: the container is the next token. ok is false, and
-// nothing more consumed, for anything else (the object's end, a token cut
-// by the buffer's end, an error): the general path then reads it.
+// buffer, and returns the name's and the value's tokens (slices of
+// Buffered; KeyEsc and Esc tell their escapes). It is the rewriter's fast
+// path: most tokens of a CRM body are such members. When the value is a
+// container, Member reads the name and returns val nil: the container is
+// the next token (ObjectNext, Peek). ok is false, and nothing more
+// consumed, for anything else (the object's end, a token cut by the
+// buffer's end, an error): the token calls then read it, and say what is
+// wrong. Member never reads the source.
 //
-// With flag, member first consumes the run of members with scalar values
-// whose names flag does not mark, and returns how many (run; runFirst and
-// runEnd then hold the offsets of the first one's name and of the run's
-// end): the fields of a record that no rule can name, which the rewriter
-// copies from the input unread. A name is marked when it is not plain (an
-// escape, a control or non-ASCII byte, a dot: dotted names are paths to
-// look up) or when the bit of its length and lowercased first byte is set
-// in flag (the layout of Rules.quick). The member after the run is
-// returned as without flag.
-func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
+// With flag, Member first consumes the run of members with scalar values
+// whose names flag does not mark, and returns how many (run; Run then
+// gives the offsets of the first one's name and of the run's end): the
+// fields of a record that no rule can name, which the rewriter copies from
+// the input unread. A name is marked when it is not plain (an escape, a
+// control or non-ASCII byte, a dot: dotted names are paths to look up) or
+// when its QuickBit is set in flag. The member after the run is returned
+// as without flag (KeyFree then tells whether flag marks its name).
+func (s *Scanner) Member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 	if !s.inMembers() {
 		return 0, nil, nil, false
 	}
@@ -643,7 +672,7 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 			}
 		}
 		if plain && flag != nil && n > 2 {
-			// quickBit of the name, written out: calling it on a slice
+			// QuickBit of the name, written out: calling it on a slice
 			// of b costs 1% of the instructions per body.
 			c := b[i+1]
 			if 'A' <= c && c <= 'Z' {
@@ -652,7 +681,7 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 			plain = flag[(n-2)&63]&(1<<(c&63)) == 0
 		} else if plain && flag != nil {
 			// "": no rule names it, but a plan's strictest rule may apply
-			// to it (every flag is set then: Rules.withPlan).
+			// to it (every flag is set then: masking's Rules.withPlan).
 			plain = flag[0] != ^uint64(0)
 		}
 		i += n
@@ -667,7 +696,7 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 		switch c := b[i]; c {
 		case '{', '[':
 			// The member's value is a container: the name is read, the
-			// value is next (peek reports it).
+			// value is next (Peek reports it).
 			s.pos, s.st, s.keyEsc, s.keyFree = i, stValue, esc, plain && flag != nil
 			return run, b[ks:ke], nil, true
 		case '"':
@@ -714,10 +743,11 @@ func (s *scanner) member(flag *[64]uint64) (run int, key, val []byte, ok bool) {
 	return s.endRun(run), nil, nil, false
 }
 
-// closeObj consumes the '}' that ends the current object when it is next
-// in the buffer, where member stopped: the rewriter then closes the object
-// and goes on with its parent without a round through peek.
-func (s *scanner) closeObj() bool {
+// CloseObject consumes the '}' that ends the current object when it is
+// next in the buffer, where Member stopped (nothing peeked, no error): the
+// rewriter then closes the object and goes on with its parent without a
+// round through Peek. It is false, and nothing consumed, otherwise.
+func (s *Scanner) CloseObject() bool {
 	if !s.inMembers() {
 		return false
 	}
@@ -731,34 +761,120 @@ func (s *scanner) closeObj() bool {
 }
 
 // inMembers reports that the scanner stands between the members of an
-// object, nothing peeked: where member and closeObj read.
-func (s *scanner) inMembers() bool {
+// object, nothing peeked, no error: where Member and CloseObject read.
+func (s *Scanner) inMembers() bool {
 	return s.kind == 0 && s.err == nil && len(s.stack) > 0 && s.stack[len(s.stack)-1] == '{' && (s.st == stAfter || s.st == stFirst)
 }
 
-// objectNext reports that the value the scanner stands before (member
-// returned its name) is an object starting in the buffer, which may be
-// opened without passing the nesting limit.
-func (s *scanner) objectNext() bool {
-	return s.kind == 0 && s.st == stValue && s.pos < s.end && s.buf[s.pos] == '{' && len(s.stack) < maxDepth
+// ObjectNext reports that the value the scanner stands before (Member
+// returned its name, nothing peeked since) is an object starting at Pos
+// in the buffer, which may be opened without passing MaxDepth:
+// EnterObject(Pos()) opens it.
+func (s *Scanner) ObjectNext() bool {
+	return s.kind == 0 && s.st == stValue && s.pos < s.end && s.buf[s.pos] == '{' && len(s.stack) < MaxDepth
 }
 
-// enterObject consumes the '{' at i, as readDelim does after peek.
-func (s *scanner) enterObject(i int) {
+// EnterObject consumes the '{' at offset i of Buffered, as ReadDelim does
+// after Peek: the scanner then stands before the object's first member.
+// The caller has seen to it that the object may be opened there
+// (ObjectNext or NextElementObject said so, for that i).
+func (s *Scanner) EnterObject(i int) {
 	s.stack = append(s.stack, '{')
 	s.pos, s.st = i+1, stFirst
 }
 
-// endRun leaves the scanner after a run of run members member consumed.
-func (s *scanner) endRun(run int) int {
+// endRun leaves the scanner after a run of run members Member consumed.
+func (s *Scanner) endRun(run int) int {
 	if run > 0 {
 		s.pos, s.st = s.runEnd, stAfter
 	}
 	return run
 }
 
-// offsetOf is the offset in buf of a token slice member returned.
-func (s *scanner) offsetOf(tok []byte) int { return cap(s.buf) - cap(tok) }
+// OffsetOf is the offset in Buffered of a token Member returned.
+func (s *Scanner) OffsetOf(tok []byte) int { return cap(s.buf) - cap(tok) }
+
+// Pos is the offset in Buffered of the next unread byte.
+func (s *Scanner) Pos() int { return s.pos }
+
+// Buffered is the input read so far that the buffer still holds: the
+// tokens Member returns and the offsets Pos, Run, OffsetOf,
+// NextElementObject and CompactObject give are in it. Its bytes stay where
+// they are until the next call that may read the source (Peek, ReadDelim,
+// ReadScalar, SkipValue, Finish); the other calls never read.
+func (s *Scanner) Buffered() []byte { return s.buf[:s.end] }
+
+// Esc reports whether the last string value read (by ReadScalar or
+// Member) has escapes.
+func (s *Scanner) Esc() bool { return s.esc }
+
+// KeyEsc reports whether the name of the last member Member returned has
+// escapes.
+func (s *Scanner) KeyEsc() bool { return s.keyEsc }
+
+// KeyFree reports, after Member was given a flag and returned a member
+// whose value is a container, that the member's name is plain and flag
+// does not mark it.
+func (s *Scanner) KeyFree() bool { return s.keyFree }
+
+// Run is where the run of members the last Member call consumed starts
+// (the first one's name) and ends, offsets in Buffered; valid when Member
+// returned a run.
+func (s *Scanner) Run() (first, end int) { return s.runFirst, s.runEnd }
+
+// Advance steps over the input from Pos to end, a value (or an object
+// member, name and value) that the caller measured in Buffered: the
+// scanner then stands after a value, as after ReadScalar. The scanner does
+// not look: the caller vouches that the input is valid, complete, leaves
+// the nesting as it was (an object opened and closed) and may stand where
+// it stands (CompactObject measured it, or the caller matched it byte for
+// byte), and that nothing is peeked.
+func (s *Scanner) Advance(end int) { s.pos, s.st = end, stAfter }
+
+// A Mark is where the scanner stood, for Rewind.
+type Mark struct {
+	pos, depth int
+	st         scanState
+}
+
+// Mark returns where the scanner stands, nothing peeked, for Rewind.
+func (s *Scanner) Mark() Mark { return Mark{pos: s.pos, depth: len(s.stack), st: s.st} }
+
+// Rewind returns the scanner to m, as if nothing had been read since.
+// Only calls that never read the source (Member, CloseObject, ObjectNext,
+// EnterObject, Advance) may have run since m was taken, and no container
+// open at m may have been closed.
+func (s *Scanner) Rewind(m Mark) {
+	s.pos, s.st, s.stack = m.pos, m.st, s.stack[:m.depth]
+}
+
+// NextElementObject reports that the scanner stands after an element of
+// an array, nothing peeked and no error, and that the next element is an
+// object whose start is in the buffer (`,{`, whitespace allowed around the
+// comma) and which may be opened without passing MaxDepth. i is the offset
+// in Buffered of its '{': EnterObject(i) opens it, or Advance steps over
+// it whole when CompactObject(i) measured it.
+func (s *Scanner) NextElementObject() (i int, ok bool) {
+	if s.kind != 0 || s.err != nil || s.st != stAfter || len(s.stack) == 0 || s.stack[len(s.stack)-1] != '[' || len(s.stack) >= MaxDepth {
+		return 0, false
+	}
+	b := s.buf[:s.end]
+	if i = skipWS(b, s.pos); i >= len(b) || b[i] != ',' {
+		return 0, false
+	}
+	if i = skipWS(b, i+1); i >= len(b) || b[i] != '{' {
+		return 0, false
+	}
+	return i, true
+}
+
+// AtFirstMember reports that the scanner stands just inside the object it
+// opened last, before its first member or its closing brace, nothing
+// peeked and no error, and that an object may be opened inside it without
+// passing MaxDepth.
+func (s *Scanner) AtFirstMember() bool {
+	return s.inMembers() && s.st == stFirst && len(s.stack) < MaxDepth
+}
 
 // skipWS returns the index of the first byte at or after i in b that is not
 // JSON whitespace (len(b) if none). Compact JSON has none: one comparison
@@ -771,8 +887,8 @@ func skipWS(b []byte, i int) int {
 }
 
 // more reads input while a token is open (fill refuses one past
-// maxToken); at the end of input the token is incomplete.
-func (s *scanner) more() bool {
+// MaxToken); at the end of input the token is incomplete.
+func (s *Scanner) more() bool {
 	if s.fill() {
 		return true
 	}
@@ -794,10 +910,10 @@ func unhex(c byte) int {
 	return -1
 }
 
-// scanNumber returns the length of the number at pos (0 on error): the
-// RFC 8259 grammar -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, ended by
+// scanNumber returns the length of the number at pos (0 on error): JSON's
+// number grammar -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, ended by
 // a byte that cannot continue it.
-func (s *scanner) scanNumber() int {
+func (s *Scanner) scanNumber() int {
 	for {
 		n, complete := numberLen(s.buf[s.pos:s.end])
 		if !complete && s.end-s.pos > maxNumber {
@@ -864,7 +980,7 @@ func numberLen(b []byte) (int, bool) {
 }
 
 // scanLiteral returns the length of lit at pos (0 on error).
-func (s *scanner) scanLiteral(lit string) int {
+func (s *Scanner) scanLiteral(lit string) int {
 	for s.end-s.pos < len(lit) && s.fill() {
 	}
 	if s.err != nil {
@@ -884,10 +1000,10 @@ func (s *scanner) scanLiteral(lit string) int {
 	return len(lit)
 }
 
-// appendUnquote appends the contents of the string token raw (quotes
-// included, as validated by scanner) with escapes decoded. Escaped UTF-16
+// AppendUnquote appends the contents of the string token raw (quotes
+// included, as validated by Scanner) with escapes decoded. Escaped UTF-16
 // surrogates that do not pair become U+FFFD, as encoding/json decodes them.
-func appendUnquote(dst, raw []byte) []byte {
+func AppendUnquote(dst, raw []byte) []byte {
 	if len(raw) < 2 {
 		return dst
 	}
@@ -963,9 +1079,55 @@ func hex4(b []byte) rune {
 	return r
 }
 
-// isSyntax reports whether err is the body's fault (grammar, cut, too long)
+// IsSyntax reports whether err is the body's fault (grammar, cut, too long)
 // rather than the source's.
-func isSyntax(err error) bool {
+func IsSyntax(err error) bool {
 	var se *syntaxError
-	return errors.As(err, &se) || err == io.ErrUnexpectedEOF || err == errTokenTooLong
+	return errors.As(err, &se) || err == io.ErrUnexpectedEOF || err == ErrTokenTooLong
+}
+
+// QuickBit is where name (not empty) is marked in a flag of Member and
+// CompactObject: bit of flag[i], by the name's length and its first byte,
+// lowercased (both mod 64). The caller's filter of the names it wants to
+// see (masking's Rules.quick) must be built with this function.
+func QuickBit(name []byte) (i int, bit uint64) {
+	c := name[0]
+	if 'A' <= c && c <= 'Z' {
+		c += 'a' - 'A'
+	}
+	return len(name) & 63, 1 << (c & 63)
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// equalFold reports whether b is s, ASCII letters compared without case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	if string(b) == s {
+		return true // the usual spelling: one memequal
+	}
+	for i := range b {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package masking
+package jsonscan
 
 import "golang.org/x/sys/cpu"
 

@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package masking
+package jsonscan
 
 // indexOn: no vector builder for the structural index on this
 // architecture; the byte-wise paths do the work alone.

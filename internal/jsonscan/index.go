@@ -1,12 +1,12 @@
-package masking
+package jsonscan
 
 import "math/bits"
 
 // A structural index of the scanner's buffer: for each 64-byte block of
-// buf, a bit per byte for the bytes member's fast path asks about. Built
-// a window at a time ahead of member (with AVX2, 64 bytes in a dozen
+// buf, a bit per byte for the bytes Member's fast path asks about. Built
+// a window at a time ahead of Member (with AVX2, 64 bytes in a dozen
 // instructions), it lets
-// member measure a plain string by a bit search instead of a byte loop:
+// Member measure a plain string by a bit search instead of a byte loop:
 // in the load benchmark's body most tokens are short plain strings, and
 // measuring them eight bytes a step is the largest part of the
 // rewriter's time (~245 instructions per member). There is no library for
@@ -14,7 +14,7 @@ import "math/bits"
 //
 // The index covers buf[0 : 64*len(ix)], whole blocks below end only; a
 // token reaching past it is measured byte-wise (and the next
-// member call extends it). Bytes of buf
+// Member call extends it). Bytes of buf
 // below end never change except when fill moves the unread input to the
 // front, which drops the index.
 type sblock struct {
@@ -47,10 +47,10 @@ func indexGo(dst []sblock, src []byte) {
 	}
 }
 
-// Lazily, a window at a time: member asks for the index when fewer than
+// Lazily, a window at a time: Member asks for the index when fewer than
 // ixAhead blocks of it are left past its position, and gets ixWindow
 // blocks more. The window is small so that the bytes the builder reads are
-// still in the first-level cache when member reads them (indexing a whole
+// still in the first-level cache when Member reads them (indexing a whole
 // 64 KiB buffer at each read passed over it twice: callgrind's cache
 // model counted 11 548 first-level misses per loadbench body that way
 // against 8 712 without an index, 9 388 with the window; 16, 32 and 128
@@ -63,9 +63,9 @@ const (
 
 // index extends the index, from where it ends, to ixWindow blocks past
 // pos's or to the last whole block read. Blocks are built in order from
-// the first, none skipped. member calls it only where there is a vector
-// builder (indexOn; without one newScanner gives the index no capacity).
-func (s *scanner) index() {
+// the first, none skipped. Member and CompactObject call it only where there is a vector
+// builder (indexOn; without one New gives the index no capacity).
+func (s *Scanner) index() {
 	have, want := len(s.ix), min(s.end>>6, s.pos>>6+ixWindow, cap(s.ix))
 	if want > have {
 		s.ix = s.ix[:want]
@@ -77,12 +77,12 @@ func (s *scanner) index() {
 // when it holds no escape, control or non-ASCII byte: its length and
 // whether it holds a dot. n is 0 when the index cannot say so (such a byte
 // comes first, or the closing quote is past the index): the byte-wise
-// scan then decides. member writes the case of a string that ends in the
+// scan then decides. Member writes the case of a string that ends in the
 // block where it starts out twice (name and value: this function is over
 // the inlining budget) and calls plainStr for the others; TestPlainStr
-// holds this function to a byte-by-byte definition, and the rewriter's
-// tests (whole against one-byte reads, TestIndexAcrossReads) hold
-// member's copies to it.
+// holds this function to a byte-by-byte definition, and masking's
+// tests of the rewriter (whole against one-byte reads,
+// TestIndexAcrossReads) hold Member's copies to it.
 func plainStr(ix []sblock, i int) (n int, dotted bool) {
 	j := i + 1
 	k := j >> 6
