@@ -428,7 +428,30 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 		pRole == roleFieldArray || pRole == roleLVRecord || pRole == roleReportRow
 	c.inRec = pInRec || isRec
 	if e != nil {
-		w.follow(c, e, pTyp, pTyped, pKey, pField)
+		// The edge's role, and what else it says.
+		c.role, c.step = e.to, int(e.toStep)
+		t := e.then
+		if t&recordEffects != 0 {
+			w.followRecord(c, t)
+		}
+		switch {
+		case e.typ != "":
+			c.typ, c.typed = append(c.typ[:0], e.typ...), true
+		case t&parentType != 0:
+			c.typ, c.typed = append(c.typ[:0], pTyp...), pTyped
+		case t&connectionType != 0:
+			c.typ, c.typed = append(c.typ[:0], w.gqlObject(pKey)...), true
+		case t&optionsType != 0:
+			c.typ, c.typed = append(c.typ[:0], w.opts.Object...), w.opts.Object != ""
+		case t&optionsTypeUnknown != 0:
+			c.typ, c.typed = append(c.typ[:0], w.opts.Object...), false
+		}
+		switch {
+		case t&fieldFromName != 0:
+			c.field, c.hasField = append(c.field[:0], pKey...), true
+		case t&fieldFromParent != 0:
+			c.field, c.hasField = append(c.field[:0], pField...), true
+		}
 	} else {
 		// The record model: a record's object members are related records
 		// (or compound fields, or child results: their type is unknown
@@ -476,16 +499,13 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 	return nil
 }
 
-// follow gives child c the role and the rest edge e says.
-func (w *jsonRewriter) follow(c *frame, e *edge, pTyp []byte, pTyped bool, pKey, pField []byte) {
-	c.role, c.step = e.to, int(e.toStep)
-	if e.then == 0 && e.typ == "" {
-		return
-	}
-	if e.typ != "" {
-		c.typ, c.typed = append(c.typ[:0], e.typ...), true
-	}
-	t := e.then
+// recordEffects are the effects of an edge (open) that followRecord applies: those on the
+// record count, the cap and the report columns, taken once per record or
+// list rather than once per field.
+const recordEffects = top | topIfOutside | wrapIfOutside | hold | count | resetColumns | cellColumn | unwrapParent
+
+// followRecord applies the record effects of t to child c.
+func (w *jsonRewriter) followRecord(c *frame, t effect) {
 	if t&top != 0 {
 		c.top = true
 	}
@@ -501,22 +521,6 @@ func (w *jsonRewriter) follow(c *frame, e *edge, pTyp []byte, pTyped bool, pKey,
 	if t&count != 0 {
 		w.records++
 		c.counted = true
-	}
-	switch {
-	case t&parentType != 0:
-		c.typ, c.typed = append(c.typ[:0], pTyp...), pTyped
-	case t&connectionType != 0:
-		c.typ, c.typed = append(c.typ[:0], w.gqlObject(pKey)...), true
-	case t&optionsType != 0:
-		c.typ, c.typed = append(c.typ[:0], w.opts.Object...), w.opts.Object != ""
-	case t&optionsTypeUnknown != 0:
-		c.typ, c.typed = append(c.typ[:0], w.opts.Object...), false
-	}
-	switch {
-	case t&fieldFromName != 0:
-		c.field, c.hasField = append(c.field[:0], pKey...), true
-	case t&fieldFromParent != 0:
-		c.field, c.hasField = append(c.field[:0], pField...), true
 	}
 	if t&resetColumns != 0 {
 		w.columns, w.colsKnown = w.columns[:0], false
