@@ -118,7 +118,7 @@ func (p *Profile) Classify(req crm.Request, res *crm.Result) error {
 	case ep.Response.Format == "none":
 		shape.Format, shape.Kind = "none", bodyshape.None
 	case ep.Response.Rows != nil:
-		shape.Kind, shape.Columns, shape.Rows = "rows", columns, *ep.Response.Rows
+		shape.Kind, shape.Columns, shape.Rows = bodyshape.Rows, columns, *ep.Response.Rows
 	case ep.Response.Records != nil:
 		shape.Records = *ep.Response.Records
 	default:
