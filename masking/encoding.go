@@ -12,8 +12,8 @@ import (
 )
 
 // DecodeBody undoes a Content-Encoding so the body can be masked: "" and
-// identity pass through, gzip, x-gzip and deflate (zlib-wrapped, as RFC 9110
-// says, or raw DEFLATE, as some servers send) are decoded. A comma-separated
+// identity pass through, gzip, x-gzip and deflate (zlib-wrapped, as HTTP
+// defines it, or raw DEFLATE, as some servers send) are decoded. A comma-separated
 // list is undone right to left. Anything else (br, zstd, compress, unknown)
 // is ErrUnsupportedEncoding: a body crmgw cannot read is never passed
 // through unmasked. Closing the result closes body.

@@ -3,20 +3,19 @@ package jsonscan
 import "math/bits"
 
 // A structural index of the scanner's buffer: for each 64-byte block of
-// buf, a bit per byte for the bytes Member's fast path asks about. Built
-// a window at a time ahead of Member (with AVX2, 64 bytes in a dozen
-// instructions), it lets
-// Member measure a plain string by a bit search instead of a byte loop:
-// in the load benchmark's body most tokens are short plain strings, and
-// measuring them eight bytes a step is the largest part of the
-// rewriter's time (~245 instructions per member). There is no library for
-// this in Go; simdjson's stage 1 is the model.
+// buf, a bit per byte for the bytes Member's fast path asks about. Built a
+// window at a time ahead of Member (with AVX2, 64 bytes in a dozen
+// instructions), it lets Member measure a plain string by a bit search
+// instead of a byte loop: in the load benchmark's body most tokens are
+// short plain strings, and measuring them eight bytes a step is the
+// largest part of the rewriter's time (~245 instructions per member). It
+// is hand-written because no Go library builds such an index over a
+// caller's buffer.
 //
 // The index covers buf[0 : 64*len(ix)], whole blocks below end only; a
-// token reaching past it is measured byte-wise (and the next
-// Member call extends it). Bytes of buf
-// below end never change except when fill moves the unread input to the
-// front, which drops the index.
+// token reaching past it is measured byte-wise (and the next Member call
+// extends it). Bytes of buf below end never change except when fill moves
+// the unread input to the front, which drops the index.
 type sblock struct {
 	q uint64 // '"'
 	s uint64 // '\\', a control character (< 0x20) or a non-ASCII byte (>= 0x80)
