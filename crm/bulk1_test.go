@@ -64,7 +64,7 @@ func TestBulk1ResultFormats(t *testing.T) {
 		}
 		c.Observe("alice", job, 201, nil, map[string]string{"/id": id, "/object": "Contact", "/contentType": tc.ct})
 		res := classify(t, c, "alice", "GET", "/services/async/60.0/job/"+id+"/batch/751D000000005MBIA0/result/752D0000000001A", "", "")
-		if res.Response.Format != tc.format || string(res.Response.Kind) != tc.kind || res.Action.Operation != OpBulkResult {
+		if string(res.Response.Format) != tc.format || string(res.Response.Kind) != tc.kind || res.Action.Operation != OpBulkResult {
 			t.Errorf("%s (answer %q): result shape %+v, want %s/%s", tc.body, tc.ct, res.Response, tc.format, tc.kind)
 		}
 	}

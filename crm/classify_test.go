@@ -120,7 +120,7 @@ func checkResult(t *testing.T, res Result, w want) {
 	if w.query != "" && a.Query != w.query {
 		t.Errorf("query = %q, want %q", a.Query, w.query)
 	}
-	if w.format != "" && res.Response.Format != w.format {
+	if w.format != "" && string(res.Response.Format) != w.format {
 		t.Errorf("format = %q, want %q", res.Response.Format, w.format)
 	}
 	if w.kind != "" && res.Response.Kind != w.kind {

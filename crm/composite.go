@@ -12,9 +12,9 @@ import (
 )
 
 var (
-	sfComposite = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Composite}
-	sfBatch     = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Batch}
-	sfGraph     = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Graph}
+	sfComposite = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.Composite}
+	sfBatch     = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.Batch}
+	sfGraph     = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.Graph}
 )
 
 type sfSubRequest struct {
@@ -133,7 +133,7 @@ func (c *Classifier) sfContainer(ctx context.Context, in *input, subs []jsontext
 			actions = append(actions, unknownAction)
 			continue
 		}
-		if r.Response.Format == "unsupported" {
+		if r.Response.Format == bodyshape.Unsupported {
 			unsupported = true
 		}
 		if r.Action.Operation == OpQuery {
@@ -182,7 +182,7 @@ func (c *Classifier) sfSub(ctx context.Context, in *input, method, rawURL string
 // sub-request asked for a format the gateway cannot mask.
 func containerShape(s ResponseShape, unsupported bool) ResponseShape {
 	if unsupported {
-		s.Format = "unsupported"
+		s.Format = bodyshape.Unsupported
 	}
 	return s
 }

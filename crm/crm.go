@@ -170,9 +170,10 @@ type Result struct {
 
 // ResponseShape tells the masking stage where the records are.
 type ResponseShape struct {
-	// Format is "json", "csv", "zip_csv", "none" (no body worth reading) or
-	// "unsupported" (a format the gateway cannot mask: the proxy refuses).
-	Format string
+	// Format is the body's encoding (bodyshape.JSON, CSV, ZipCSV, XML,
+	// NoBody, or Unsupported: a format the gateway cannot mask, which the
+	// proxy refuses).
+	Format bodyshape.Format
 	// Vendor is "salesforce", "zoho" or "generic".
 	Vendor string
 	// Object is the object of records that carry no type of their own

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
 // Observe is called by the proxy after the response finished, with the
@@ -19,7 +21,7 @@ func (c *Classifier) Observe(subject string, res Result, status int, header http
 	}
 	a := res.Action
 	// Bulk 2.0 result pages: the next locator is a header.
-	if a.Operation == OpBulkResult && res.Response.Format == "csv" && res.Response.Vendor == vendorSalesforce {
+	if a.Operation == OpBulkResult && res.Response.Format == bodyshape.CSV && res.Response.Vendor == vendorSalesforce {
 		if loc := header.Get("Sforce-Locator"); loc != "" && loc != "null" {
 			c.mem.put(memSfLocator, subject, a.RecordID+"|"+loc, memEntry{})
 		}

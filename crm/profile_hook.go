@@ -22,7 +22,7 @@ func UnknownAction() Action { return unknownAction }
 func (c *Classifier) classifyGeneric(in *input, res *Result) error {
 	if c.opts.Profile == nil || in.sub {
 		res.Action = unknownAction
-		res.Response = ResponseShape{Format: "json", Vendor: vendorGeneric, Kind: bodyshape.Unknown}
+		res.Response = ResponseShape{Format: bodyshape.JSON, Vendor: vendorGeneric, Kind: bodyshape.Unknown}
 		return nil
 	}
 	return c.opts.Profile.ClassifyProfile(Request{

@@ -11,13 +11,13 @@ import (
 // Response shapes used by the Salesforce classifier (shared values: no
 // allocation per request).
 var (
-	sfRecords  = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Records}
-	sfResult   = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Result}
-	sfMetadata = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Metadata}
-	sfJob      = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Job}
-	sfUnknown  = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Unknown}
-	sfSearch   = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Search}
-	sfUnsupp   = ResponseShape{Format: "unsupported", Vendor: vendorSalesforce, Kind: bodyshape.Unknown}
+	sfRecords  = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.Records}
+	sfResult   = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.Result}
+	sfMetadata = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.Metadata}
+	sfJob      = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.Job}
+	sfUnknown  = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.Unknown}
+	sfSearch   = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.Search}
+	sfUnsupp   = ResponseShape{Format: bodyshape.Unsupported, Vendor: vendorSalesforce, Kind: bodyshape.Unknown}
 
 	captureNextRecords = []string{"/nextRecordsUrl"}
 	captureSelf        = []int{-1}
@@ -67,8 +67,8 @@ func (c *Classifier) classifySalesforce(ctx context.Context, in *input, res *Res
 		// text/csv on every job call; Salesforce answers job info in JSON
 		// and results in CSV, both of which the gateway masks.
 		csvOK := len(segs) > 3 && strings.EqualFold(segs[3], "jobs")
-		if res.Response.Format == "json" && acceptsNonJSON(in.header, csvOK) && res.Action.Operation != OpUnknown {
-			res.Response.Format = "unsupported"
+		if res.Response.Format == bodyshape.JSON && acceptsNonJSON(in.header, csvOK) && res.Action.Operation != OpUnknown {
+			res.Response.Format = bodyshape.Unsupported
 		}
 	case strings.EqualFold(segs[1], "async"):
 		if len(segs) >= 4 && isVersionNumber(segs[2]) {
@@ -300,7 +300,7 @@ func (c *Classifier) sfSObjects(in *input, rest []string, res *Result) {
 			switch {
 			case strings.EqualFold(rest[3], "results"):
 				res.Action = Action{Operation: OpList, Category: CatRead, Object: obj, RecordID: rest[2], AllFields: true}
-				res.Response = ResponseShape{Format: "json", Vendor: vendorSalesforce, Object: obj, Kind: bodyshape.ListView}
+				res.Response = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Object: obj, Kind: bodyshape.ListView}
 			case strings.EqualFold(rest[3], "describe"):
 				res.Action = metaAction(obj, rest[2])
 				res.Response = sfMetadata

@@ -9,7 +9,7 @@ import (
 	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
-var sfReport = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.Report}
+var sfReport = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.Report}
 
 // sfAnalytics classifies report runs. A report returns rows of whatever
 // objects its report type joins, so the action's object is "Report" (with

@@ -115,7 +115,7 @@ func (c *Classifier) sfJobs(ctx context.Context, in *input, rest []string, res *
 			}
 			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
-			res.Response = ResponseShape{Format: "csv", Vendor: vendorSalesforce, Object: a.Object, Kind: bodyshape.BulkCSV}
+			res.Response = ResponseShape{Format: bodyshape.CSV, Vendor: vendorSalesforce, Object: a.Object, Kind: bodyshape.BulkCSV}
 		case query && isRead(m) && strings.EqualFold(sub, "resultPages"):
 			a, _, ok := c.jobAction(ctx, in.subject, kind, memKind, job, res)
 			if !ok {
@@ -143,7 +143,7 @@ func (c *Classifier) sfJobs(ctx context.Context, in *input, rest []string, res *
 			}
 			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, job, "results"
 			res.Action = a
-			res.Response = ResponseShape{Format: "csv", Vendor: vendorSalesforce, Object: a.Object, Kind: bodyshape.BulkCSV}
+			res.Response = ResponseShape{Format: bodyshape.CSV, Vendor: vendorSalesforce, Object: a.Object, Kind: bodyshape.BulkCSV}
 		}
 	}
 }

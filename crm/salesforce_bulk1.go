@@ -140,9 +140,9 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 		if res.jobFormat == "" {
 			res.jobFormat = "XML"
 		}
-		res.Response = ResponseShape{Format: "xml", Vendor: vendorSalesforce, Kind: bodyshape.Job}
+		res.Response = ResponseShape{Format: bodyshape.XML, Vendor: vendorSalesforce, Kind: bodyshape.Job}
 		if isJSON {
-			res.Response.Format = "json"
+			res.Response.Format = bodyshape.JSON
 		}
 		res.Capture, res.captureActions = captureBulk1Job, captureBulk1JobActs
 	case 2:
@@ -170,7 +170,7 @@ func (c *Classifier) sfBulk1(ctx context.Context, in *input, rest []string, res 
 			return
 		}
 		res.Action = jobLifecycle(a, a.Operation == OpBulkQuery, job, mode)
-		res.Response = ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: bodyshape.Job}
+		res.Response = ResponseShape{Format: bodyshape.NoBody, Vendor: vendorSalesforce, Kind: bodyshape.Job}
 	default:
 		c.sfBulk1Batch(ctx, in, rest, res)
 	}
@@ -189,7 +189,7 @@ func (c *Classifier) sfBulk1Batch(ctx context.Context, in *input, rest []string,
 		return
 	}
 	query := ja.Operation == OpBulkQuery
-	info := ResponseShape{Format: "none", Vendor: vendorSalesforce, Kind: bodyshape.Job}
+	info := ResponseShape{Format: bodyshape.NoBody, Vendor: vendorSalesforce, Kind: bodyshape.Job}
 	switch {
 	case len(rest) == 3 && m == http.MethodPost && query:
 		// A query job's batch is SOQL on the job's object.
@@ -228,7 +228,7 @@ func (c *Classifier) sfBulk1Batch(ctx context.Context, in *input, rest []string,
 		case query && len(rest) == 5 && (isResult || isRequest):
 			// The result list of a query batch holds result ids; its
 			// request is the SOQL text. Neither holds a record.
-			if shape.Format != "unsupported" {
+			if shape.Format != bodyshape.Unsupported {
 				shape = info
 			}
 		case !query && len(rest) == 5 && (isResult || isRequest):
@@ -247,14 +247,14 @@ func (c *Classifier) sfBulk1Batch(ctx context.Context, in *input, rest []string,
 // (queryResult/records, results/result, sObjects/sObject) are masked and
 // counted; ZIP and unknown content types are refused.
 func bulk1ResultShape(format, object string) ResponseShape {
-	s := ResponseShape{Format: "unsupported", Vendor: vendorSalesforce, Object: object, Kind: bodyshape.Unknown}
+	s := ResponseShape{Format: bodyshape.Unsupported, Vendor: vendorSalesforce, Object: object, Kind: bodyshape.Unknown}
 	switch strings.ToUpper(format) {
 	case "CSV":
-		s.Format, s.Kind = "csv", bodyshape.BulkCSV
+		s.Format, s.Kind = bodyshape.CSV, bodyshape.BulkCSV
 	case "JSON":
-		s.Format, s.Kind = "json", bodyshape.Records
+		s.Format, s.Kind = bodyshape.JSON, bodyshape.Records
 	case "XML":
-		s.Format, s.Kind = "xml", bodyshape.Records
+		s.Format, s.Kind = bodyshape.XML, bodyshape.Records
 	}
 	return s
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
-var sfGraphQLShape = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.GraphQL}
+var sfGraphQLShape = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.GraphQL}
 
 var gqlScalarWrappers = [...]string{"value", "displayValue", "format", "label", "__typename"}
 

@@ -12,7 +12,7 @@ import (
 	"github.com/crmgw/crmgw/internal/bodyshape"
 )
 
-var sfUIShape = ResponseShape{Format: "json", Vendor: vendorSalesforce, Kind: bodyshape.UIAPI}
+var sfUIShape = ResponseShape{Format: bodyshape.JSON, Vendor: vendorSalesforce, Kind: bodyshape.UIAPI}
 
 func (c *Classifier) sfUIAPI(in *input, rest []string, res *Result) {
 	m := in.method

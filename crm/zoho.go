@@ -14,10 +14,10 @@ import (
 )
 
 var (
-	zohoResult   = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: bodyshape.Result}
-	zohoMetadata = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: bodyshape.Metadata}
-	zohoUnknown  = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: bodyshape.Unknown}
-	zohoJob      = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: bodyshape.Job}
+	zohoResult   = ResponseShape{Format: bodyshape.JSON, Vendor: vendorZoho, Kind: bodyshape.Result}
+	zohoMetadata = ResponseShape{Format: bodyshape.JSON, Vendor: vendorZoho, Kind: bodyshape.Metadata}
+	zohoUnknown  = ResponseShape{Format: bodyshape.JSON, Vendor: vendorZoho, Kind: bodyshape.Unknown}
+	zohoJob      = ResponseShape{Format: bodyshape.JSON, Vendor: vendorZoho, Kind: bodyshape.Job}
 
 	captureZohoPage      = []string{"/info/next_page_token"}
 	captureZohoBulkRead  = []string{"/data/0/details/id"}
@@ -25,7 +25,7 @@ var (
 )
 
 func zohoRecords(module string) ResponseShape {
-	return ResponseShape{Format: "json", Vendor: vendorZoho, Object: module, Kind: bodyshape.Records}
+	return ResponseShape{Format: bodyshape.JSON, Vendor: vendorZoho, Object: module, Kind: bodyshape.Records}
 }
 
 // classifyZoho classifies a normalised Zoho CRM request.
@@ -102,7 +102,7 @@ func (c *Classifier) zohoREST(ctx context.Context, in *input, rest []string, res
 			a.Operation, a.RecordID = OpRead, rest[1]
 		}
 		res.Action = a
-		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Object: "users", Kind: bodyshape.Users}
+		res.Response = ResponseShape{Format: bodyshape.JSON, Vendor: vendorZoho, Object: "users", Kind: bodyshape.Users}
 		return
 	case strings.EqualFold(head, "__composite_requests"):
 		if len(rest) == 1 && m == http.MethodPost && !in.sub {
@@ -331,7 +331,7 @@ func (c *Classifier) zohoBulk(ctx context.Context, in *input, rest []string, res
 			}
 			a.Operation, a.Category, a.RecordID, a.Mode = OpBulkResult, CatExport, rest[1], "results"
 			res.Action = a
-			res.Response = ResponseShape{Format: "zip_csv", Vendor: vendorZoho, Object: a.Object, Kind: bodyshape.BulkCSV}
+			res.Response = ResponseShape{Format: bodyshape.ZipCSV, Vendor: vendorZoho, Object: a.Object, Kind: bodyshape.BulkCSV}
 		}
 	}
 }
@@ -385,7 +385,7 @@ func (c *Classifier) zohoComposite(ctx context.Context, in *input, res *Result) 
 	res.Action = Action{Operation: OpComposite, Category: containerCategory(subs)}
 	res.Subrequests, res.SubResponses = subs, shapes
 	res.Capture, res.captureActions = capture, capActs
-	res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: bodyshape.Composite}
+	res.Response = ResponseShape{Format: bodyshape.JSON, Vendor: vendorZoho, Kind: bodyshape.Composite}
 }
 
 // zohoParams turns a sub-request's params object into a raw query.

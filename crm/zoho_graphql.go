@@ -70,12 +70,12 @@ func (c *Classifier) zohoGraphQL(in *input, res *Result) {
 		}
 	case 1:
 		res.Action = g.objs[0]
-		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Object: g.objs[0].Object, Kind: bodyshape.GraphQL}
+		res.Response = ResponseShape{Format: bodyshape.JSON, Vendor: vendorZoho, Object: g.objs[0].Object, Kind: bodyshape.GraphQL}
 	default:
 		res.Action = Action{Operation: OpQuery, Category: CatRead, Object: "*", Query: query}
 		res.Subrequests = g.objs
 		mergePlans(&res.Action, g.objs)
-		res.Response = ResponseShape{Format: "json", Vendor: vendorZoho, Kind: bodyshape.GraphQL}
+		res.Response = ResponseShape{Format: bodyshape.JSON, Vendor: vendorZoho, Kind: bodyshape.GraphQL}
 	}
 }
 

@@ -195,7 +195,7 @@ func TestGoldenShapes(t *testing.T) {
 	}
 }
 
-func assertValid(t testing.TB, format string, out []byte) {
+func assertValid(t testing.TB, format bodyshape.Format, out []byte) {
 	t.Helper()
 	switch format {
 	case "", "json":

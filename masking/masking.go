@@ -41,9 +41,10 @@ const DefaultSpoolLimit = 1 << 30
 
 // Options say what a body is and how to rewrite it.
 type Options struct {
-	// Format is "json" (default), "csv", "zip_csv" or "xml" (Salesforce
-	// Bulk API 1.0 results and job answers, Kind "records" or "job").
-	Format string
+	// Format is bodyshape.JSON (the default, also for ""), CSV, ZipCSV or
+	// XML (Salesforce Bulk API 1.0 results and job answers, Kind Records
+	// or Job).
+	Format bodyshape.Format
 	// Vendor is "salesforce", "zoho" or "generic" (treated like zoho: records
 	// under data[] or a top-level array).
 	Vendor string
@@ -213,17 +214,17 @@ func (r *Reader) Init(src io.ReadCloser, opts Options) {
 		opts.Rules = opts.Rules.withPlan(opts.Plan)
 	}
 	switch opts.Format {
-	case "", "json":
+	case "", bodyshape.JSON:
 		if opts.Vendor == "generic" {
 			r.eng = newPointerRewriter(&r.src, r.out, opts, det)
 			break
 		}
 		r.eng = newJSONRewriter(&r.src, r.out, opts, det)
-	case "csv":
+	case bodyshape.CSV:
 		r.eng = newCSVRewriter(&r.src, r.out, opts, det)
-	case "zip_csv":
+	case bodyshape.ZipCSV:
 		r.eng = newZipRewriter(&r.src, r.out, opts, det)
-	case "xml":
+	case bodyshape.XML:
 		r.eng = newXMLRewriter(&r.src, r.out, opts, det) // xml.go: Bulk API 1.0
 	default:
 		r.fail(fmt.Errorf("%w: %q", ErrUnsupportedFormat, opts.Format))

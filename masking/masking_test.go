@@ -366,7 +366,7 @@ func TestMalformedBodiesAreCutOffWithoutLeaking(t *testing.T) {
 	rules := mustRules(t, map[string]string{"Contact.Email": "partial"})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, st, err := rewrite(t, []byte(tc.body), Options{Format: tc.format, Object: "Contact", Vendor: "salesforce", Rules: rules})
+			out, st, err := rewrite(t, []byte(tc.body), Options{Format: bodyshape.Format(tc.format), Object: "Contact", Vendor: "salesforce", Rules: rules})
 			if !errors.Is(err, ErrMalformed) || !errors.Is(st.Err, ErrMalformed) {
 				t.Fatalf("err = %v, Stats.Err = %v, want ErrMalformed", err, st.Err)
 			}

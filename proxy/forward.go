@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/crmgw/crmgw/identity"
+	"github.com/crmgw/crmgw/internal/bodyshape"
 	"github.com/crmgw/crmgw/internal/queryparams"
 	"github.com/crmgw/crmgw/masking"
 )
@@ -130,7 +131,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		return err
 	}
 	switch shape.Format {
-	case "json", "csv", "zip_csv", "xml":
+	case bodyshape.JSON, bodyshape.CSV, bodyshape.ZipCSV, bodyshape.XML:
 	default:
 		return nil
 	}
@@ -138,7 +139,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	if !contentTypeMatches(h.Get("Content-Type"), shape.Format) {
-		return &upstreamResponseError{"upstream answered " + mediaType(h.Get("Content-Type")) + " where " + shape.Format + " was expected"}
+		return &upstreamResponseError{"upstream answered " + mediaType(h.Get("Content-Type")) + " where " + string(shape.Format) + " was expected"}
 	}
 	body, err := masking.DecodeBody(h.Get("Content-Encoding"), resp.Body)
 	if err != nil {
@@ -177,7 +178,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	h.Del("Content-Encoding")
 	h.Del("Content-Md5")
 	h.Del("Etag")
-	if x.maxRecords != 0 && shape.Format == "csv" {
+	if x.maxRecords != 0 && shape.Format == bodyshape.CSV {
 		// A capped bulk result is the last page the caller gets (a
 		// negative cap: the export's total is used up, no record leaves).
 		if n, err := strconv.Atoi(h.Get("Sforce-Numberofrecords")); x.maxRecords < 0 || err == nil && n > x.maxRecords {
@@ -234,16 +235,16 @@ func rememberMediaType(ct, mt string) {
 	}
 }
 
-func contentTypeMatches(ct, format string) bool {
+func contentTypeMatches(ct string, format bodyshape.Format) bool {
 	mt := mediaType(ct)
 	switch format {
-	case "json":
+	case bodyshape.JSON:
 		return mt == "application/json" || strings.HasSuffix(mt, "+json")
-	case "csv":
+	case bodyshape.CSV:
 		return mt == "text/csv" || mt == "application/csv"
-	case "zip_csv":
+	case bodyshape.ZipCSV:
 		return mt == "application/zip" || mt == "application/x-zip-compressed" || mt == "application/octet-stream"
-	case "xml":
+	case bodyshape.XML:
 		return mt == "application/xml" || mt == "text/xml"
 	}
 	return false

@@ -29,6 +29,7 @@ import (
 	"github.com/crmgw/crmgw/audit"
 	"github.com/crmgw/crmgw/crm"
 	"github.com/crmgw/crmgw/identity"
+	"github.com/crmgw/crmgw/internal/bodyshape"
 	"github.com/crmgw/crmgw/masking"
 	"github.com/crmgw/crmgw/policy"
 	"github.com/crmgw/crmgw/ratelimit"
@@ -281,7 +282,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if res.Response.Format == "unsupported" {
+	if res.Response.Format == bodyshape.Unsupported {
 		g.reject(rw, x, up.typ, http.StatusNotAcceptable, outcomeRejected, codeNotAcceptable,
 			"the requested response format cannot be inspected by the gateway; ask for JSON or CSV")
 		return

@@ -62,7 +62,7 @@ func (g *Gateway) maskErrorBody(resp *http.Response, x *exchange) (bool, error) 
 		return false, nil
 	}
 	h := resp.Header
-	if !contentTypeMatches(h.Get("Content-Type"), "json") {
+	if !contentTypeMatches(h.Get("Content-Type"), bodyshape.JSON) {
 		return false, nil
 	}
 	body, err := masking.DecodeBody(h.Get("Content-Encoding"), resp.Body)
@@ -79,7 +79,7 @@ func (g *Gateway) maskErrorBody(resp *http.Response, x *exchange) (bool, error) 
 	shape := x.result.Response
 	m := &x.mr
 	m.Init(body, masking.Options{
-		Format:    "json",
+		Format:    bodyshape.JSON,
 		Vendor:    shape.Vendor,
 		Kind:      bodyshape.Error,
 		Object:    shape.Object,

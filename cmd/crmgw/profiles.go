@@ -10,6 +10,7 @@ import (
 	"github.com/crmgw/crmgw/config"
 	"github.com/crmgw/crmgw/crm"
 	"github.com/crmgw/crmgw/crm/profile"
+	"github.com/crmgw/crmgw/internal/bodyshape"
 	"github.com/crmgw/crmgw/masking"
 )
 
@@ -61,7 +62,7 @@ func maskFixture(body []byte, shape crm.ResponseShape, mask map[string]string, m
 	if err != nil {
 		return nil, 0, err
 	}
-	if shape.Format == "none" {
+	if shape.Format == bodyshape.NoBody {
 		return nil, 0, errors.New("the endpoint's response is not read (format none)")
 	}
 	r := masking.NewReader(io.NopCloser(bytes.NewReader(body)), masking.Options{

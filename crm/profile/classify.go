@@ -56,7 +56,7 @@ type request struct {
 // with Method, Path, DecodedPath and RawQuery set).
 func (p *Profile) Classify(req crm.Request, res *crm.Result) error {
 	res.Action = crm.UnknownAction()
-	res.Response = crm.ResponseShape{Format: "json", Vendor: "generic", Kind: bodyshape.Unknown}
+	res.Response = crm.ResponseShape{Format: bodyshape.JSON, Vendor: "generic", Kind: bodyshape.Unknown}
 	// Which endpoints take this method and path?
 	var cands []*Endpoint
 	var candParams []map[string]string
@@ -113,10 +113,10 @@ func (p *Profile) Classify(req crm.Request, res *crm.Result) error {
 		return err
 	}
 	res.Action = a
-	shape := crm.ResponseShape{Format: "json", Vendor: "generic", Kind: bodyshape.Records, Object: a.Object}
+	shape := crm.ResponseShape{Format: bodyshape.JSON, Vendor: "generic", Kind: bodyshape.Records, Object: a.Object}
 	switch {
 	case ep.Response.Format == "none":
-		shape.Format, shape.Kind = "none", bodyshape.None
+		shape.Format, shape.Kind = bodyshape.NoBody, bodyshape.None
 	case ep.Response.Rows != nil:
 		shape.Kind, shape.Columns, shape.Rows = bodyshape.Rows, columns, *ep.Response.Rows
 	case ep.Response.Records != nil:

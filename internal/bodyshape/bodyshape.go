@@ -47,3 +47,17 @@ var known = map[Kind]bool{
 // so that a kind reads as itself in tests and traces; Known is how a test
 // catches a kind spelt out by hand instead of named.
 func (k Kind) Known() bool { return known[k] }
+
+// Format is a response body's encoding, as far as masking reads it.
+type Format string
+
+// The formats of response body. A body in Unsupported is one the gateway
+// cannot mask: the proxy refuses it rather than pass it on unread.
+const (
+	JSON        Format = "json"
+	CSV         Format = "csv"
+	ZipCSV      Format = "zip_csv" // a ZIP archive holding CSV files (Zoho bulk read)
+	XML         Format = "xml"     // Salesforce Bulk API 1.0 results and job answers
+	NoBody      Format = "none"    // no body worth reading
+	Unsupported Format = "unsupported"
+)
