@@ -191,7 +191,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 			// frame is then the top one, so this loop ends. A record's
 			// Salesforce attributes are copied whole when they can be.
 			if p.role == roleRecord && w.mode == modeSalesforce && !w.holding && !w.sc.KeyEsc() &&
-				(w.capDepth == 0 || depth >= w.capDepth) && equalFold(name, "attributes") {
+				(w.capDepth == 0 || depth >= w.capDepth) && equalFold(name, memberAttributes) {
 				if typ, end := w.literalAttributes(); end > 0 {
 					// The member joins the span of input copied as it is.
 					keep(w.sc.OffsetOf(key), end)
@@ -210,7 +210,7 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 					replain() // the type may have made p a plain record just now
 					continue
 				}
-			} else if plain && w.mode == modeSalesforce && !w.sc.KeyEsc() && (w.sc.KeyFree() || !equalFold(name, "attributes")) {
+			} else if plain && w.mode == modeSalesforce && !w.sc.KeyEsc() && (w.sc.KeyFree() || !equalFold(name, memberAttributes)) {
 				// A related record or child result ({"Account":{...}}) that
 				// no rule names: opened as value and open would, and its
 				// members read next in this loop's caller. keyFree: recFlag
@@ -245,10 +245,10 @@ func (w *jsonRewriter) objMembers(p *frame) (done, next bool, err error) {
 		if !w.sc.KeyEsc() {
 			s, memo, fast := StrategyNone, (*ruleMemo)(nil), false
 			switch {
-			case plain && !(w.mode == modeSalesforce && equalFold(name, "attributes")):
+			case plain && !(w.mode == modeSalesforce && equalFold(name, memberAttributes)):
 				s, memo = w.recordRule(p.typ, p.typed, name)
 				fast = true
-			case attrs && !equalFold(name, "type"):
+			case attrs && !equalFold(name, memberType):
 				fast = true
 			}
 			if fast && s == StrategyNone {
@@ -311,7 +311,7 @@ func (w *jsonRewriter) copyAttributes(p *frame) (bool, error) {
 		if val == nil || sc.KeyEsc() {
 			return leave()
 		}
-		if kindOf(val) == '"' && equalFold(key[1:len(key)-1], "type") {
+		if kindOf(val) == '"' && equalFold(key[1:len(key)-1], memberType) {
 			typ = val
 		}
 	}
@@ -374,7 +374,7 @@ func (w *jsonRewriter) literalAttributes() (typ []byte, end int) {
 // buffer. end is 0, and nothing consumed, otherwise (member then reads
 // the member).
 func (w *jsonRewriter) firstAttributes() (typ []byte, end int) {
-	const name = `"attributes":`
+	const name = `"` + memberAttributes + `":`
 	sc := w.sc
 	if !sc.AtFirstMember() {
 		return nil, 0
@@ -401,7 +401,7 @@ func (w *jsonRewriter) firstAttributes() (typ []byte, end int) {
 // as two literals and two string scans costs about 1000 instructions per
 // object, this about 100 (make bench-load's body has three per record).
 func plainAttributes(b []byte) (typ []byte, n int) {
-	const head, url = `{"type":"`, `,"url":"`
+	const head, url = `{"` + memberType + `":"`, `,"url":"`
 	if len(b) < len(head) || string(b[:len(head)]) != head {
 		return nil, 0
 	}

@@ -142,9 +142,9 @@ func (w *jsonRewriter) setFlags() {
 		f[i] |= bit
 	}
 	if w.mode == modeSalesforce {
-		flag(&w.recFlag, "attributes")
+		flag(&w.recFlag, memberAttributes)
 	}
-	flag(&w.attrFlag, "type")
+	flag(&w.attrFlag, memberType)
 	w.flagsFor, w.flagsMode = w.rules, w.mode
 }
 
@@ -476,7 +476,7 @@ func (w *jsonRewriter) open(p *frame, isObj bool) error {
 			case !isObj:
 				c.role = roleFieldArray
 				c.field, c.hasField = append(c.field[:0], pKey...), true
-			case w.mode == modeGraphQL && pHasFld && (pStep == gqlAggregated || equalFold(pField, "aggregate") && pTyped):
+			case w.mode == modeGraphQL && pHasFld && (pStep == gqlAggregated || equalFold(pField, memberAggregate) && pTyped):
 				// A GraphQL aggregate: node { aggregate { MobilePhone { max
 				// { value } } } }: the field is the key under aggregate, the
 				// functions below it read that field of the record's type.
@@ -559,19 +559,19 @@ func (w *jsonRewriter) scalar(p *frame, v []byte) error {
 	if p.isObj {
 		switch p.role {
 		case roleAttributes:
-			if equalFold(p.key, "type") && kindOf(v) == '"' {
+			if equalFold(p.key, memberType) && kindOf(v) == '"' {
 				if cut, err := w.setType(w.parent(), v); cut || err != nil {
 					return err
 				}
 			}
 		case roleUIRecord:
-			if equalFold(p.key, "apiName") && kindOf(v) == '"' {
+			if equalFold(p.key, memberAPIName) && kindOf(v) == '"' {
 				if _, err := w.setType(p, v); err != nil {
 					return err
 				}
 			}
 		case roleLVColumn:
-			if equalFold(p.key, "fieldNameOrPath") && kindOf(v) == '"' {
+			if equalFold(p.key, memberColumnName) && kindOf(v) == '"' {
 				p.field = appendUnquoted(p.field[:0], v)
 				p.hasField = true
 			}
@@ -592,11 +592,11 @@ func (w *jsonRewriter) scalar(p *frame, v []byte) error {
 		}
 		if p.role == roleInfo && w.truncated {
 			switch {
-			case equalFold(p.key, "more_records"):
+			case equalFold(p.key, memberMoreRecords):
 				w.writeKey(p)
 				w.out.b = append(w.out.b, "false"...)
 				return nil
-			case equalFold(p.key, "next_page_token"):
+			case equalFold(p.key, memberPageToken):
 				return nil
 			}
 		}

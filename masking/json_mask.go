@@ -54,7 +54,7 @@ func (w *jsonRewriter) ruleAt(p *frame, k byte) Strategy {
 	}
 	switch p.role {
 	case roleRecord:
-		if w.mode == modeSalesforce && equalFold(p.key, "attributes") {
+		if w.mode == modeSalesforce && equalFold(p.key, memberAttributes) {
 			return StrategyNone
 		}
 		if p.maybeWrp && isWrapperKey(p.key) {
@@ -72,7 +72,7 @@ func (w *jsonRewriter) ruleAt(p *frame, k byte) Strategy {
 		}
 		return s
 	case roleWrapper:
-		if equalFold(p.key, "value") || equalFold(p.key, "displayValue") {
+		if equalFold(p.key, memberValue) || equalFold(p.key, memberDisplayValue) {
 			return w.rules.fieldRule(&w.scratch, p.typ, p.typed, p.field)
 		}
 		if k == '{' {
@@ -82,7 +82,7 @@ func (w *jsonRewriter) ruleAt(p *frame, k byte) Strategy {
 	case roleReportCell:
 		return p.cell
 	case roleLVColumn:
-		if equalFold(p.key, "value") {
+		if equalFold(p.key, memberValue) {
 			if !p.hasField {
 				return StrategyRedact // column not named yet: assume the worst
 			}
@@ -191,7 +191,7 @@ func (w *jsonRewriter) noteMasked(p *frame) {
 	field := p.key
 	switch p.role {
 	case roleWrapper:
-		if equalFold(p.key, "value") || equalFold(p.key, "displayValue") {
+		if equalFold(p.key, memberValue) || equalFold(p.key, memberDisplayValue) {
 			field = p.field
 		}
 	case roleLVColumn:
@@ -261,7 +261,7 @@ func (w *jsonRewriter) detectable(p *frame) bool {
 		return false
 	}
 	if p.role == roleLVColumn {
-		return equalFold(p.key, "value") && !(p.hasField && idLike(p.field))
+		return equalFold(p.key, memberValue) && !(p.hasField && idLike(p.field))
 	}
 	if p.role == roleRecord && w.mode == modeSalesforce && p.maybeWrp {
 		return true

@@ -10,16 +10,6 @@ import "strconv"
 // body is released (and counted, but not cut, if it is a record after all).
 const maxHold = 1 << 20
 
-func isWrapperKey(k []byte) bool {
-	for _, s := range [...]string{"totalSize", "done", "nextRecordsUrl", "records", "searchRecords",
-		"compositeResponse", "results", "hasErrors", "graphs", "queryLocator"} {
-		if equalFold(k, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // capRewrite adjusts Salesforce result wrappers when a cap is set: totalSize
 // above the cap is rewritten to the cap (known before any record streams),
 // done becomes true and nextRecordsUrl disappears once the cap applies.
@@ -28,15 +18,15 @@ func (w *jsonRewriter) capRewrite(p *frame, v []byte) (drop bool, repl string) {
 		return false, ""
 	}
 	switch {
-	case equalFold(p.key, "totalSize") && kindOf(v) == '0':
+	case equalFold(p.key, memberTotalSize) && kindOf(v) == '0':
 		n, err := strconv.ParseInt(string(v), 10, 64)
 		if err == nil && n > int64(max(w.opts.MaxRecords, 0)) {
 			w.over = true
 			return false, strconv.Itoa(max(w.opts.MaxRecords, 0))
 		}
-	case equalFold(p.key, "done") && (w.over || w.truncated):
+	case equalFold(p.key, memberDone) && (w.over || w.truncated):
 		return false, "true"
-	case equalFold(p.key, "nextRecordsUrl") && (w.over || w.truncated):
+	case equalFold(p.key, memberNextRecordsURL) && (w.over || w.truncated):
 		return true, ""
 	}
 	return false, ""
@@ -62,7 +52,7 @@ func (w *jsonRewriter) typeIs(f *frame, t []byte) (cut bool, err error) {
 	// AggregateResult rows (GROUP BY) mix fields of several objects under
 	// their own names: mask them as records of unknown type (strictest
 	// rule), unless the request's plan attributes their keys (plan.go).
-	f.typ, f.typed = t, (w.rules != nil && w.rules.planKeys != nil) || !equalFold(t, "AggregateResult")
+	f.typ, f.typed = t, (w.rules != nil && w.rules.planKeys != nil) || !equalFold(t, typeAggregateResult)
 	if f.role == rolePlain {
 		f.role = roleRecord
 	}

@@ -115,6 +115,30 @@ type edge struct {
 	typ    string // when set, the child is a record of this type
 }
 
+// The member names the record model reads: the same in every body of
+// their vendor, wherever its shape puts the record.
+const (
+	memberAttributes     = "attributes"      // Salesforce: a record's type object
+	memberType           = "type"            // in it: the record's type
+	memberAPIName        = "apiName"         // UI API: a record's type
+	memberValue          = "value"           // GraphQL and UI API {value, displayValue} wrappers; a list view column's value
+	memberDisplayValue   = "displayValue"    // a wrapper's formatted value
+	memberColumnName     = "fieldNameOrPath" // a list view column's field
+	memberAggregate      = "aggregate"       // GraphQL: a record's aggregate results
+	memberTotalSize      = "totalSize"       // Salesforce query paging, rewritten at a cap
+	memberDone           = "done"            // likewise
+	memberNextRecordsURL = "nextRecordsUrl"  // likewise: dropped at a cap
+	memberMoreRecords    = "more_records"    // Zoho info paging, rewritten at a cap
+	memberPageToken      = "next_page_token" // likewise: dropped at a cap
+	typeAggregateResult  = "AggregateResult" // Salesforce GROUP BY rows: fields of several objects
+)
+
+// wrapperMembers show a top-level Salesforce object (the body, a
+// composite sub-response's body) to be a result wrapper rather than a
+// record.
+var wrapperMembers = [...]string{"totalSize", "done", "nextRecordsUrl", "records", "searchRecords",
+	"compositeResponse", "results", "hasErrors", "graphs", "queryLocator"}
+
 // shape is one family of response body.
 type shape struct {
 	mode mode
@@ -132,7 +156,7 @@ type shape struct {
 var (
 	salesforceShape = shape{
 		mode:       modeSalesforce,
-		attributes: "attributes",
+		attributes: memberAttributes,
 		edges: []edge{
 			{from: roleBody, kind: object, to: roleRecord, then: topIfOutside | wrapIfOutside},
 			{from: roleBody, kind: array, to: roleRootArray},
@@ -142,7 +166,7 @@ var (
 			{from: rolePlain, kind: object, names: []string{"body", "result"}, when: inObject, to: roleRecord, then: topIfOutside | wrapIfOutside | hold},
 			{from: roleRootArray, kind: object, to: roleRecord, then: top},
 			{from: roleList, kind: object, to: roleRecord, then: count | top},
-			{from: roleRecord, kind: object, names: []string{"attributes"}, to: roleAttributes},
+			{from: roleRecord, kind: object, names: []string{memberAttributes}, to: roleAttributes},
 		},
 	}
 
@@ -338,4 +362,14 @@ func (w *jsonRewriter) gqlObject(key []byte) []byte {
 		}
 	}
 	return key
+}
+
+// isWrapperKey reports whether k is one of wrapperMembers.
+func isWrapperKey(k []byte) bool {
+	for _, s := range wrapperMembers {
+		if equalFold(k, s) {
+			return true
+		}
+	}
+	return false
 }
