@@ -7,6 +7,7 @@ package archtest
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -207,5 +208,32 @@ func TestDependencyRulesCatchTheWaysAround(t *testing.T) {
 				t.Errorf("want a violation starting %q, got %v", c.want, v)
 			}
 		})
+	}
+}
+
+// TestEveryPackageHasItsJob: docs/architecture.md's table of packages
+// names every package of the module, so a newcomer finds each one's job
+// there; a package added without its row fails here.
+func TestEveryPackageHasItsJob(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := string(doc)
+	if i := strings.Index(table, "## Packages and their jobs"); i >= 0 {
+		table = table[i:]
+		if j := strings.Index(table[3:], "\n## "); j >= 0 {
+			table = table[:j+3]
+		}
+	} else {
+		t.Fatal(`docs/architecture.md has no "Packages and their jobs" section`)
+	}
+	for path := range listModule(t) {
+		if path == strings.TrimSuffix(module, "/") {
+			continue // the module root holds no package of its own
+		}
+		if !strings.Contains(table, "`"+path+"`") && !strings.Contains(table, "`"+path+"/`") {
+			t.Errorf("docs/architecture.md, Packages and their jobs: no row names `%s`", path)
+		}
 	}
 }
