@@ -1,7 +1,7 @@
 // Package archtest holds the tests that keep the dependency rules of
 // docs/architecture.md ("Dependency rules") true of the code: stages depend
 // one way, towards the leaves, and the product binary carries no sample and
-// no test double.
+// no test double; and the table of packages there names every package.
 package archtest
 
 import (
