@@ -99,6 +99,9 @@ func (g *Gateway) readiness(ctx context.Context) Readiness {
 	if r := g.reloadDegraded(); r != "" {
 		degraded("policy_reload", constErr(r))
 	}
+	if r := g.configReloadDegraded(); r != "" {
+		degraded("config_reload", constErr(r))
+	}
 	if ctx != nil {
 		degraded("identity", g.auth.Ready(ctx))
 		if g.limiter != nil {

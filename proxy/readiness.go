@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -15,6 +16,33 @@ type reloadState struct {
 	ok, fail float64
 	lastErr  string
 	lastAt   time.Time
+
+	// The last configuration reload (SIGHUP) refused, and when: zero once
+	// one is applied. Only the count of problems is kept for /readyz,
+	// which needs no token: the problems themselves, which may quote the
+	// file, are in the log.
+	configProblems int
+	configAt       time.Time
+}
+
+// noteConfigReload records the outcome of a configuration reload: the
+// number of problems that refused it, 0 when it was applied.
+func (g *Gateway) noteConfigReload(problems int) {
+	g.reloads.mu.Lock()
+	defer g.reloads.mu.Unlock()
+	g.reloads.configProblems, g.reloads.configAt = problems, time.Now().UTC()
+}
+
+// configReloadDegraded is the /readyz entry of a refused configuration
+// reload, or "".
+func (g *Gateway) configReloadDegraded() string {
+	g.reloads.mu.Lock()
+	defer g.reloads.mu.Unlock()
+	if g.reloads.configProblems == 0 {
+		return ""
+	}
+	return fmt.Sprintf("last configuration reload refused at %s (%d problems, named in the log); the running configuration stays",
+		g.reloads.configAt.Format(time.RFC3339), g.reloads.configProblems)
 }
 
 // NoteReload records the outcome of a policy reload (Server.Reload calls

@@ -82,11 +82,13 @@ func (s *Server) Reload(ctx context.Context) error {
 		for _, e := range confkey.Flatten(err) {
 			problems = append(problems, e.Error())
 		}
+		s.Gateway.noteConfigReload(len(problems))
 		s.log.Error("configuration reload refused; the running configuration stays: "+strings.Join(problems, "; "),
 			zap.String("config", s.cfg.Path()), zap.Strings("problems", problems))
 		return err
 	}
 	s.reloads.total.WithLabelValues("ok").Inc()
+	s.Gateway.noteConfigReload(0)
 	if len(restart) > 0 {
 		s.reloads.restart.Set(1)
 		s.log.Warn("configuration reloaded; restart needed for: "+strings.Join(restart, ", ")+" (their running values stay)",

@@ -233,6 +233,19 @@ func TestReloadRefusesBrokenConfig(t *testing.T) {
 		if m := e.metricsText(); !strings.Contains(m, fmt.Sprintf(`crmgw_config_reloads_total{result="refused"} %d`, i+1)) {
 			t.Errorf("%s: refusal not counted:\n%s", c.name, grepLines(m, "crmgw_config_reloads"))
 		}
+		// /readyz (no token) says a reload was refused, still ready, and
+		// names no problem: those, which may quote the file, are in the log.
+		code, rep := e.readyz()
+		d := rep.Degraded["config_reload"]
+		if code != http.StatusOK || !rep.Ready || !strings.Contains(d, "refused") || !strings.Contains(d, "running configuration stays") {
+			t.Errorf("%s: /readyz %d ready=%v config_reload=%q", c.name, code, rep.Ready, d)
+		}
+		if strings.Contains(d, e.cfgPath) || strings.Contains(d, "not-a-sha256") || strings.Contains(d, "api_key") {
+			t.Errorf("%s: /readyz repeats the problems: %q", c.name, d)
+		}
+		if m := e.metricsText(); !strings.Contains(m, `crmgw_degraded{check="config_reload"} 1`) {
+			t.Errorf("%s: no degraded metric:\n%s", c.name, grepLines(m, "crmgw_degraded"))
+		}
 	}
 	// A refused file changed nothing, not even what was valid in it: the
 	// key rotated next to an error is not applied.
@@ -249,6 +262,12 @@ func TestReloadRefusesBrokenConfig(t *testing.T) {
 	e.editConfig(func(string) string { return string(good) + "\n" })
 	if err := e.srv.Reload(context.Background()); err != nil {
 		t.Fatalf("the good file again: %v", err)
+	}
+	if _, rep := e.readyz(); rep.Degraded["config_reload"] != "" || rep.Checks["config_reload"] != "" {
+		t.Errorf("an applied reload left /readyz degraded: %+v", rep)
+	}
+	if m := e.metricsText(); strings.Contains(m, `crmgw_degraded{check="config_reload"}`) {
+		t.Errorf("an applied reload left the degraded metric:\n%s", grepLines(m, "crmgw_degraded"))
 	}
 }
 
