@@ -86,8 +86,9 @@ type AdminConfig struct {
 	// ProtectMetrics, /metrics. Without a token those endpoints answer
 	// loopback callers only. At least 16 characters; use ${ENV}.
 	Token string `yaml:"token"`
-	// TokenFile holds the token instead (surrounding whitespace ignored);
-	// it is read when the gateway starts.
+	// TokenFile holds the token instead: its first line, surrounding
+	// whitespace ignored. It is read when the gateway starts and again on
+	// each configuration reload (SIGHUP).
 	TokenFile string `yaml:"token_file"`
 	// ProtectMetrics puts /metrics behind the token too.
 	ProtectMetrics bool `yaml:"protect_metrics"`

@@ -117,7 +117,8 @@ func TestAdminWithoutTokenServesLoopbackOnly(t *testing.T) {
 		}
 	}
 	// With a token, loopback is not enough.
-	g.admin, _ = newAdminAuth(config.AdminConfig{Token: adminTok})
+	a, _ := newAdminAuth(config.AdminConfig{Token: adminTok})
+	g.admin.Store(a)
 	r := httptest.NewRequest("GET", "/admin/thing", nil)
 	r.RemoteAddr = "127.0.0.1:1"
 	w := httptest.NewRecorder()

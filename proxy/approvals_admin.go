@@ -45,18 +45,17 @@ import (
 
 // withApprovalsAdmin mounts the approvals admin API and the approval page
 // in front of the admin handler.
-func (g *Gateway) withApprovalsAdmin(next http.Handler, token string) http.Handler {
+func (g *Gateway) withApprovalsAdmin(next http.Handler) http.Handler {
 	if g.approvals == nil {
 		return next
 	}
-	at := newAdminToken(token)
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
-	mux.HandleFunc("GET /admin/approvals", func(w http.ResponseWriter, r *http.Request) { g.adminListApprovals(w, r, at) })
-	mux.HandleFunc("GET /admin/approvals/{id}", func(w http.ResponseWriter, r *http.Request) { g.adminShowApproval(w, r, at) })
-	mux.HandleFunc("POST /admin/approvals/{id}/{verb}", func(w http.ResponseWriter, r *http.Request) { g.adminDecide(w, r, at) })
-	mux.HandleFunc("GET /admin/subjects", func(w http.ResponseWriter, r *http.Request) { g.adminListSubjects(w, r, at) })
-	mux.HandleFunc("POST /admin/subjects/{subject}/{verb}", func(w http.ResponseWriter, r *http.Request) { g.adminSubject(w, r, at) })
+	mux.HandleFunc("GET /admin/approvals", func(w http.ResponseWriter, r *http.Request) { g.adminListApprovals(w, r) })
+	mux.HandleFunc("GET /admin/approvals/{id}", func(w http.ResponseWriter, r *http.Request) { g.adminShowApproval(w, r) })
+	mux.HandleFunc("POST /admin/approvals/{id}/{verb}", func(w http.ResponseWriter, r *http.Request) { g.adminDecide(w, r) })
+	mux.HandleFunc("GET /admin/subjects", func(w http.ResponseWriter, r *http.Request) { g.adminListSubjects(w, r) })
+	mux.HandleFunc("POST /admin/subjects/{subject}/{verb}", func(w http.ResponseWriter, r *http.Request) { g.adminSubject(w, r) })
 	if g.page != nil {
 		g.page.routes(mux)
 	}
@@ -77,8 +76,8 @@ func (c adminCaller) approver() approval.Approver {
 
 // caller authenticates the admin API's caller; it answers 401 and returns
 // false when there is none.
-func (g *Gateway) caller(w http.ResponseWriter, r *http.Request, at adminToken) (adminCaller, bool) {
-	if at.matches(r) {
+func (g *Gateway) caller(w http.ResponseWriter, r *http.Request) (adminCaller, bool) {
+	if g.admin.Load().matches(r) {
 		return adminCaller{operator: true}, true
 	}
 	if bearerToken(r) != "" {
@@ -129,8 +128,8 @@ func (c adminCaller) mayShow(r *approval.Request) bool {
 	return c.operator || r.Subject == c.key || r.MayDecide(c.approver()) == nil
 }
 
-func (g *Gateway) adminListApprovals(w http.ResponseWriter, r *http.Request, at adminToken) {
-	c, ok := g.caller(w, r, at)
+func (g *Gateway) adminListApprovals(w http.ResponseWriter, r *http.Request) {
+	c, ok := g.caller(w, r)
 	if !ok {
 		return
 	}
@@ -150,8 +149,8 @@ func (g *Gateway) adminListApprovals(w http.ResponseWriter, r *http.Request, at 
 	adminJSON(w, http.StatusOK, map[string]any{"approvals": list})
 }
 
-func (g *Gateway) adminShowApproval(w http.ResponseWriter, r *http.Request, at adminToken) {
-	c, ok := g.caller(w, r, at)
+func (g *Gateway) adminShowApproval(w http.ResponseWriter, r *http.Request) {
+	c, ok := g.caller(w, r)
 	if !ok {
 		return
 	}
@@ -183,13 +182,13 @@ func decideError(w http.ResponseWriter, err error) {
 	}
 }
 
-func (g *Gateway) adminDecide(w http.ResponseWriter, r *http.Request, at adminToken) {
+func (g *Gateway) adminDecide(w http.ResponseWriter, r *http.Request) {
 	verb := r.PathValue("verb")
 	if verb != "approve" && verb != "deny" {
 		adminError(w, http.StatusNotFound, "NOT_FOUND", "want approve or deny")
 		return
 	}
-	c, ok := g.caller(w, r, at)
+	c, ok := g.caller(w, r)
 	if !ok {
 		return
 	}
@@ -232,8 +231,8 @@ func (g *Gateway) decide4(w http.ResponseWriter, ctx context.Context, id string,
 	done(req)
 }
 
-func (g *Gateway) adminListSubjects(w http.ResponseWriter, r *http.Request, at adminToken) {
-	c, ok := g.caller(w, r, at)
+func (g *Gateway) adminListSubjects(w http.ResponseWriter, r *http.Request) {
+	c, ok := g.caller(w, r)
 	if !ok {
 		return
 	}
@@ -252,8 +251,8 @@ func (g *Gateway) adminListSubjects(w http.ResponseWriter, r *http.Request, at a
 	adminJSON(w, http.StatusOK, map[string]any{"subjects": subjects})
 }
 
-func (g *Gateway) adminSubject(w http.ResponseWriter, r *http.Request, at adminToken) {
-	c, ok := g.caller(w, r, at)
+func (g *Gateway) adminSubject(w http.ResponseWriter, r *http.Request) {
+	c, ok := g.caller(w, r)
 	if !ok {
 		return
 	}

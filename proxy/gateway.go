@@ -65,7 +65,7 @@ type Gateway struct {
 	authLogOnce sync.Once // authLog: sampled logger of failed authentications (authfail.go)
 	authLog     *zap.Logger
 
-	admin          adminAuth // the admin listener's token check (admin_auth.go)
+	admin          atomic.Pointer[adminAuth] // the admin token (admin_auth.go); a reload swaps it
 	protectMetrics bool
 	allowedCIDRs   allowList         // identity.allowed_cidrs, to tell which allow-list refused (authfail.go)
 	approvals      *approval.Manager // nil: no approvals, freezes or watch list (approval.go)

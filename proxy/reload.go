@@ -29,7 +29,8 @@ import (
 // each part once per request and never waits for a reload.
 //
 // What a reload replaces: the identity section (API keys, allow-lists,
-// trusted proxies, mTLS clients, OIDC issuers), the rate limits, quotas,
+// trusted proxies, mTLS clients, OIDC issuers), the admin token
+// (admin.token, or admin.token_file read again), the rate limits, quotas,
 // reserve_max and pre-authentication limits, each upstream's auth
 // (credentials, client secrets, the *_file secrets and key files, read
 // again), the listener's certificate, key and client CAs (for new
@@ -113,7 +114,11 @@ func (s *Server) reload(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	allow := parseAllowList(cfg.Identity.AllowedCIDRs)
-	installs := []func(){installAuth, func() { s.Gateway.setAllowList(allow) }}
+	admin, err := newAdminAuth(cfg.Admin)
+	if err != nil {
+		return nil, err
+	}
+	installs := []func(){installAuth, func() { s.Gateway.setAllowList(allow) }, func() { s.Gateway.admin.Store(admin) }}
 	if s.limiter != nil {
 		install, err := s.limiter.Prepare(cfg.Ratelimit)
 		if err != nil {
@@ -263,6 +268,9 @@ func restartKeys(old, cur *config.Config) []string {
 	a.Ratelimit.Quotas, b.Ratelimit.Quotas = nil, nil
 	a.Ratelimit.ReserveMax, b.Ratelimit.ReserveMax = 0, 0
 	a.Ratelimit.PreAuth, b.Ratelimit.PreAuth = ratelimit.PreAuthConfig{}, ratelimit.PreAuthConfig{}
+	// The admin token (admin.token or a token_file's contents, read again).
+	a.Admin.Token, b.Admin.Token = "", ""
+	a.Admin.TokenFile, b.Admin.TokenFile = "", ""
 	if (a.Server.TLS == nil) != (b.Server.TLS == nil) {
 		keys = append(keys, "server.tls")
 	}

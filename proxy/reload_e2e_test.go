@@ -395,3 +395,51 @@ func TestReloadServesNewCertificate(t *testing.T) {
 		t.Errorf("after the refused reload a new connection got %q", cn)
 	}
 }
+
+// The admin token is rotated by a reload: admin.token_file is read again,
+// and the old token stops at once on the approvals API and on the guarded
+// /metrics, the new one works; a file with no usable token refuses the
+// reload and the token in force stays.
+func TestReloadRotatesAdminToken(t *testing.T) {
+	tokFile := filepath.Join(t.TempDir(), "admin-token")
+	const oldTok, newTok = "old-admin-token-0123456789", "new-admin-token-9876543210"
+	writeFile(t, tokFile, oldTok+"\n")
+	e := newEnv(t, envOptions{admin: "  token_file: " + tokFile + "\n  protect_metrics: true\n"})
+	metrics := func(tok string) int {
+		req, _ := http.NewRequest("GET", e.admin+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	want := func(when, tok string, code int) {
+		t.Helper()
+		if st, _ := e.adminCall("GET", "/admin/subjects", tok, ""); st != code {
+			t.Errorf("%s: /admin/subjects with %s: %d, want %d", when, tok[:3], st, code)
+		}
+		if st := metrics(tok); st != code {
+			t.Errorf("%s: /metrics with %s: %d, want %d", when, tok[:3], st, code)
+		}
+	}
+	want("before", oldTok, 200)
+	want("before", newTok, 401)
+
+	writeFile(t, tokFile, newTok+"\n")
+	if err := e.srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want("after the rotation", oldTok, 401)
+	want("after the rotation", newTok, 200)
+
+	for _, bad := range []string{"\n", "abcdefg\n"} {
+		writeFile(t, tokFile, bad)
+		err := e.srv.Reload(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "admin.token_file") || strings.Contains(err.Error(), "abcdefg") {
+			t.Errorf("file %q: reload error %v, want a refusal naming admin.token_file and not the token", bad, err)
+		}
+		want("after a refused reload", newTok, 200)
+	}
+}

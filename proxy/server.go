@@ -106,9 +106,11 @@ func NewServer(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Serve
 	}
 	g.hashQueries = cfg.Audit.QueryText == audit.QueryTextHash
 	g.subjectsFailOpen = cfg.Ratelimit.OnStoreError == ratelimit.FailAllow
-	if g.admin, err = newAdminAuth(cfg.Admin); err != nil {
+	admin, err := newAdminAuth(cfg.Admin)
+	if err != nil {
 		return nil, err
 	}
+	g.admin.Store(admin)
 	g.protectMetrics = cfg.Admin.ProtectMetrics
 	g.setAllowList(parseAllowList(cfg.Identity.AllowedCIDRs))
 	if s.approvs, err = newApprovals(cfg, g); err != nil {
@@ -236,14 +238,8 @@ func (s *Server) Start() error {
 	if s.cfg.Approvals.URLBase == "" {
 		s.Gateway.approvalBase.Store("http://" + s.AdminAddr())
 	}
-	adminToken, err := loadAdminToken(s.cfg.Admin)
-	if err != nil {
-		s.proxyLn.Close()
-		s.adminLn.Close()
-		return err
-	}
 	s.adminSrv = &http.Server{
-		Handler:           s.Gateway.withApprovalsAdmin(s.Gateway.AdminHandler(s.Registry), adminToken),
+		Handler:           s.Gateway.withApprovalsAdmin(s.Gateway.AdminHandler(s.Registry)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          errLog,
 	}
