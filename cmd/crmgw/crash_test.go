@@ -217,7 +217,12 @@ audit:
 	cmd := start()
 	lines := readLog(t, logPath)
 	last := lines[len(lines)-1].Chain.Seq
-	deadline := time.Now().Add(30 * time.Second)
+	// Delivery time is not the subject: a run whose kills came before the
+	// sink saved its cursor re-sends the whole log (tens of thousands of
+	// events on a fast machine) in batches of 1000, each answered after
+	// the receiver's delay; on a busy machine that took over 30 s. Give
+	// each batch several seconds.
+	deadline := time.Now().Add(30*time.Second + time.Duration(last/1000+1)*5*time.Second)
 	for missing := int64(1); missing <= last; {
 		if rx.has(missing) {
 			missing++
