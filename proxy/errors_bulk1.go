@@ -17,8 +17,7 @@ func isBulk1(x *exchange, crmType string) bool {
 // writeBulk1Error answers in Bulk API 1.0's error shape, so its clients
 // (jsforce's bulk, simple-salesforce's bulk, the Data Loader) show the
 // gateway's code and message: <error><exceptionCode>… in XML, or
-// {"exceptionCode", "exceptionMessage"} for a request with a JSON body
-// (a request without a body, such as a status poll, gets XML).
+// {"exceptionCode", "exceptionMessage"} in JSON (bulk1JSON says which).
 func writeBulk1Error(w http.ResponseWriter, asJSON bool, status int, code, reason, requestID string) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
@@ -44,6 +43,24 @@ func writeBulk1Error(w http.ResponseWriter, asJSON bool, status int, code, reaso
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// bulk1JSON reports whether a Bulk 1.0 refusal is written in JSON: for a
+// JSON body, and for a request whose Content-Type or Accept is JSON
+// (asked) unless its body is XML. A client of a JSON job sends
+// Content-Type: application/json on every request, polls included; jsforce
+// sends XML. Anything else gets XML, the API's default.
+func bulk1JSON(body []byte, asked bool) bool {
+	if jsonBody(body) {
+		return true
+	}
+	b := bytes.TrimSpace(body)
+	return asked && (len(b) == 0 || b[0] != '<')
+}
+
+// isJSONMedia reports whether a Content-Type or Accept value names JSON.
+func isJSONMedia(v string) bool {
+	return v != "" && strings.Contains(strings.ToLower(v), "json")
 }
 
 // jsonBody reports whether a request body is a JSON object.

@@ -109,7 +109,11 @@ type exchange struct {
 
 	callerAuth string
 	body       []byte
-	trace      traceState // tracing.go
+	// jsonAsked: the request's Content-Type or Accept is JSON, which is
+	// how a client of a JSON Bulk 1.0 job says so on a request without a
+	// body (errors_bulk1.go).
+	jsonAsked bool
+	trace     traceState // tracing.go
 
 	rlReq ratelimit.Request
 	usage ratelimit.Usage
@@ -307,6 +311,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // so the classifier sees what the CRM will see. It returns false when it
 // answered the request.
 func (g *Gateway) readBody(rw http.ResponseWriter, r *http.Request, x *exchange) bool {
+	x.jsonAsked = isJSONMedia(r.Header.Get("Content-Type")) || isJSONMedia(r.Header.Get("Accept"))
 	if r.Body == nil || r.Body == http.NoBody {
 		return true
 	}
@@ -378,7 +383,7 @@ func (g *Gateway) reject(rw http.ResponseWriter, x *exchange, crmType string, st
 		return
 	}
 	if isBulk1(x, crmType) {
-		writeBulk1Error(rw, jsonBody(x.body), status, code, reason, x.id) // errors_bulk1.go
+		writeBulk1Error(rw, bulk1JSON(x.body, x.jsonAsked), status, code, reason, x.id) // errors_bulk1.go
 		return
 	}
 	writeError(rw, crmType, status, code, reason, x.id)
