@@ -86,7 +86,7 @@ type effect uint16
 const (
 	top                effect = 1 << iota // a top-level record
 	topIfOutside                          // a top-level record unless inside one
-	wrapIfOutside                         // unless inside a record: maybe a result wrapper, decided by its first member (wrapperNames)
+	wrapIfOutside                         // unless inside a record: maybe a result wrapper, decided by its members (wrapperMembers)
 	hold                                  // a top-level record under a cap: its output is held until its type is known (jsonRewriter.holding)
 	count                                 // an element of a record list: counted now
 	parentType                            // the record type is the parent's
@@ -100,9 +100,9 @@ const (
 	unwrapParent                          // the parent was a result wrapper, not a record
 )
 
-// edge is one step of a shape: a container of role from holding, under
-// one of names (any name when names is nil, or any element of an array),
-// a child container of kind to gets role to.
+// edge is one step of a shape: in a container of role from, a child
+// container of kind under one of names (any name when names is nil; any
+// element of an array) gets role to, and the effects of then.
 type edge struct {
 	from   role
 	kind   container
