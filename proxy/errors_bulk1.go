@@ -46,16 +46,18 @@ func writeBulk1Error(w http.ResponseWriter, asJSON bool, status int, code, reaso
 }
 
 // bulk1JSON reports whether a Bulk 1.0 refusal is written in JSON: for a
-// JSON body, and for a request whose Content-Type or Accept is JSON
-// (asked) unless its body is XML. A client of a JSON job sends
-// Content-Type: application/json on every request, polls included; jsforce
-// sends XML. Anything else gets XML, the API's default.
-func bulk1JSON(body []byte, asked bool) bool {
+// JSON body, and for a request whose Content-Type or Accept is JSON unless
+// its body is XML. A client of a JSON job sends Content-Type:
+// application/json on every request, polls included; jsforce sends XML.
+// Anything else gets XML, the API's default.
+func bulk1JSON(body []byte, h http.Header) bool {
 	if jsonBody(body) {
 		return true
 	}
-	b := bytes.TrimSpace(body)
-	return asked && (len(b) == 0 || b[0] != '<')
+	if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '<' {
+		return false
+	}
+	return isJSONMedia(h.Get("Content-Type")) || isJSONMedia(h.Get("Accept"))
 }
 
 // isJSONMedia reports whether a Content-Type or Accept value names JSON.

@@ -109,11 +109,10 @@ type exchange struct {
 
 	callerAuth string
 	body       []byte
-	// jsonAsked: the request's Content-Type or Accept is JSON, which is
-	// how a client of a JSON Bulk 1.0 job says so on a request without a
-	// body (errors_bulk1.go).
-	jsonAsked bool
-	trace     traceState // tracing.go
+	// header is the request's header, for an answer that depends on what
+	// the request asked for (a Bulk 1.0 refusal's shape: errors_bulk1.go).
+	header http.Header
+	trace  traceState // tracing.go
 
 	rlReq ratelimit.Request
 	usage ratelimit.Usage
@@ -147,7 +146,7 @@ func exchangeFrom(ctx context.Context) *exchange {
 
 // ServeHTTP runs one request through the stages.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{id: requestID(r), start: time.Now()}
+	x := &exchange{id: requestID(r), start: time.Now(), header: r.Header}
 	w.Header().Set("X-Request-Id", x.id)
 	r = g.startTrace(r, x)
 	defer g.trackInFlight()() // runs after complete, below
@@ -311,7 +310,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // so the classifier sees what the CRM will see. It returns false when it
 // answered the request.
 func (g *Gateway) readBody(rw http.ResponseWriter, r *http.Request, x *exchange) bool {
-	x.jsonAsked = isJSONMedia(r.Header.Get("Content-Type")) || isJSONMedia(r.Header.Get("Accept"))
 	if r.Body == nil || r.Body == http.NoBody {
 		return true
 	}
@@ -383,7 +381,7 @@ func (g *Gateway) reject(rw http.ResponseWriter, x *exchange, crmType string, st
 		return
 	}
 	if isBulk1(x, crmType) {
-		writeBulk1Error(rw, bulk1JSON(x.body, x.jsonAsked), status, code, reason, x.id) // errors_bulk1.go
+		writeBulk1Error(rw, bulk1JSON(x.body, x.header), status, code, reason, x.id) // errors_bulk1.go
 		return
 	}
 	writeError(rw, crmType, status, code, reason, x.id)
