@@ -192,14 +192,9 @@ func (r *Rules) fieldRule(scratch *[]byte, obj []byte, objKnown bool, field []by
 	return stricter(s, r.lookup(scratch, nil, false, field[last+1:]))
 }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
+// indexByte and equalFold are the scanner's (internal/jsonscan), so that
+// names are searched and compared one way on both sides.
+func indexByte(b []byte, c byte) int { return jsonscan.IndexByte(b, c) }
 
 func lastIndexByte(b []byte, c byte) int {
 	for i := len(b) - 1; i >= 0; i-- {
@@ -222,24 +217,4 @@ func appendLower(dst, src []byte) []byte {
 
 func lowerString(s string) string { return string(appendLower(nil, []byte(s))) }
 
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	if string(b) == s {
-		return true // the usual spelling: one memequal
-	}
-	for i := range b {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
+func equalFold(b []byte, s string) bool { return jsonscan.EqualFold(b, s) }

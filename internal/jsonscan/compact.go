@@ -93,7 +93,7 @@ func (s *Scanner) CompactObject(i int, flag *[64]uint64) int {
 					c += 'a' - 'A'
 				}
 				if flag[(n-2)&63]&(1<<(c&63)) != 0 {
-					if !equalFold(b[i+1:i+n-1], "attributes") {
+					if !EqualFold(b[i+1:i+n-1], "attributes") {
 						return 0 // a name a rule may name
 					}
 					attrsNext = true

@@ -305,7 +305,10 @@ func QuickBit(name []byte) (i int, bit uint64) {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-func indexByte(b []byte, c byte) int {
+// IndexByte is the index of the first c in b, -1 if none: a loop the
+// compiler inlines, for the short names and tokens the scanner and the
+// rewriter search (bytes.IndexByte is a call into assembly).
+func IndexByte(b []byte, c byte) int {
 	for i, x := range b {
 		if x == c {
 			return i
@@ -314,8 +317,9 @@ func indexByte(b []byte, c byte) int {
 	return -1
 }
 
-// equalFold reports whether b is s, ASCII letters compared without case.
-func equalFold(b []byte, s string) bool {
+// EqualFold reports whether b is s, ASCII letters compared without case:
+// how the scanner and the rewriter compare member names.
+func EqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}

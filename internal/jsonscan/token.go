@@ -297,7 +297,7 @@ func AppendUnquote(dst, raw []byte) []byte {
 	}
 	b := raw[1 : len(raw)-1]
 	for len(b) > 0 {
-		i := indexByte(b, '\\')
+		i := IndexByte(b, '\\')
 		if i < 0 {
 			return append(dst, b...)
 		}
