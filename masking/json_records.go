@@ -2,9 +2,10 @@ package masking
 
 import "strconv"
 
-// How the JSON rewriter (json.go) keeps count of records: their types,
-// the result wrappers that are not records, the cap (totalSize and paging
-// rewritten, a held record cut), and the values captured by pointer.
+// How the JSON rewriter (json.go) keeps count of records: their types
+// (a top-level object is counted once its type shows it is a record, not a
+// result wrapper: wrapperMembers in shape.go), the cap (totalSize and
+// paging rewritten, a held record cut), and the values captured by pointer.
 
 // maxHold bounds the output held back for one undecided body; past it the
 // body is released (and counted, but not cut, if it is a record after all).
