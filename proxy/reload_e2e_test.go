@@ -441,5 +441,16 @@ func TestReloadRotatesAdminToken(t *testing.T) {
 			t.Errorf("file %q: reload error %v, want a refusal naming admin.token_file and not the token", bad, err)
 		}
 		want("after a refused reload", newTok, 200)
+		want("after a refused reload", oldTok, 401)
 	}
+
+	// One reading of the file for both checks: its first line is the
+	// token, on the approvals API and on /metrics alike; a second line is
+	// no second token.
+	writeFile(t, tokFile, oldTok+"\n"+newTok+"\n")
+	if err := e.srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want("two lines", oldTok, 200)
+	want("two lines", newTok, 401)
 }
